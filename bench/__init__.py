@@ -1,0 +1,1 @@
+"""End-to-end benchmark of the service through Kafka: `python -m bench` (see bench/README.md)."""

@@ -1,0 +1,425 @@
+"""Benchmark: the service in its own process, driven through Kafka from this one.
+
+Measures, end to end (command produced → result consumed, and → prescription-updated consumed):
+sustained throughput in a closed loop, and latency percentiles at fixed offered rates in an open
+loop (timed from each command's *scheduled* send time, so a stalled service cannot hide its
+queueing: no coordinated omission). Reports the service's CPU time per command and peak RSS, and
+pgbench TPC-B on the same PostgreSQL as a reference, so results read as a ratio across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import psutil
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from tqdm import tqdm
+
+from contracts.topics import Topics
+from service.embedded import EmbeddedStack
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TARGETS = {
+    "series_throughput": 5000.0,
+    "editor_throughput": 3000.0,
+    "p99_at_500_ms": 25.0,
+    "p99_at_1000_ms": 50.0,
+    "peak_rss_mb": 200.0,
+}
+
+
+@dataclass
+class Program:
+    id: str
+    session: str
+    exercises: list[str]
+
+
+@dataclass
+class Driver:
+    """Produces commands and matches results/events back to them, timestamped on arrival."""
+
+    bootstrap: str
+    topics: Topics
+    tenant: str = "bench"
+    sent_at: dict[str, float] = field(default_factory=dict)  # commandId -> scheduled send time
+    result_at: dict[str, float] = field(default_factory=dict)
+    event_at: dict[str, float] = field(default_factory=dict)  # causationId -> first event
+    statuses: dict[str, str] = field(default_factory=dict)
+
+    async def start(self) -> None:
+        self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=1, acks=1)
+        await self.producer.start()
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, fetch_max_wait_ms=5, enable_auto_commit=False,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        await self.consumer.start()
+        partitions = []
+        for topic in (self.topics.command_results, self.topics.prescription_updated):
+            while not self.consumer.partitions_for_topic(topic):
+                await self.consumer._client.force_metadata_update()  # noqa: SLF001
+                await asyncio.sleep(0.1)
+            partitions += [TopicPartition(topic, p) for p in self.consumer.partitions_for_topic(topic)]
+        self.consumer.assign(partitions)
+        await self.consumer.seek_to_end(*partitions)
+        self.reader = asyncio.create_task(self._read())
+
+    async def stop(self) -> None:
+        self.reader.cancel()
+        await self.consumer.stop()
+        await self.producer.stop()
+
+    async def _read(self) -> None:
+        results, events = self.topics.command_results, self.topics.prescription_updated
+        while True:
+            batches = await self.consumer.getmany(timeout_ms=50, max_records=5000)
+            now = time.perf_counter()
+            for tp, records in batches.items():
+                for record in records:
+                    if tp.topic == results:
+                        command_id = record.key.decode()
+                        self.result_at.setdefault(command_id, now)
+                        self.statuses.setdefault(command_id, json.loads(record.value)["status"])
+                    elif tp.topic == events:
+                        cause = json.loads(record.value)["causationId"]
+                        self.event_at.setdefault(cause, now)
+
+    async def send(self, kind: str, program: str, scheduled: float | None = None, **fields: Any) -> str:
+        command_id = str(uuid.uuid4())
+        body = {"commandId": command_id, "type": kind, "tenantId": self.tenant, "programId": program, **fields}
+        self.sent_at[command_id] = scheduled if scheduled is not None else time.perf_counter()
+        await self.producer.send(self.topics.commands, json.dumps(body).encode(), key=program.encode())
+        return command_id
+
+    async def wait_results(self, ids: list[str], timeout: float, progress: tqdm | None = None) -> None:
+        deadline = time.perf_counter() + timeout
+        done = 0
+        while time.perf_counter() < deadline:
+            now_done = sum(1 for i in ids if i in self.result_at)
+            if progress is not None:
+                progress.update(now_done - done)
+            done = now_done
+            if done == len(ids):
+                return
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"{len(ids) - done} of {len(ids)} results missing after {timeout} s")
+
+
+def series_edit(rng: random.Random, program: Program) -> tuple[str, dict[str, Any]]:
+    return "series.update", {
+        "programExerciseId": rng.choice(program.exercises), "index": 0,
+        "set": {"reps": rng.randint(1, 12), "rpe": rng.choice([7, 7.5, 8, 8.5, 9]), "restSeconds": 120},
+    }
+
+
+def editor_edit(rng: random.Random, program: Program) -> tuple[str, dict[str, Any]]:
+    roll = rng.random()
+    if roll < 0.7:
+        return series_edit(rng, program)
+    if roll < 0.9:
+        series = [{"reps": rng.randint(3, 10), "load": {"value": rng.randint(40, 160), "unit": "kg"},
+                   "restSeconds": 90} for _ in range(rng.randint(3, 5))]
+        return "series.replace", {"programExerciseId": rng.choice(program.exercises), "series": series}
+    return "exercise.move", {
+        "programExerciseId": rng.choice(program.exercises), "toNewGroupAt": rng.randint(0, len(program.exercises) - 1)
+    }
+
+
+MIXES: dict[str, Callable[[random.Random, Program], tuple[str, dict[str, Any]]]] = {
+    "series": series_edit,
+    "editor": editor_edit,
+}
+
+
+async def seed(driver: Driver, count: int, exercises: int) -> list[Program]:
+    programs = []
+    ids = []
+    for _ in tqdm(range(count), desc="seeding programs", unit="prog", leave=False):
+        program = Program(str(uuid.uuid4()), str(uuid.uuid4()), [str(uuid.uuid4()) for _ in range(exercises)])
+        programs.append(program)
+        ids.append(await driver.send("program.create", program.id, name="Bench block", weeks=4))
+        ids.append(await driver.send("session.add", program.id, sessionId=program.session, name="Day 1"))
+        for n, exercise in enumerate(program.exercises):
+            ids.append(await driver.send(
+                "exercise.add", program.id, sessionId=program.session, programExerciseId=exercise,
+                exerciseId=str(uuid.uuid4()), name=f"Exercise {n}",
+                series=[{"reps": 5, "load": {"value": 100, "unit": "kg"}, "restSeconds": 180}] * 4,
+            ))
+    await driver.producer.flush()
+    await driver.wait_results(ids, 300)
+    bad = [i for i in ids if driver.statuses.get(i) != "applied"]
+    if bad:
+        raise RuntimeError(f"seeding failed for {len(bad)} commands")
+    return programs
+
+
+async def closed_loop(driver: Driver, programs: list[Program], mix: str, count: int, rng: random.Random) -> dict[str, Any]:
+    make = MIXES[mix]
+    ids = []
+    started = time.perf_counter()
+    with tqdm(total=count, desc=f"closed loop {mix}", unit="cmd", leave=False) as progress:
+        for _ in range(count):
+            program = rng.choice(programs)
+            kind, fields = make(rng, program)
+            ids.append(await driver.send(kind, program.id, **fields))
+        await driver.producer.flush()
+        await driver.wait_results(ids, 600, progress)
+    elapsed = max(driver.result_at[i] for i in ids) - started
+    return {
+        "mix": mix, "commands": count, "seconds": round(elapsed, 3),
+        "commands_per_second": round(count / elapsed, 1),
+        "applied": sum(driver.statuses[i] == "applied" for i in ids),
+    }
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    if not ordered:
+        return {}
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
+
+    return {"p50_ms": at(0.5), "p95_ms": at(0.95), "p99_ms": at(0.99), "max_ms": round(ordered[-1] * 1000, 2)}
+
+
+async def open_loop(driver: Driver, programs: list[Program], mix: str, rate: int, seconds: float, rng: random.Random) -> dict[str, Any]:
+    make = MIXES[mix]
+    total = int(rate * seconds)
+    ids: list[str] = []
+    start = time.perf_counter() + 0.1
+    with tqdm(total=total, desc=f"open loop {rate}/s", unit="cmd", leave=False) as progress:
+        for n in range(total):
+            scheduled = start + n / rate
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            program = rng.choice(programs)
+            kind, fields = make(rng, program)
+            ids.append(await driver.send(kind, program.id, scheduled=scheduled, **fields))
+        await driver.producer.flush()
+        await driver.wait_results(ids, 300, progress)
+    result_latency = [driver.result_at[i] - driver.sent_at[i] for i in ids]
+    event_ids = [i for i in ids if i in driver.event_at]
+    event_latency = [driver.event_at[i] - driver.sent_at[i] for i in event_ids]
+    timeline = [(driver.sent_at[i] - start, driver.result_at[i] - driver.sent_at[i]) for i in ids]
+    return {
+        "mix": mix, "offered_per_second": rate, "commands": total,
+        "result": percentiles(result_latency), "prescription_updated": percentiles(event_latency),
+        "timeline": timeline,
+    }
+
+
+def pgbench(bin_dir: Path, url: str, seconds: int) -> dict[str, Any] | None:
+    binary = shutil.which("pgbench") or str(bin_dir / "pgbench")
+    if not Path(binary).exists():
+        return None
+    subprocess.run([binary, "-i", "-q", "-s", "1", url], check=True, capture_output=True)
+    out = subprocess.run([binary, "-c", "4", "-j", "2", "-T", str(seconds), url], check=True,
+                         capture_output=True, text=True).stdout
+    tps = next(float(line.split("=")[1].split()[0]) for line in out.splitlines() if line.startswith("tps"))
+    return {"tps": tps, "command": f"pgbench -c 4 -j 2 -T {seconds} (TPC-B, scale 1)", "binary": binary}
+
+
+class ServiceProcess:
+    """`program-builder run` in its own process, sampled for CPU time and RSS."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "service", "run"], env=env,
+            stdout=subprocess.DEVNULL, stderr=open(RESULTS / "service.log", "w"),  # noqa: SIM115
+        )
+        self.handle = psutil.Process(self.process.pid)
+        self.peak_rss = 0
+        self.sampler = asyncio.create_task(self._sample())
+
+    async def _sample(self) -> None:
+        while True:
+            self.peak_rss = max(self.peak_rss, self.handle.memory_info().rss)
+            await asyncio.sleep(0.2)
+
+    def cpu_seconds(self) -> float:
+        times = self.handle.cpu_times()
+        return times.user + times.system
+
+    def stop(self) -> None:
+        self.sampler.cancel()
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(30)
+
+
+async def wait_ready(url: str, timeout: float = 60) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(url, timeout=1).status == 204:  # noqa: S310
+                return
+        except OSError:
+            pass
+        await asyncio.sleep(0.2)
+    raise TimeoutError("the service did not become ready")
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    RESULTS.mkdir(exist_ok=True)
+    rng = random.Random(args.seed)
+    stack = None
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and os.environ.get("DATABASE_URL"):
+        bootstrap, database_url = os.environ["KAFKA_BOOTSTRAP_SERVERS"], os.environ["DATABASE_URL"]
+        settings_used = {"broker": bootstrap, "postgres": "configured by DATABASE_URL"}
+        bin_dir = Path("/nonexistent")
+    else:
+        stack = EmbeddedStack().start()
+        bootstrap, database_url = stack.broker.bootstrap_servers, stack.postgres.url
+        settings_used = {"broker": stack.broker.settings_description(), "postgres": stack.postgres.settings()}
+        bin_dir = stack.postgres.bin_dir
+    prefix = f"bench-{uuid.uuid4().hex[:6]}"
+    http_port = 18080 + rng.randint(0, 1000)
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": database_url,
+           "TOPIC_PREFIX": prefix, "CONSUMER_GROUP": prefix, "KAFKA_ENABLE_IDEMPOTENCE": "false",
+           "HTTP_PORT": str(http_port), "LOG_LEVEL": "WARNING", "KAFKA_SESSION_TIMEOUT_MS": "6000",
+           "KAFKA_HEARTBEAT_INTERVAL_MS": "1000"}
+    report: dict[str, Any] = {"settings": settings_used, "programs": args.programs}
+    try:
+        subprocess.run([sys.executable, "-m", "service", "migrate"], env=env, check=True, capture_output=True)
+        service = ServiceProcess(env)
+        try:
+            await wait_ready(f"http://127.0.0.1:{http_port}/readyz")
+            driver = Driver(bootstrap, Topics(prefix))
+            await driver.start()
+            programs = await seed(driver, args.programs, args.exercises)
+            report["closed_loop"] = []
+            profiler = None
+            if args.profile:
+                profiler = subprocess.Popen(
+                    ["py-spy", "record", "--pid", str(service.process.pid), "--format", "raw",
+                     "--rate", "200", "-o", str(RESULTS / "profile.txt")],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )
+                await asyncio.sleep(1)
+            for mix in ("series", "editor"):
+                cpu_before = service.cpu_seconds()
+                result = await closed_loop(driver, programs, mix, args.commands, rng)
+                result["service_cpu_ms_per_command"] = round(
+                    (service.cpu_seconds() - cpu_before) * 1000 / args.commands, 3)
+                report["closed_loop"].append(result)
+            if profiler is not None:
+                profiler.send_signal(signal.SIGINT)
+                profiler.wait(30)
+            report["open_loop"] = []
+            for rate in args.rates:
+                report["open_loop"].append(await open_loop(driver, programs, "editor", rate, args.seconds, rng))
+            report["service_peak_rss_mb"] = round(service.peak_rss / 2**20, 1)
+            await driver.stop()
+        finally:
+            service.stop()
+        if args.pgbench_seconds:
+            report["pgbench"] = pgbench(bin_dir, database_url, args.pgbench_seconds)
+    finally:
+        if stack is not None:
+            stack.stop()
+    return report
+
+
+def evaluate(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    closed = {r["mix"]: r["commands_per_second"] for r in report["closed_loop"]}
+    p99 = {r["offered_per_second"]: r["result"].get("p99_ms") for r in report["open_loop"]}
+    checks = {
+        "series_throughput": (closed.get("series", 0), ">="),
+        "editor_throughput": (closed.get("editor", 0), ">="),
+        "p99_at_500_ms": (p99.get(500), "<="),
+        "p99_at_1000_ms": (p99.get(1000), "<="),
+        "peak_rss_mb": (report["service_peak_rss_mb"], "<="),
+    }
+    out = {}
+    for name, (value, op) in checks.items():
+        target = TARGETS[name]
+        passed = value is not None and (value >= target if op == ">=" else value <= target)
+        out[name] = {"value": value, "target": f"{op} {target:g}", "pass": passed}
+    return out
+
+
+def table(report: dict[str, Any]) -> str:
+    lines = ["closed loop (as fast as it goes)",
+             f"  {'mix':<8} {'commands':>9} {'cmd/s':>9} {'cpu ms/cmd':>11} {'ratio to pgbench':>17}"]
+    tps = (report.get("pgbench") or {}).get("tps")
+    for r in report["closed_loop"]:
+        ratio = f"{r['commands_per_second'] / tps:.2f}" if tps else "n/a"
+        lines.append(f"  {r['mix']:<8} {r['commands']:>9} {r['commands_per_second']:>9} "
+                     f"{r['service_cpu_ms_per_command']:>11} {ratio:>17}")
+    lines += ["open loop, editor mix (latency from scheduled send)",
+              f"  {'offered/s':>9} {'→result p50':>12} {'p95':>8} {'p99':>8} {'max':>8} {'→event p50':>11} {'p99':>8}"]
+    for r in report["open_loop"]:
+        res, ev = r["result"], r["prescription_updated"]
+        lines.append(f"  {r['offered_per_second']:>9} {res['p50_ms']:>12} {res['p95_ms']:>8} {res['p99_ms']:>8} "
+                     f"{res['max_ms']:>8} {ev.get('p50_ms', '-'):>11} {ev.get('p99_ms', '-'):>8}")
+    lines.append(f"service peak RSS: {report['service_peak_rss_mb']} MB")
+    if tps:
+        lines.append(f"pgbench: {tps:.0f} tps ({report['pgbench']['command']})")
+    lines.append("targets:")
+    for name, check in report["targets"].items():
+        lines.append(f"  {'PASS' if check['pass'] else 'FAIL'} {name}: {check['value']} (target {check['target']})")
+    return "\n".join(lines)
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(10, 5))
+    for r in report["open_loop"]:
+        xs, ys = zip(*r["timeline"], strict=True) if r["timeline"] else ((), ())
+        axis.plot(xs, [y * 1000 for y in ys], ".", markersize=2, label=f"{r['offered_per_second']}/s")
+    axis.set_xlabel("seconds into the run")
+    axis.set_ylabel("produce → result latency (ms)")
+    axis.set_yscale("log")
+    axis.legend()
+    axis.set_title("Program Builder: latency over time at fixed offered rates (editor mix)")
+    figure.savefig(path, dpi=100)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--programs", type=int, default=200)
+    parser.add_argument("--exercises", type=int, default=4)
+    parser.add_argument("--commands", type=int, default=20_000, help="per closed-loop mix")
+    parser.add_argument("--rates", type=int, nargs="+", default=[100, 500, 1000, 2000])
+    parser.add_argument("--seconds", type=float, default=10, help="per open-loop rate")
+    parser.add_argument("--pgbench-seconds", type=int, default=15)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--profile", action="store_true",
+                        help="py-spy the service during the closed loops (bench/results/profile.txt)")
+    args = parser.parse_args()
+    report = asyncio.run(run(args))
+    report["targets"] = evaluate(report)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    plot(report, RESULTS / f"latency-{stamp}.png")
+    for r in report["open_loop"]:
+        r.pop("timeline")
+    (RESULTS / f"bench-{stamp}.json").write_text(json.dumps(report, indent=2))
+    print(table(report))
+    print(f"\nwrote {RESULTS}/bench-{stamp}.json and latency-{stamp}.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,338 @@
+"""Every command of CONTRACT.md § "Commands": the common envelope and one model per `type`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self
+
+from typing import get_args
+from uuid import UUID
+
+from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+
+from contracts.base import WireModel
+from contracts.series import PrescriptionSeriesData, PrescriptionSeriesPatch, Series
+from contracts.snapshots import ProgramSnapshot
+
+MAX_WEEKS = 52
+MAX_SESSIONS_PER_PROGRAM = 50
+MAX_GROUPS_PER_SESSION = 60
+MAX_EXERCISES_PER_GROUP = 12
+MAX_BATCH_OPERATIONS = 200
+MAX_COMMAND_BYTES = 256 * 1024
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+TenantId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Position = Annotated[int, Field(ge=0)]
+Week = Annotated[int, Field(ge=0, le=MAX_WEEKS - 1)]
+Weeks = Annotated[int, Field(ge=1, le=MAX_WEEKS)]
+
+
+# --- bodies: the fields of each command type, without the common envelope (also batch operations)
+
+
+class ProgramCreateBody(WireModel):
+    type: Literal["program.create"]
+    name: Name
+    weeks: Weeks = 1
+
+
+class ProgramUpdateBody(WireModel):
+    type: Literal["program.update"]
+    name: Name | None = None
+    weeks: Weeks | None = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> Self:
+        if self.name is None and self.weeks is None:
+            raise ValueError("program.update needs name, weeks or both")
+        return self
+
+
+class SessionAddBody(WireModel):
+    type: Literal["session.add"]
+    session_id: UUID
+    name: Name
+    position: Position | None = None
+
+
+class SessionRemoveBody(WireModel):
+    type: Literal["session.remove"]
+    session_id: UUID
+
+
+class ExerciseAddBody(WireModel):
+    type: Literal["exercise.add"]
+    session_id: UUID
+    program_exercise_id: UUID
+    exercise_id: UUID
+    name: Name
+    group_id: UUID | None = None
+    new_group_id: UUID | None = None
+    position: Position | None = None
+    series: Series = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_group_target(self) -> Self:
+        if self.group_id is not None and self.new_group_id is not None:
+            raise ValueError(
+                "groupId (join an existing group) and newGroupId (id of a new standalone group) "
+                "exclude each other"
+            )
+        return self
+
+
+class ExerciseRemoveBody(WireModel):
+    type: Literal["exercise.remove"]
+    program_exercise_id: UUID
+
+
+class ExerciseMoveBody(WireModel):
+    type: Literal["exercise.move"]
+    program_exercise_id: UUID
+    to_group_id: UUID | None = None
+    position: Position | None = None
+    to_new_group_at: Position | None = None
+    to_session_id: UUID | None = None
+    new_group_id: UUID | None = None
+
+    @model_validator(mode="after")
+    def _one_destination(self) -> Self:
+        if (self.to_group_id is None) == (self.to_new_group_at is None):
+            raise ValueError("give exactly one of toGroupId and toNewGroupAt")
+        if self.to_group_id is not None and (
+            self.to_session_id is not None or self.new_group_id is not None
+        ):
+            raise ValueError("toSessionId and newGroupId go with toNewGroupAt, not with toGroupId")
+        if self.to_new_group_at is not None and self.position is not None:
+            raise ValueError("position goes with toGroupId; with toNewGroupAt the index is the position")
+        return self
+
+
+class ExercisesGroupBody(WireModel):
+    type: Literal["exercises.group"]
+    session_id: UUID
+    program_exercise_ids: Annotated[
+        list[UUID], Field(min_length=2, max_length=MAX_EXERCISES_PER_GROUP)
+    ]
+    group_id: UUID | None = None
+    position: Position | None = None
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Self:
+        if len(set(self.program_exercise_ids)) != len(self.program_exercise_ids):
+            raise ValueError("programExerciseIds must be distinct")
+        return self
+
+
+class GroupUngroupBody(WireModel):
+    type: Literal["group.ungroup"]
+    group_id: UUID
+
+
+class GroupsReorderBody(WireModel):
+    type: Literal["groups.reorder"]
+    session_id: UUID
+    group_ids: Annotated[list[UUID], Field(min_length=1, max_length=MAX_GROUPS_PER_SESSION)]
+
+
+class GroupUpdateBody(WireModel):
+    """Absent fields are left as they are; an explicit null clears the setting."""
+
+    type: Literal["group.update"]
+    group_id: UUID
+    rounds: Annotated[int, Field(ge=1, le=20)] | None = None
+    rest_between_rounds_seconds: Annotated[int, Field(ge=0, le=3600)] | None = None
+    notes: Annotated[str, Field(max_length=500)] | None = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> Self:
+        if not self.model_fields_set - {"type", "group_id"}:
+            raise ValueError("group.update needs rounds, restBetweenRoundsSeconds or notes")
+        return self
+
+
+class SessionCopyBody(WireModel):
+    type: Literal["session.copy"]
+    session_id: UUID
+    new_session_id: UUID
+    name: Name | None = None
+    position: Position | None = None
+
+
+class SeriesReplaceBody(WireModel):
+    type: Literal["series.replace"]
+    program_exercise_id: UUID
+    week: Week = 0
+    series: Series
+
+
+class SeriesAddBody(WireModel):
+    type: Literal["series.add"]
+    program_exercise_id: UUID
+    week: Week = 0
+    set: PrescriptionSeriesData
+    position: Position | None = None
+
+
+class SeriesUpdateBody(WireModel):
+    type: Literal["series.update"]
+    program_exercise_id: UUID
+    week: Week = 0
+    index: Position
+    set: PrescriptionSeriesPatch
+
+
+class SeriesRemoveBody(WireModel):
+    type: Literal["series.remove"]
+    program_exercise_id: UUID
+    week: Week = 0
+    index: Position
+
+
+class SeriesMoveBody(WireModel):
+    type: Literal["series.move"]
+    program_exercise_id: UUID
+    week: Week = 0
+    from_: Annotated[Position, Field(alias="from")]
+    to: Position
+
+
+class ProgramImportBody(WireModel):
+    type: Literal["program.import"]
+    program: ProgramSnapshot
+
+
+class ProgramRepublishBody(WireModel):
+    type: Literal["program.republish"]
+
+
+BatchOperation = Annotated[
+    ProgramUpdateBody
+    | SessionAddBody
+    | SessionRemoveBody
+    | ExerciseAddBody
+    | ExerciseRemoveBody
+    | ExerciseMoveBody
+    | ExercisesGroupBody
+    | GroupUngroupBody
+    | GroupsReorderBody
+    | GroupUpdateBody
+    | SessionCopyBody
+    | SeriesReplaceBody
+    | SeriesAddBody
+    | SeriesUpdateBody
+    | SeriesRemoveBody
+    | SeriesMoveBody,
+    Field(discriminator="type"),
+]
+"""What a batch may hold: every edit of an existing program (not create, import, republish or batch)."""
+
+
+class BatchBody(WireModel):
+    type: Literal["batch"]
+    operations: Annotated[
+        list[BatchOperation], Field(min_length=1, max_length=MAX_BATCH_OPERATIONS)
+    ]
+
+
+# --- full commands: the envelope plus a body
+
+
+class CommandEnvelope(WireModel):
+    """Fields every command carries."""
+
+    command_id: UUID
+    tenant_id: TenantId
+    program_id: UUID
+    expected_version: Annotated[int, Field(ge=0)] | None = None
+    issued_at: AwareDatetime | None = None
+
+
+class ProgramCreate(CommandEnvelope, ProgramCreateBody): ...
+
+
+class ProgramUpdate(CommandEnvelope, ProgramUpdateBody): ...
+
+
+class SessionAdd(CommandEnvelope, SessionAddBody): ...
+
+
+class SessionRemove(CommandEnvelope, SessionRemoveBody): ...
+
+
+class ExerciseAdd(CommandEnvelope, ExerciseAddBody): ...
+
+
+class ExerciseRemove(CommandEnvelope, ExerciseRemoveBody): ...
+
+
+class ExerciseMove(CommandEnvelope, ExerciseMoveBody): ...
+
+
+class ExercisesGroup(CommandEnvelope, ExercisesGroupBody): ...
+
+
+class GroupUngroup(CommandEnvelope, GroupUngroupBody): ...
+
+
+class GroupsReorder(CommandEnvelope, GroupsReorderBody): ...
+
+
+class GroupUpdate(CommandEnvelope, GroupUpdateBody): ...
+
+
+class SessionCopy(CommandEnvelope, SessionCopyBody): ...
+
+
+class SeriesReplace(CommandEnvelope, SeriesReplaceBody): ...
+
+
+class SeriesAdd(CommandEnvelope, SeriesAddBody): ...
+
+
+class SeriesUpdate(CommandEnvelope, SeriesUpdateBody): ...
+
+
+class SeriesRemove(CommandEnvelope, SeriesRemoveBody): ...
+
+
+class SeriesMove(CommandEnvelope, SeriesMoveBody): ...
+
+
+class ProgramImport(CommandEnvelope, ProgramImportBody): ...
+
+
+class ProgramRepublish(CommandEnvelope, ProgramRepublishBody): ...
+
+
+class Batch(CommandEnvelope, BatchBody): ...
+
+
+Command = Annotated[
+    ProgramCreate
+    | ProgramUpdate
+    | SessionAdd
+    | SessionRemove
+    | ExerciseAdd
+    | ExerciseRemove
+    | ExerciseMove
+    | ExercisesGroup
+    | GroupUngroup
+    | GroupsReorder
+    | GroupUpdate
+    | SessionCopy
+    | SeriesReplace
+    | SeriesAdd
+    | SeriesUpdate
+    | SeriesRemove
+    | SeriesMove
+    | ProgramImport
+    | ProgramRepublish
+    | Batch,
+    Field(discriminator="type"),
+]
+
+COMMAND_TYPES: frozenset[str] = frozenset(
+    get_args(model.model_fields["type"].annotation)[0] for model in get_args(get_args(Command)[0])
+)
+"""Every `type` the contract knows; any other is `unsupported`."""

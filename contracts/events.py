@@ -1,0 +1,89 @@
+"""Events the service publishes: `prescription.updated` and `session.updated` (full snapshots)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime
+
+from contracts.base import WireModel
+from contracts.series import PrescriptionSeriesData
+
+
+class GroupKind(StrEnum):
+    STANDALONE = "standalone"
+    SUPERSET = "superset"
+    CIRCUIT = "circuit"
+
+    @classmethod
+    def of_size(cls, size: int) -> GroupKind:
+        if size >= 3:
+            return cls.CIRCUIT
+        return cls.SUPERSET if size == 2 else cls.STANDALONE
+
+
+class GroupPlacement(WireModel):
+    """Where the prescription's exercise stands: its group, the group's kind and both positions."""
+
+    group_id: UUID
+    kind: GroupKind
+    order_index: int
+    order_within_group: int
+    size: int
+
+
+class PrescriptionUpdated(WireModel):
+    """The current state of one prescription; `deleted` ones carry `group: null` and no series."""
+
+    event_id: UUID
+    type: Literal["prescription.updated"] = "prescription.updated"
+    occurred_at: AwareDatetime
+    tenant_id: str
+    program_id: UUID
+    session_id: UUID
+    program_exercise_id: UUID
+    prescription_id: UUID
+    exercise_id: UUID
+    week: int
+    version: int
+    program_version: int
+    deleted: bool
+    group: GroupPlacement | None
+    series: list[PrescriptionSeriesData]
+    causation_id: UUID
+
+
+class SessionExercise(WireModel):
+    program_exercise_id: UUID
+    exercise_id: UUID
+    name: str
+    order_within_group: int
+
+
+class SessionGroup(WireModel):
+    group_id: UUID
+    order_index: int
+    kind: GroupKind
+    rounds: int | None
+    rest_between_rounds_seconds: int | None
+    notes: str | None
+    exercises: list[SessionExercise]
+
+
+class SessionUpdated(WireModel):
+    """The current structure of one session; a `deleted` one carries no groups."""
+
+    event_id: UUID
+    type: Literal["session.updated"] = "session.updated"
+    occurred_at: AwareDatetime
+    tenant_id: str
+    program_id: UUID
+    session_id: UUID
+    program_version: int
+    deleted: bool
+    name: str
+    order_index: int
+    groups: list[SessionGroup]
+    causation_id: UUID

@@ -1,0 +1,167 @@
+"""Raw Kafka bytes to a command, a rejection, or a dead letter, without ever raising."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from pydantic import TypeAdapter, ValidationError
+
+from contracts.commands import COMMAND_TYPES, MAX_COMMAND_BYTES, Command
+from contracts.dlq import DeadLetterCode
+from contracts.results import CommandError, ErrorCode, ErrorDetail
+
+_COMMAND = TypeAdapter[Command](Command)
+_UNION_TAGS = COMMAND_TYPES | {"v1", "legacy"}
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    command: Command
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A message with a valid commandId that breaks the contract: it gets a `rejected` result."""
+
+    command_id: UUID
+    type: str
+    program_id: UUID | None
+    tenant_id: str | None
+    error: CommandError
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message that cannot have a result: it goes to the DLQ unchanged."""
+
+    code: DeadLetterCode
+    message: str
+
+
+ParseOutcome = Parsed | Refused | DeadLetter
+
+
+def parse_command(value: bytes | None) -> ParseOutcome:
+    """Classify one message value. Never raises, whatever the bytes."""
+    try:
+        return _parse(value)
+    except Exception as error:  # a parser must not stop the consumer
+        return DeadLetter(DeadLetterCode.NOT_JSON, f"unreadable message ({type(error).__name__})")
+
+
+def _parse(value: bytes | None) -> ParseOutcome:
+    if value is None:
+        return DeadLetter(DeadLetterCode.NOT_JSON, "the message has no value")
+    if len(value) > MAX_COMMAND_BYTES:
+        return DeadLetter(
+            DeadLetterCode.TOO_LARGE,
+            f"the message is {len(value)} bytes; a command is at most {MAX_COMMAND_BYTES} bytes",
+        )
+    try:
+        return Parsed(_COMMAND.validate_json(value))
+    except ValidationError as fast_path_error:
+        return _classify(value, fast_path_error)
+
+
+def _classify(value: bytes, error: ValidationError) -> ParseOutcome:
+    try:
+        document: Any = json.loads(value)
+    except (ValueError, RecursionError) as not_json:
+        return DeadLetter(DeadLetterCode.NOT_JSON, f"the message is not UTF-8 JSON: {not_json}")
+    if not isinstance(document, dict):
+        return DeadLetter(
+            DeadLetterCode.NOT_AN_OBJECT,
+            f"a command is a JSON object, this is a JSON {type(document).__name__}",
+        )
+    command_id = _uuid(document.get("commandId"))
+    if command_id is None:
+        return DeadLetter(
+            DeadLetterCode.NO_COMMAND_ID, "the message has no commandId that is a UUID string"
+        )
+    raw_type = document.get("type")
+    type_name = raw_type if isinstance(raw_type, str) else ""
+    tenant = document.get("tenantId")
+    refused = _refusal(command_id, type_name[:200], document, tenant)
+    if isinstance(raw_type, str) and raw_type not in COMMAND_TYPES:
+        return refused(
+            CommandError(
+                code=ErrorCode.UNSUPPORTED,
+                message=f"unknown command type {raw_type[:200]!r}",
+                details=[
+                    ErrorDetail(
+                        path="type", reason=f"supported types: {', '.join(sorted(COMMAND_TYPES))}"
+                    )
+                ],
+            )
+        )
+    details = error_details(error)
+    return refused(
+        CommandError(
+            code=ErrorCode.VALIDATION_FAILED,
+            message=_summary(details),
+            details=details,
+        )
+    )
+
+
+def _refusal(command_id: UUID, type_name: str, document: dict[str, Any], tenant: Any) -> Any:
+    def build(error: CommandError) -> Refused:
+        return Refused(
+            command_id=command_id,
+            type=type_name,
+            program_id=_uuid(document.get("programId")),
+            tenant_id=tenant if isinstance(tenant, str) and 0 < len(tenant) <= 100 else None,
+            error=error,
+        )
+
+    return build
+
+
+def _uuid(value: Any) -> UUID | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return UUID(value)
+    except ValueError:
+        return None
+
+
+def _summary(details: list[ErrorDetail]) -> str:
+    first = details[0] if details else None
+    if first is None:
+        return "the command breaks the contract"
+    where = first.path or "the command"
+    more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
+    return f"{where}: {first.reason}{more}"
+
+
+def error_details(error: ValidationError) -> list[ErrorDetail]:
+    """Each pydantic error as a wire path (`operations[2].set.reps`) and a reason a person can act on."""
+    details: list[ErrorDetail] = []
+    for item in error.errors(include_url=False, include_context=False, include_input=False):
+        path = format_path(tuple(p for p in item["loc"] if p not in _UNION_TAGS))
+        details.append(ErrorDetail(path=path, reason=_reason(item["type"], item["msg"])))
+    return details[:50]
+
+
+def format_path(location: tuple[str | int, ...]) -> str:
+    path = ""
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else part
+    return path
+
+
+def _reason(kind: str, message: str) -> str:
+    if kind == "extra_forbidden":
+        return "unknown field: the contract has no such field here"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "union_tag_invalid":
+        return message.replace("Input tag", "type")
+    return message.removeprefix("Value error, ")

@@ -1,0 +1,178 @@
+"""The set (`PrescriptionSeriesData`) and its rules, exactly as CONTRACT.md § "A set" states them."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Self
+
+from pydantic import AfterValidator, Field, field_validator, model_serializer, model_validator
+from pydantic.functional_serializers import SerializerFunctionWrapHandler
+
+from contracts.base import WireModel, fail_at
+
+MAX_SETS_PER_SERIES = 50
+MAX_NOTES_LENGTH = 500
+MAX_PERCENT_1RM = 200
+
+TEMPO_PATTERN = re.compile(r"^(?:[0-9X]{4}|[0-9X]-[0-9X]-[0-9X]-[0-9X])$")
+
+
+class SetType(StrEnum):
+    WARMUP = "warmup"
+    WORKING = "working"
+    DROPSET = "dropset"
+    CLUSTER = "cluster"
+    AMRAP = "amrap"
+    FAILURE = "failure"
+
+
+class LoadUnit(StrEnum):
+    KG = "kg"
+    LB = "lb"
+    PERCENT_1RM = "percent1rm"
+    BODYWEIGHT = "bodyweight"
+
+
+class Load(WireModel):
+    """A load: a non-negative value in kg, lb, percent of 1RM (<= 200) or added to bodyweight."""
+
+    value: Annotated[float, Field(ge=0)]
+    unit: LoadUnit
+
+    @model_validator(mode="after")
+    def _percent_bound(self) -> Self:
+        if self.unit is LoadUnit.PERCENT_1RM and self.value > MAX_PERCENT_1RM:
+            raise ValueError(f"a percent1rm load is at most {MAX_PERCENT_1RM}, got {self.value:g}")
+        return self
+
+
+Reps = Annotated[int, Field(ge=0, le=1000)]
+Rpe = Annotated[float, Field(ge=1, le=10)]
+Rir = Annotated[int, Field(ge=0, le=10)]
+DurationSeconds = Annotated[int, Field(ge=1, le=86_400)]
+RestSeconds = Annotated[int, Field(ge=0, le=3600)]
+Notes = Annotated[str, Field(max_length=MAX_NOTES_LENGTH)]
+
+
+def _check_rpe(value: float | None) -> float | None:
+    if value is not None and not (value * 2).is_integer():
+        raise ValueError(f"rpe goes in steps of 0.5 (8, 8.5, 9 ...), got {value:g}")
+    return value
+
+
+def _check_tempo(value: str | None) -> str | None:
+    if value is not None and not TEMPO_PATTERN.match(value):
+        raise ValueError(
+            f"tempo is four phases of digits or X, optionally dash separated "
+            f"(31X0 or 3-1-X-0), got {value!r}"
+        )
+    return value
+
+
+def check_set_combination(
+    reps: int | None, reps_min: int | None, reps_max: int | None
+) -> str | None:
+    """The reason a reps combination breaks the contract, or None when it is valid."""
+    if reps is not None and (reps_min is not None or reps_max is not None):
+        return "reps is exact and repsMin/repsMax is a range: give one or the other, not both"
+    if (reps_min is None) != (reps_max is None):
+        return "a rep range needs both repsMin and repsMax"
+    if reps_min is not None and reps_max is not None and reps_min > reps_max:
+        return f"repsMin ({reps_min}) must not exceed repsMax ({reps_max})"
+    return None
+
+
+class _SetFieldRules(WireModel):
+    """Rules of single fields, shared by a whole set and by a partial one."""
+
+    @field_validator("rpe", check_fields=False)
+    @classmethod
+    def _rpe_steps(cls, value: float | None) -> float | None:
+        return _check_rpe(value)
+
+    @field_validator("tempo", check_fields=False)
+    @classmethod
+    def _tempo_format(cls, value: str | None) -> str | None:
+        return _check_tempo(value)
+
+
+class PrescriptionSeriesData(_SetFieldRules):
+    """One set of a series. `orderIndex` is the set's position; null fields are left out on output."""
+
+    order_index: Annotated[int, Field(ge=0)] | None = None
+    set_type: SetType = SetType.WORKING
+    reps: Reps | None = None
+    reps_min: Reps | None = None
+    reps_max: Reps | None = None
+    duration_seconds: DurationSeconds | None = None
+    load: Load | None = None
+    rpe: Rpe | None = None
+    rir: Rir | None = None
+    tempo: str | None = None
+    rest_seconds: RestSeconds | None = None
+    notes: Notes | None = None
+
+    @model_validator(mode="after")
+    def _reps_combination(self) -> Self:
+        reason = check_set_combination(self.reps, self.reps_min, self.reps_max)
+        if reason:
+            raise ValueError(reason)
+        return self
+
+    @model_serializer(mode="wrap")
+    def _drop_nulls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {key: value for key, value in data.items() if value is not None}
+
+
+class PrescriptionSeriesPatch(_SetFieldRules):
+    """The fields of a set that `series.update` merges in: absent is kept, null clears."""
+
+    order_index: Annotated[int, Field(ge=0)] | None = None
+    set_type: SetType | None = None
+    reps: Reps | None = None
+    reps_min: Reps | None = None
+    reps_max: Reps | None = None
+    duration_seconds: DurationSeconds | None = None
+    load: Load | None = None
+    rpe: Rpe | None = None
+    rir: Rir | None = None
+    tempo: str | None = None
+    rest_seconds: RestSeconds | None = None
+    notes: Notes | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Self:
+        if not self.model_fields_set:
+            raise ValueError("give at least one field of the set to change")
+        if "set_type" in self.model_fields_set and self.set_type is None:
+            raise ValueError("setType cannot be null; send 'working' for the default")
+        return self
+
+    def merged_into(self, current: PrescriptionSeriesData) -> dict[str, Any]:
+        """The snake_case fields of `current` with this patch's given fields laid over them."""
+        merged = {name: getattr(current, name) for name in PrescriptionSeriesData.model_fields}
+        for name in self.model_fields_set:
+            merged[name] = getattr(self, name)
+        return merged
+
+
+def check_order_indexes(series: list[PrescriptionSeriesData]) -> list[PrescriptionSeriesData]:
+    """A given `orderIndex` must equal the set's position in the array."""
+    for position, item in enumerate(series):
+        if item.order_index is not None and item.order_index != position:
+            fail_at(
+                (position, "orderIndex"),
+                f"orderIndex is the set's position in the array ({position}) and may be "
+                f"omitted, got {item.order_index}",
+                item.order_index,
+            )
+    return series
+
+
+Series = Annotated[
+    list[PrescriptionSeriesData],
+    Field(max_length=MAX_SETS_PER_SERIES),
+    AfterValidator(check_order_indexes),
+]

@@ -1,0 +1,1 @@
+"""Program Builder: applies training-program commands from Kafka atomically in PostgreSQL."""

@@ -1,0 +1,134 @@
+"""`program-builder`: migrate, run, dev (embedded stack) — CONTRACT.md § "Operating the service"."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+import asyncpg
+
+from service import logs
+from service.config import Settings
+from service.storage.migrations import migrate
+
+log = logging.getLogger("program_builder")
+
+
+async def _migrate(settings: Settings) -> list[str]:
+    connection = await asyncpg.connect(settings.database_url.get_secret_value(), timeout=30)
+    try:
+        return await migrate(connection)
+    finally:
+        await connection.close()
+
+
+def command_migrate(settings: Settings) -> int:
+    applied = asyncio.run(_migrate(settings))
+    log.info("migrations applied: %s", ", ".join(applied) if applied else "none (up to date)")
+    return 0
+
+
+async def serve(settings: Settings) -> None:
+    """Run consumer, relay and HTTP until SIGINT/SIGTERM (or a fatal error), then drain."""
+    from faststream.asgi import AsgiFastStream
+
+    from service.entrypoints.app import build_app
+
+    app, runtime = build_app(settings)
+    if not isinstance(app, AsgiFastStream):
+        runner = asyncio.create_task(app.run())
+        stopper = asyncio.create_task(runtime.stopping.wait())
+        await asyncio.wait([runner, stopper], return_when=asyncio.FIRST_COMPLETED)
+        if not runner.done():
+            app.exit()
+            await runner
+        return
+
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="0.0.0.0",  # noqa: S104  (probes must be reachable in a container)
+            port=settings.http_port,
+            lifespan="on",
+            log_config=None,
+            access_log=False,
+        )
+    )
+
+    async def stop_on_fatal() -> None:
+        await runtime.stopping.wait()
+        server.should_exit = True
+
+    watcher = asyncio.create_task(stop_on_fatal())
+    try:
+        await server.serve()
+    finally:
+        watcher.cancel()
+    if not server.started:
+        raise SystemExit(1)
+
+
+def command_run(settings: Settings) -> int:
+    asyncio.run(serve(settings))
+    return 0
+
+
+def command_dev(args: argparse.Namespace) -> int:
+    from service.embedded import EmbeddedStack
+
+    with EmbeddedStack(keep_data=False) as stack:
+        os.environ.update(
+            KAFKA_BOOTSTRAP_SERVERS=stack.broker.bootstrap_servers,
+            DATABASE_URL=stack.postgres.url,
+            KAFKA_ENABLE_IDEMPOTENCE="false",  # Tansu has no idempotent producer
+        )
+        settings = Settings()
+        logs.configure(settings.log_level, "text" if args.log_format is None else args.log_format)
+        log.info(
+            "embedded stack up: broker %s, PostgreSQL %s",
+            stack.broker.bootstrap_servers,
+            stack.postgres.url,
+        )
+        command_migrate(settings)
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(settings))
+    log.info("embedded stack stopped")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="program-builder", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply the SQL migrations to DATABASE_URL and exit")
+    sub.add_parser("run", help="run consumer, outbox relay and HTTP until SIGTERM/SIGINT")
+    dev = sub.add_parser("dev", help="embedded broker + PostgreSQL, migrate, run in the foreground")
+    dev.add_argument("--log-format", choices=["json", "text"], default=None)
+    asyncapi = sub.add_parser("asyncapi", help="write contracts/schemas/asyncapi.json")
+    asyncapi.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
+    args = parser.parse_args(argv)
+
+    if args.command == "asyncapi":
+        from service.entrypoints.asyncapi import write
+
+        current = write(check=args.check)
+        if not current:
+            print("contracts/schemas/asyncapi.json is stale: run `program-builder asyncapi`")
+        return 0 if current else 1
+    if args.command == "dev":
+        return command_dev(args)
+    settings = Settings()
+    logs.configure(settings.log_level, settings.log_format)
+    if args.command == "migrate":
+        return command_migrate(settings)
+    return command_run(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

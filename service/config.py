@@ -1,0 +1,57 @@
+"""Settings from environment variables (and `.env`), named as in CONTRACT.md § "Operating"."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contracts.topics import DEFAULT_PREFIX, Topics
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    database_url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/postgres")
+    topic_prefix: str = DEFAULT_PREFIX
+    consumer_group: str = "program-builder"
+
+    # Production default against real Kafka: acks=all with idempotence. Brokers without
+    # InitProducerId (the embedded Tansu) need it off; exactly-once comes from inbox + outbox.
+    kafka_enable_idempotence: bool = True
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
+    # Group membership: a new member's join waits about half the session timeout on some brokers.
+    kafka_session_timeout_ms: int = Field(default=10_000, ge=1000)
+    kafka_heartbeat_interval_ms: int = Field(default=3_000, ge=100)
+    topic_partitions: int = Field(default=4, ge=1)
+    topic_replication_factor: int = Field(default=1, ge=1)
+
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+    # Consumption: up to this many commands are applied per PostgreSQL transaction.
+    consume_max_records: int = Field(default=500, ge=1, le=5000)
+    consume_batch_timeout_ms: int = Field(default=20, ge=1)
+    # How long the broker may hold a fetch that has no data: bounds the latency of a lone command.
+    consume_fetch_max_wait_ms: int = Field(default=5, ge=1)
+    db_pool_size: int = Field(default=4, ge=2)
+    db_command_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    relay_batch_size: int = Field(default=1000, ge=1)
+    relay_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    producer_linger_ms: int = Field(default=2, ge=0)
+
+    outbox_retention_seconds: int = Field(default=86_400, ge=60)
+    inbox_retention_seconds: int = Field(default=7 * 86_400, ge=60)
+    retention_interval_seconds: float = Field(default=300.0, gt=0)
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.topic_prefix)

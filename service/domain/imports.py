@@ -1,0 +1,157 @@
+"""`program.import`: a v1 snapshot taken as it is, or a legacy one converted as CONTRACT.md says.
+
+Legacy conversion: exercises in `orderIndex` order; those of a session sharing a non-null
+`supersetGroup` form one group placed where its first member stands, members ordered by
+`supersetOrder` (ties by `orderIndex`); a null `supersetGroup` is a standalone group. Each split
+row stands for `sets` identical sets, rows of one week concatenated in their order.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from pydantic import ValidationError
+
+from contracts.commands import MAX_EXERCISES_PER_GROUP, MAX_GROUPS_PER_SESSION
+from contracts.parsing import error_details
+from contracts.series import PrescriptionSeriesData
+from contracts.snapshots import (
+    LegacyExercise,
+    LegacyPrescriptionRow,
+    LegacyProgramSnapshot,
+    ProgramSnapshotV1,
+)
+from service.domain.errors import ValidationFailed
+from service.domain.ids import IdDeriver
+from service.domain.model import (
+    ExerciseGroup,
+    Prescription,
+    Program,
+    ProgramExercise,
+    Session,
+    SetData,
+    with_order_index,
+)
+
+
+def program_from_snapshot(
+    program_id: UUID,
+    tenant_id: str,
+    snapshot: ProgramSnapshotV1 | LegacyProgramSnapshot,
+    ids: IdDeriver,
+) -> Program:
+    program = Program(program_id, tenant_id, snapshot.name, snapshot.weeks, 1)
+    if isinstance(snapshot, LegacyProgramSnapshot):
+        _convert_legacy(program, snapshot, ids)
+        return program
+    for session_snapshot in snapshot.sessions:
+        groups: list[ExerciseGroup] = []
+        for group_snapshot in session_snapshot.groups:
+            members: list[ProgramExercise] = []
+            for exercise in group_snapshot.exercises:
+                members.append(
+                    ProgramExercise(exercise.program_exercise_id, exercise.exercise_id, exercise.name)
+                )
+                by_week = {
+                    p.week: tuple(with_order_index(s.to_wire(), i) for i, s in enumerate(p.series))
+                    for p in exercise.prescriptions
+                }
+                _add_prescriptions(program, exercise.program_exercise_id, by_week, ids)
+            groups.append(
+                ExerciseGroup(
+                    group_snapshot.group_id, members, group_snapshot.rounds,
+                    group_snapshot.rest_between_rounds_seconds, group_snapshot.notes,
+                )
+            )
+        program.sessions.append(Session(session_snapshot.session_id, session_snapshot.name, groups))
+    return program
+
+
+def _add_prescriptions(
+    program: Program, exercise_id: UUID, by_week: dict[int, tuple[SetData, ...]], ids: IdDeriver
+) -> None:
+    by_week.setdefault(0, ())  # every program exercise has a week-0 prescription
+    program.loaded.add(exercise_id)
+    program.prescriptions[exercise_id] = {
+        week: Prescription(ids.prescription(exercise_id, week), exercise_id, week, 0, series)
+        for week, series in sorted(by_week.items())
+    }
+
+
+def _convert_legacy(program: Program, snapshot: LegacyProgramSnapshot, ids: IdDeriver) -> None:
+    for s, legacy_session in enumerate(snapshot.sessions):
+        at = f"program.sessions[{s}]"
+        positions = {id(e): i for i, e in enumerate(legacy_session.exercises)}
+        ordered = sorted(legacy_session.exercises, key=lambda e: e.order_index)
+        slots: list[list[LegacyExercise]] = []  # groups in the order of their first member
+        by_superset: dict[int, list[LegacyExercise]] = {}
+        for exercise in ordered:
+            if exercise.superset_group is None:
+                slots.append([exercise])
+            elif exercise.superset_group in by_superset:
+                by_superset[exercise.superset_group].append(exercise)
+            else:
+                by_superset[exercise.superset_group] = [exercise]
+                slots.append(by_superset[exercise.superset_group])
+        if len(slots) > MAX_GROUPS_PER_SESSION:
+            raise ValidationFailed(
+                f"{at} forms {len(slots)} groups; a session holds at most {MAX_GROUPS_PER_SESSION}",
+                path=f"{at}.exercises",
+            )
+        groups: list[ExerciseGroup] = []
+        for members in slots:
+            members.sort(key=_superset_order)
+            if len(members) > MAX_EXERCISES_PER_GROUP:
+                last = positions[id(members[-1])]
+                raise ValidationFailed(
+                    f"supersetGroup {members[0].superset_group} of {at} has {len(members)} "
+                    f"exercises; a group holds at most {MAX_EXERCISES_PER_GROUP}",
+                    path=f"{at}.exercises[{last}].supersetGroup",
+                )
+            for exercise in members:
+                row_path = f"{at}.exercises[{positions[id(exercise)]}].prescriptionRows"
+                _add_prescriptions(
+                    program, exercise.program_exercise_id,
+                    _series_from_rows(exercise.prescription_rows, row_path), ids,
+                )
+            groups.append(
+                ExerciseGroup(
+                    ids.legacy_group(members[0].program_exercise_id),
+                    [ProgramExercise(e.program_exercise_id, e.exercise_id, e.name) for e in members],
+                )
+            )
+        program.sessions.append(Session(legacy_session.session_id, legacy_session.name, groups))
+
+
+def _superset_order(exercise: LegacyExercise) -> tuple[bool, int, int]:
+    order = exercise.superset_order
+    return (order is None, order if order is not None else 0, exercise.order_index)
+
+
+def _series_from_rows(rows: list[LegacyPrescriptionRow], path: str) -> dict[int, tuple[SetData, ...]]:
+    by_week: dict[int, list[SetData]] = {}
+    for r, row in enumerate(rows):
+        fields: dict[str, object] = {"setType": "working"}
+        if row.reps is not None:
+            fields["reps"] = row.reps
+        if row.weight is not None:
+            fields["load"] = {"value": row.weight, "unit": "kg"}
+        if row.rpe is not None:
+            fields["rpe"] = row.rpe
+        if row.rest_seconds is not None:
+            fields["restSeconds"] = row.rest_seconds
+        try:
+            one_set = PrescriptionSeriesData.model_validate(fields, strict=False).to_wire()
+        except ValidationError as invalid:
+            detail = error_details(invalid)[0]
+            raise ValidationFailed(
+                f"{path}[{r}] does not convert to a valid set: {detail.reason}",
+                path=f"{path}[{r}]" + (f".{detail.path}" if detail.path else ""),
+                reason=detail.reason,
+            ) from None
+        sets = by_week.setdefault(row.week, [])
+        sets.extend(dict(one_set) for _ in range(row.sets))
+    return {
+        week: tuple(with_order_index(item, index) for index, item in enumerate(sets))
+        for week, sets in by_week.items()
+    }

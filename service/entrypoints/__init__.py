@@ -1,0 +1,1 @@
+"""Entry points: the FastStream application (Kafka + HTTP) and the command line."""

@@ -1,0 +1,61 @@
+"""Prometheus metrics of the service (FastStream's middleware adds the consumer-side ones)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from service.handling import Outcome
+
+
+class Metrics:
+    """One registry per application, so tests can build several apps in one process."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.commands = Counter(
+            "program_builder_commands",
+            "Commands processed, by type, outcome (applied/rejected/duplicate/dead_letter) and error code.",
+            ["type", "outcome", "error_code"],
+            registry=self.registry,
+        )
+        self.batch_seconds = Histogram(
+            "program_builder_batch_seconds",
+            "Time to apply and commit one batch of commands (one PostgreSQL transaction).",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "program_builder_batch_commands",
+            "Commands per batch transaction.",
+            buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+            registry=self.registry,
+        )
+        self.published = Counter(
+            "program_builder_outbox_published", "Outbox messages published by the relay.",
+            registry=self.registry,
+        )
+        self.publish_errors = Counter(
+            "program_builder_outbox_publish_errors", "Relay rounds that failed (rolled back, retried).",
+            ["error"], registry=self.registry,
+        )
+        self.outbox_backlog = Gauge(
+            "program_builder_outbox_backlog", "Outbox messages not yet published.",
+            registry=self.registry,
+        )
+        self.outbox_oldest_seconds = Gauge(
+            "program_builder_outbox_oldest_unsent_seconds",
+            "Age of the oldest unpublished outbox message.",
+            registry=self.registry,
+        )
+
+    def observe_batch(self, outcomes: Iterable[Outcome], seconds: float) -> None:
+        count = 0
+        for outcome in outcomes:
+            count += 1
+            self.commands.labels(
+                outcome.command_type or "unknown", outcome.status, outcome.error_code or ""
+            ).inc()
+        self.batch_seconds.observe(seconds)
+        self.batch_size.observe(count)

@@ -1,0 +1,1 @@
+"""Storage: PostgreSQL through asyncpg, SQL written as SQL, one module per table family."""

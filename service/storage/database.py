@@ -1,0 +1,62 @@
+"""Connection pool and the classification of database errors (transient, or the data's fault)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import asyncpg
+from pydantic_core import to_json
+
+TRANSIENT_SQLSTATES = frozenset(
+    {
+        "40001",  # serialization_failure
+        "40P01",  # deadlock_detected
+        "55P03",  # lock_not_available
+        "57P01",  # admin_shutdown
+        "57P02",  # crash_shutdown
+        "57P03",  # cannot_connect_now
+        "53300",  # too_many_connections
+        "53400",  # configuration_limit_exceeded
+        "08000", "08001", "08003", "08004", "08006", "08007",  # connection exceptions
+        "25P03",  # idle_in_transaction_session_timeout
+        "57014",  # query_canceled (statement timeout)
+    }
+)
+
+
+def is_transient(error: BaseException) -> bool:
+    """True when retrying the same work later can succeed: not the command's fault."""
+    if isinstance(error, asyncpg.PostgresError):
+        return getattr(error, "sqlstate", None) in TRANSIENT_SQLSTATES
+    return isinstance(
+        error,
+        OSError
+        | asyncio.TimeoutError
+        | asyncpg.InterfaceError
+        | asyncpg.exceptions.ConnectionDoesNotExistError,
+    )
+
+
+async def _init_connection(connection: asyncpg.Connection) -> None:
+    # jsonb in binary format: a version byte, then the JSON text; encoded in Rust by pydantic-core.
+    await connection.set_type_codec(
+        "jsonb",
+        schema="pg_catalog",
+        encoder=lambda value: b"\x01" + to_json(value),
+        decoder=lambda data: json.loads(data[1:]),
+        format="binary",
+    )
+
+
+async def create_pool(dsn: str, size: int, command_timeout: float) -> asyncpg.Pool:
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        dsn,
+        min_size=1,
+        max_size=size,
+        command_timeout=command_timeout,
+        init=_init_connection,
+        # Tuned for many small statements: keep prepared statements, refresh idle connections.
+        statement_cache_size=256,
+        max_inactive_connection_lifetime=300,
+    )
+    return pool

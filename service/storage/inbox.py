@@ -1,0 +1,58 @@
+"""The inbox: one row per processed commandId with its first outcome (the idempotency record)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+_FIND = """
+SELECT command_id, command_type, program_id, status, program_version, error
+FROM inbox WHERE command_id = ANY($1::uuid[])
+"""
+_PRUNE = """
+DELETE FROM inbox WHERE command_id IN (
+    SELECT command_id FROM inbox WHERE processed_at < now() - make_interval(secs => $1) LIMIT $2
+)
+"""
+COLUMNS = ("command_id", "command_type", "program_id", "status", "program_version", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEntry:
+    command_id: UUID
+    command_type: str
+    program_id: UUID | None
+    status: str
+    program_version: int | None
+    error: dict[str, Any] | None
+
+    def row(self) -> tuple[object, ...]:
+        return (
+            self.command_id, self.command_type, self.program_id, self.status,
+            self.program_version, self.error,
+        )
+
+
+async def find(connection: asyncpg.Connection, command_ids: Iterable[UUID]) -> dict[UUID, InboxEntry]:
+    ids = list(set(command_ids))
+    if not ids:
+        return {}
+    rows = await connection.fetch(_FIND, ids)
+    return {row["command_id"]: InboxEntry(**dict(row)) for row in rows}
+
+
+async def record(connection: asyncpg.Connection, entries: Sequence[InboxEntry]) -> None:
+    if entries:
+        await connection.copy_records_to_table(
+            "inbox", records=[entry.row() for entry in entries], columns=COLUMNS
+        )
+
+
+async def prune(connection: asyncpg.Connection, older_than_seconds: float, limit: int) -> int:
+    """Forget commands processed longer ago than the retention (outside the dedupe window)."""
+    status = await connection.execute(_PRUNE, float(older_than_seconds), limit)
+    return int(status.split()[-1])

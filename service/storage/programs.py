@@ -1,0 +1,261 @@
+"""The program aggregate in PostgreSQL: lock and load programs, write back what commands changed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from uuid import UUID
+
+import asyncpg
+
+from service.domain.changes import Changes
+from service.domain.model import (
+    ExerciseGroup,
+    Prescription,
+    Program,
+    ProgramExercise,
+    Session,
+)
+
+_LOCK_PROGRAMS = """
+SELECT id, tenant_id, name, weeks, version
+FROM programs WHERE id = ANY($1::uuid[])
+ORDER BY id
+FOR UPDATE
+"""
+_SESSIONS = "SELECT id, program_id, name, order_index FROM sessions WHERE program_id = ANY($1::uuid[])"
+_GROUPS = """
+SELECT id, session_id, order_index, rounds, rest_between_rounds_seconds, notes
+FROM exercise_groups WHERE program_id = ANY($1::uuid[])
+"""
+_EXERCISES = """
+SELECT id, group_id, order_within_group, exercise_id, name
+FROM program_exercises WHERE program_id = ANY($1::uuid[])
+"""
+_PRESCRIPTIONS_OF_EXERCISES = """
+SELECT id, program_id, program_exercise_id, week, version, series
+FROM prescriptions WHERE program_exercise_id = ANY($1::uuid[])
+"""
+_PRESCRIPTIONS_OF_PROGRAMS = """
+SELECT id, program_id, program_exercise_id, week, version, series
+FROM prescriptions WHERE program_id = ANY($1::uuid[])
+"""
+_TAKEN_IDS = """
+SELECT id FROM sessions WHERE id = ANY($1::uuid[])
+UNION ALL SELECT id FROM exercise_groups WHERE id = ANY($1::uuid[])
+UNION ALL SELECT id FROM program_exercises WHERE id = ANY($1::uuid[])
+"""
+
+_UPSERT_PROGRAM = """
+INSERT INTO programs (id, tenant_id, name, weeks, version) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (id) DO UPDATE
+SET name = EXCLUDED.name, weeks = EXCLUDED.weeks, version = EXCLUDED.version, updated_at = now()
+"""
+_UPSERT_SESSION = """
+INSERT INTO sessions (id, program_id, name, order_index) VALUES ($1, $2, $3, $4)
+ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, order_index = EXCLUDED.order_index
+"""
+_UPSERT_GROUP = """
+INSERT INTO exercise_groups
+    (id, program_id, session_id, order_index, rounds, rest_between_rounds_seconds, notes)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (id) DO UPDATE
+SET session_id = EXCLUDED.session_id, order_index = EXCLUDED.order_index,
+    rounds = EXCLUDED.rounds, rest_between_rounds_seconds = EXCLUDED.rest_between_rounds_seconds,
+    notes = EXCLUDED.notes
+"""
+_UPSERT_EXERCISE = """
+INSERT INTO program_exercises
+    (id, program_id, session_id, group_id, order_within_group, exercise_id, name)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (id) DO UPDATE
+SET session_id = EXCLUDED.session_id, group_id = EXCLUDED.group_id,
+    order_within_group = EXCLUDED.order_within_group
+"""
+_UPSERT_PRESCRIPTION = """
+INSERT INTO prescriptions (id, program_id, program_exercise_id, week, version, series)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, series = EXCLUDED.series
+"""
+_DELETE_PRESCRIPTIONS = "DELETE FROM prescriptions WHERE id = ANY($1::uuid[])"
+_DELETE_EXERCISES = "DELETE FROM program_exercises WHERE id = ANY($1::uuid[])"
+_DELETE_GROUPS = "DELETE FROM exercise_groups WHERE id = ANY($1::uuid[])"
+_DELETE_SESSIONS = "DELETE FROM sessions WHERE id = ANY($1::uuid[])"
+
+
+async def lock_and_load(connection: asyncpg.Connection, program_ids: Iterable[UUID]) -> dict[UUID, Program]:
+    """Lock the programs (in id order, so concurrent instances cannot deadlock) and load their
+    structure. Prescriptions are loaded on demand with `load_prescriptions`."""
+    ids = sorted(set(program_ids))
+    rows = await connection.fetch(_LOCK_PROGRAMS, ids)
+    programs = {
+        row["id"]: Program(row["id"], row["tenant_id"], row["name"], row["weeks"], row["version"])
+        for row in rows
+    }
+    if not programs:
+        return programs
+    found = list(programs)
+    session_rows = await connection.fetch(_SESSIONS, found)
+    group_rows = await connection.fetch(_GROUPS, found)
+    exercise_rows = await connection.fetch(_EXERCISES, found)
+
+    sessions: dict[UUID, tuple[int, Session, UUID]] = {
+        row["id"]: (row["order_index"], Session(row["id"], row["name"], []), row["program_id"])
+        for row in session_rows
+    }
+    groups: dict[UUID, tuple[int, ExerciseGroup, UUID]] = {
+        row["id"]: (
+            row["order_index"],
+            ExerciseGroup(row["id"], [], row["rounds"], row["rest_between_rounds_seconds"], row["notes"]),
+            row["session_id"],
+        )
+        for row in group_rows
+    }
+    members: dict[UUID, list[tuple[int, ProgramExercise]]] = {}
+    for row in exercise_rows:
+        members.setdefault(row["group_id"], []).append(
+            (row["order_within_group"], ProgramExercise(row["id"], row["exercise_id"], row["name"]))
+        )
+    for group_id, (_, group, _) in groups.items():
+        group.exercises = [exercise for _, exercise in sorted(members.get(group_id, []), key=_first)]
+    by_session: dict[UUID, list[tuple[int, ExerciseGroup]]] = {}
+    for order_index, group, session_id in groups.values():
+        by_session.setdefault(session_id, []).append((order_index, group))
+    by_program: dict[UUID, list[tuple[int, Session]]] = {}
+    for session_id, (order_index, session, program_id) in sessions.items():
+        session.groups = [group for _, group in sorted(by_session.get(session_id, []), key=_first)]
+        by_program.setdefault(program_id, []).append((order_index, session))
+    for program_id, program in programs.items():
+        program.sessions = [session for _, session in sorted(by_program.get(program_id, []), key=_first)]
+    return programs
+
+
+def _first(pair: tuple[int, object]) -> int:
+    return pair[0]
+
+
+async def load_prescriptions(
+    connection: asyncpg.Connection,
+    programs: dict[UUID, Program],
+    exercise_ids: Iterable[UUID] = (),
+    whole_programs: Iterable[UUID] = (),
+) -> None:
+    """Load the prescriptions of these exercises (or of every exercise of whole programs) into
+    their aggregates; exercises already loaded keep their in-memory (possibly newer) state."""
+    wanted = set(exercise_ids)
+    whole = set(whole_programs)
+    newly: set[UUID] = set()
+    by_exercise: list[UUID] = []  # newly loaded exercises of programs not loaded whole
+    for program in programs.values():
+        if program.id not in whole and not wanted:
+            continue
+        present = program.exercise_ids()
+        targets = present if program.id in whole else present & wanted
+        for exercise_id in targets - program.loaded:
+            program.loaded.add(exercise_id)
+            program.prescriptions[exercise_id] = {}
+            newly.add(exercise_id)
+            if program.id not in whole:
+                by_exercise.append(exercise_id)
+    if not newly:
+        return
+    rows: list[asyncpg.Record] = []
+    if whole:
+        rows += await connection.fetch(_PRESCRIPTIONS_OF_PROGRAMS, list(whole))
+    if by_exercise:
+        rows += await connection.fetch(_PRESCRIPTIONS_OF_EXERCISES, by_exercise)
+    for row in rows:
+        exercise_id = row["program_exercise_id"]
+        if exercise_id in newly:
+            programs[row["program_id"]].prescriptions[exercise_id][row["week"]] = Prescription(
+                row["id"], exercise_id, row["week"], row["version"], tuple(row["series"])
+            )
+
+
+async def taken_ids(connection: asyncpg.Connection, candidates: Iterable[UUID]) -> set[UUID]:
+    """Which of these ids a session, group or program exercise already uses (in any program)."""
+    wanted = list(set(candidates))
+    if not wanted:
+        return set()
+    return {row["id"] for row in await connection.fetch(_TAKEN_IDS, wanted)}
+
+
+@dataclass(slots=True)
+class PendingWrites:
+    """What a transaction's commands changed, accumulated per program and written once."""
+
+    programs: dict[UUID, Program] = field(default_factory=dict)
+    sessions: dict[UUID, UUID] = field(default_factory=dict)  # session -> program
+    deleted_sessions: set[UUID] = field(default_factory=set)
+    deleted_groups: set[UUID] = field(default_factory=set)
+    deleted_exercises: set[UUID] = field(default_factory=set)
+    prescriptions: dict[tuple[UUID, int], UUID] = field(default_factory=dict)  # -> program
+    deleted_prescriptions: set[UUID] = field(default_factory=set)
+
+    def add(self, program: Program, changes: Changes) -> None:
+        self.programs[program.id] = program
+        for session_id in changes.sessions:
+            self.sessions[session_id] = program.id
+        self.deleted_sessions |= set(changes.deleted_sessions)
+        self.deleted_groups |= changes.deleted_groups
+        self.deleted_exercises |= changes.deleted_exercises
+        for key in changes.announced:
+            self.prescriptions[key] = program.id
+        self.deleted_prescriptions |= set(changes.deleted_prescriptions)
+
+    async def write(self, connection: asyncpg.Connection) -> None:
+        if not self.programs:
+            return
+        await connection.executemany(
+            _UPSERT_PROGRAM,
+            [(p.id, p.tenant_id, p.name, p.weeks, p.version) for p in self.programs.values()],
+        )
+        session_rows, group_rows, exercise_rows = self._structure_rows()
+        if session_rows:
+            await connection.executemany(_UPSERT_SESSION, session_rows)
+        if group_rows:
+            await connection.executemany(_UPSERT_GROUP, group_rows)
+        if exercise_rows:
+            await connection.executemany(_UPSERT_EXERCISE, exercise_rows)
+        # Deletions before prescription upserts: a week re-created gets a new id, same (exercise, week).
+        for statement, ids in (
+            (_DELETE_PRESCRIPTIONS, self.deleted_prescriptions),
+            (_DELETE_EXERCISES, self.deleted_exercises - {row[0] for row in exercise_rows}),
+            (_DELETE_GROUPS, self.deleted_groups - {row[0] for row in group_rows}),
+            (_DELETE_SESSIONS, self.deleted_sessions - {row[0] for row in session_rows}),
+        ):
+            if ids:
+                await connection.execute(statement, list(ids))
+        prescription_rows = []
+        for (exercise_id, week), program_id in self.prescriptions.items():
+            prescription = self.programs[program_id].prescriptions.get(exercise_id, {}).get(week)
+            if prescription is not None:
+                prescription_rows.append(
+                    (prescription.id, program_id, exercise_id, week, prescription.version,
+                     list(prescription.series))
+                )
+        if prescription_rows:
+            await connection.executemany(_UPSERT_PRESCRIPTION, prescription_rows)
+
+    def _structure_rows(self) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]], list[tuple[object, ...]]]:
+        sessions: list[tuple[object, ...]] = []
+        groups: list[tuple[object, ...]] = []
+        exercises: list[tuple[object, ...]] = []
+        wanted = set(self.sessions)
+        for program_id in set(self.sessions.values()):
+            program = self.programs[program_id]
+            for order_index, session in enumerate(program.sessions):
+                if session.id not in wanted:
+                    continue
+                sessions.append((session.id, program.id, session.name, order_index))
+                for group_index, group in enumerate(session.groups):
+                    groups.append(
+                        (group.id, program.id, session.id, group_index, group.rounds,
+                         group.rest_between_rounds_seconds, group.notes)
+                    )
+                    for index, exercise in enumerate(group.exercises):
+                        exercises.append(
+                            (exercise.id, program.id, session.id, group.id, index,
+                             exercise.exercise_id, exercise.name)
+                        )
+        return sessions, groups, exercises

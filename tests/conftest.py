@@ -1,0 +1,106 @@
+"""Fixtures: one real broker and PostgreSQL per test session; each test gets its own database
+(a copy of a migrated template) and its own topics and consumer group."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from service.config import Settings
+from service.entrypoints.app import Runtime, build_app
+from service.storage.database import create_pool
+from service.storage.migrations import migrate
+from tests.client import CommandClient
+from tests.infrastructure import Infrastructure, provide
+
+os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+
+
+def database_url_for(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+@pytest.fixture(scope="session")
+def infrastructure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infrastructure]:
+    with provide(str(tmp_path_factory.mktemp("infrastructure"))) as infra:
+        yield infra
+
+
+@pytest.fixture(scope="session")
+async def template_database(infrastructure: Infrastructure) -> AsyncIterator[str]:
+    """A migrated database that each test's database is copied from (CREATE DATABASE … TEMPLATE)."""
+    name = f"pb_template_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(infrastructure.database_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        connection = await asyncpg.connect(database_url_for(infrastructure.database_url, name))
+        try:
+            await migrate(connection)
+        finally:
+            await connection.close()
+        yield name
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def database_url(
+    infrastructure: Infrastructure, template_database: str
+) -> AsyncIterator[str]:
+    name = f"pb_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(infrastructure.database_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+        yield database_url_for(infrastructure.database_url, name)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(database_url, 4, 30)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+def settings(infrastructure: Infrastructure, database_url: str) -> Settings:
+    tag = uuid.uuid4().hex[:10]
+    return Settings(
+        kafka_bootstrap_servers=infrastructure.kafka_bootstrap_servers,
+        database_url=database_url,
+        topic_prefix=f"test-{tag}",
+        consumer_group=f"test-{tag}",
+        kafka_enable_idempotence=infrastructure.idempotent_producer,
+        http_port=0,
+        consume_batch_timeout_ms=10,
+        relay_poll_interval_seconds=0.25,
+        retention_interval_seconds=3600,
+        kafka_session_timeout_ms=2000,
+        kafka_heartbeat_interval_ms=500,
+    )
+
+
+@pytest.fixture
+async def service(settings: Settings) -> AsyncIterator[Runtime]:
+    """The real FastStream application, consuming its own topics on the real broker."""
+    app, runtime = build_app(settings)
+    await app.start()
+    try:
+        yield runtime
+    finally:
+        await app.stop()
+
+
+@pytest.fixture
+async def client(service: Runtime, settings: Settings) -> AsyncIterator[CommandClient]:
+    async with CommandClient(settings) as command_client:
+        yield command_client

