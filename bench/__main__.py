@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import psutil
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from tqdm import tqdm
@@ -66,16 +65,20 @@ class Driver:
         self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=1, acks=1)
         await self.producer.start()
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, fetch_max_wait_ms=5, enable_auto_commit=False,
+            bootstrap_servers=self.bootstrap,
+            fetch_max_wait_ms=5,
+            enable_auto_commit=False,
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
         await self.consumer.start()
         partitions = []
         for topic in (self.topics.command_results, self.topics.prescription_updated):
             while not self.consumer.partitions_for_topic(topic):
-                await self.consumer._client.force_metadata_update()  # noqa: SLF001
+                await self.consumer._client.force_metadata_update()
                 await asyncio.sleep(0.1)
-            partitions += [TopicPartition(topic, p) for p in self.consumer.partitions_for_topic(topic)]
+            partitions += [
+                TopicPartition(topic, p) for p in self.consumer.partitions_for_topic(topic)
+            ]
         self.consumer.assign(partitions)
         await self.consumer.seek_to_end(*partitions)
         self.reader = asyncio.create_task(self._read())
@@ -100,14 +103,26 @@ class Driver:
                         cause = json.loads(record.value)["causationId"]
                         self.event_at.setdefault(cause, now)
 
-    async def send(self, kind: str, program: str, scheduled: float | None = None, **fields: Any) -> str:
+    async def send(
+        self, kind: str, program: str, scheduled: float | None = None, **fields: Any
+    ) -> str:
         command_id = str(uuid.uuid4())
-        body = {"commandId": command_id, "type": kind, "tenantId": self.tenant, "programId": program, **fields}
+        body = {
+            "commandId": command_id,
+            "type": kind,
+            "tenantId": self.tenant,
+            "programId": program,
+            **fields,
+        }
         self.sent_at[command_id] = scheduled if scheduled is not None else time.perf_counter()
-        await self.producer.send(self.topics.commands, json.dumps(body).encode(), key=program.encode())
+        await self.producer.send(
+            self.topics.commands, json.dumps(body).encode(), key=program.encode()
+        )
         return command_id
 
-    async def wait_results(self, ids: list[str], timeout: float, progress: tqdm | None = None) -> None:
+    async def wait_results(
+        self, ids: list[str], timeout: float, progress: tqdm | None = None
+    ) -> None:
         deadline = time.perf_counter() + timeout
         done = 0
         while time.perf_counter() < deadline:
@@ -123,8 +138,13 @@ class Driver:
 
 def series_edit(rng: random.Random, program: Program) -> tuple[str, dict[str, Any]]:
     return "series.update", {
-        "programExerciseId": rng.choice(program.exercises), "index": 0,
-        "set": {"reps": rng.randint(1, 12), "rpe": rng.choice([7, 7.5, 8, 8.5, 9]), "restSeconds": 120},
+        "programExerciseId": rng.choice(program.exercises),
+        "index": 0,
+        "set": {
+            "reps": rng.randint(1, 12),
+            "rpe": rng.choice([7, 7.5, 8, 8.5, 9]),
+            "restSeconds": 120,
+        },
     }
 
 
@@ -133,11 +153,21 @@ def editor_edit(rng: random.Random, program: Program) -> tuple[str, dict[str, An
     if roll < 0.7:
         return series_edit(rng, program)
     if roll < 0.9:
-        series = [{"reps": rng.randint(3, 10), "load": {"value": rng.randint(40, 160), "unit": "kg"},
-                   "restSeconds": 90} for _ in range(rng.randint(3, 5))]
-        return "series.replace", {"programExerciseId": rng.choice(program.exercises), "series": series}
+        series = [
+            {
+                "reps": rng.randint(3, 10),
+                "load": {"value": rng.randint(40, 160), "unit": "kg"},
+                "restSeconds": 90,
+            }
+            for _ in range(rng.randint(3, 5))
+        ]
+        return "series.replace", {
+            "programExerciseId": rng.choice(program.exercises),
+            "series": series,
+        }
     return "exercise.move", {
-        "programExerciseId": rng.choice(program.exercises), "toNewGroupAt": rng.randint(0, len(program.exercises) - 1)
+        "programExerciseId": rng.choice(program.exercises),
+        "toNewGroupAt": rng.randint(0, len(program.exercises) - 1),
     }
 
 
@@ -151,16 +181,27 @@ async def seed(driver: Driver, count: int, exercises: int) -> list[Program]:
     programs = []
     ids = []
     for _ in tqdm(range(count), desc="seeding programs", unit="prog", leave=False):
-        program = Program(str(uuid.uuid4()), str(uuid.uuid4()), [str(uuid.uuid4()) for _ in range(exercises)])
+        program = Program(
+            str(uuid.uuid4()), str(uuid.uuid4()), [str(uuid.uuid4()) for _ in range(exercises)]
+        )
         programs.append(program)
         ids.append(await driver.send("program.create", program.id, name="Bench block", weeks=4))
-        ids.append(await driver.send("session.add", program.id, sessionId=program.session, name="Day 1"))
+        ids.append(
+            await driver.send("session.add", program.id, sessionId=program.session, name="Day 1")
+        )
         for n, exercise in enumerate(program.exercises):
-            ids.append(await driver.send(
-                "exercise.add", program.id, sessionId=program.session, programExerciseId=exercise,
-                exerciseId=str(uuid.uuid4()), name=f"Exercise {n}",
-                series=[{"reps": 5, "load": {"value": 100, "unit": "kg"}, "restSeconds": 180}] * 4,
-            ))
+            ids.append(
+                await driver.send(
+                    "exercise.add",
+                    program.id,
+                    sessionId=program.session,
+                    programExerciseId=exercise,
+                    exerciseId=str(uuid.uuid4()),
+                    name=f"Exercise {n}",
+                    series=[{"reps": 5, "load": {"value": 100, "unit": "kg"}, "restSeconds": 180}]
+                    * 4,
+                )
+            )
     await driver.producer.flush()
     await driver.wait_results(ids, 300)
     bad = [i for i in ids if driver.statuses.get(i) != "applied"]
@@ -169,7 +210,9 @@ async def seed(driver: Driver, count: int, exercises: int) -> list[Program]:
     return programs
 
 
-async def closed_loop(driver: Driver, programs: list[Program], mix: str, count: int, rng: random.Random) -> dict[str, Any]:
+async def closed_loop(
+    driver: Driver, programs: list[Program], mix: str, count: int, rng: random.Random
+) -> dict[str, Any]:
     make = MIXES[mix]
     ids = []
     started = time.perf_counter()
@@ -182,7 +225,9 @@ async def closed_loop(driver: Driver, programs: list[Program], mix: str, count: 
         await driver.wait_results(ids, 600, progress)
     elapsed = max(driver.result_at[i] for i in ids) - started
     return {
-        "mix": mix, "commands": count, "seconds": round(elapsed, 3),
+        "mix": mix,
+        "commands": count,
+        "seconds": round(elapsed, 3),
         "commands_per_second": round(count / elapsed, 1),
         "applied": sum(driver.statuses[i] == "applied" for i in ids),
     }
@@ -196,10 +241,17 @@ def percentiles(values: list[float]) -> dict[str, float]:
     def at(q: float) -> float:
         return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
 
-    return {"p50_ms": at(0.5), "p95_ms": at(0.95), "p99_ms": at(0.99), "max_ms": round(ordered[-1] * 1000, 2)}
+    return {
+        "p50_ms": at(0.5),
+        "p95_ms": at(0.95),
+        "p99_ms": at(0.99),
+        "max_ms": round(ordered[-1] * 1000, 2),
+    }
 
 
-async def open_loop(driver: Driver, programs: list[Program], mix: str, rate: int, seconds: float, rng: random.Random) -> dict[str, Any]:
+async def open_loop(
+    driver: Driver, programs: list[Program], mix: str, rate: int, seconds: float, rng: random.Random
+) -> dict[str, Any]:
     make = MIXES[mix]
     total = int(rate * seconds)
     ids: list[str] = []
@@ -220,8 +272,11 @@ async def open_loop(driver: Driver, programs: list[Program], mix: str, rate: int
     event_latency = [driver.event_at[i] - driver.sent_at[i] for i in event_ids]
     timeline = [(driver.sent_at[i] - start, driver.result_at[i] - driver.sent_at[i]) for i in ids]
     return {
-        "mix": mix, "offered_per_second": rate, "commands": total,
-        "result": percentiles(result_latency), "prescription_updated": percentiles(event_latency),
+        "mix": mix,
+        "offered_per_second": rate,
+        "commands": total,
+        "result": percentiles(result_latency),
+        "prescription_updated": percentiles(event_latency),
         "timeline": timeline,
     }
 
@@ -231,10 +286,20 @@ def pgbench(bin_dir: Path, url: str, seconds: int) -> dict[str, Any] | None:
     if not Path(binary).exists():
         return None
     subprocess.run([binary, "-i", "-q", "-s", "1", url], check=True, capture_output=True)
-    out = subprocess.run([binary, "-c", "4", "-j", "2", "-T", str(seconds), url], check=True,
-                         capture_output=True, text=True).stdout
-    tps = next(float(line.split("=")[1].split()[0]) for line in out.splitlines() if line.startswith("tps"))
-    return {"tps": tps, "command": f"pgbench -c 4 -j 2 -T {seconds} (TPC-B, scale 1)", "binary": binary}
+    out = subprocess.run(
+        [binary, "-c", "4", "-j", "2", "-T", str(seconds), url],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    tps = next(
+        float(line.split("=")[1].split()[0]) for line in out.splitlines() if line.startswith("tps")
+    )
+    return {
+        "tps": tps,
+        "command": f"pgbench -c 4 -j 2 -T {seconds} (TPC-B, scale 1)",
+        "binary": binary,
+    }
 
 
 class ServiceProcess:
@@ -242,8 +307,10 @@ class ServiceProcess:
 
     def __init__(self, env: dict[str, str]) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "service", "run"], env=env,
-            stdout=subprocess.DEVNULL, stderr=open(RESULTS / "service.log", "w"),  # noqa: SIM115
+            [sys.executable, "-m", "service", "run"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(RESULTS / "service.log", "w"),  # noqa: SIM115
         )
         self.handle = psutil.Process(self.process.pid)
         self.peak_rss = 0
@@ -270,7 +337,8 @@ async def wait_ready(url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if urllib.request.urlopen(url, timeout=1).status == 204:  # noqa: S310
+            response = await asyncio.to_thread(urllib.request.urlopen, url, timeout=1)
+            if response.status == 204:
                 return
         except OSError:
             pass
@@ -289,17 +357,34 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     else:
         stack = EmbeddedStack().start()
         bootstrap, database_url = stack.broker.bootstrap_servers, stack.postgres.url
-        settings_used = {"broker": stack.broker.settings_description(), "postgres": stack.postgres.settings()}
+        settings_used = {
+            "broker": stack.broker.settings_description(),
+            "postgres": stack.postgres.settings(),
+        }
         bin_dir = stack.postgres.bin_dir
     prefix = f"bench-{uuid.uuid4().hex[:6]}"
     http_port = 18080 + rng.randint(0, 1000)
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "DATABASE_URL": database_url,
-           "TOPIC_PREFIX": prefix, "CONSUMER_GROUP": prefix, "KAFKA_ENABLE_IDEMPOTENCE": "false",
-           "HTTP_PORT": str(http_port), "LOG_LEVEL": "WARNING", "KAFKA_SESSION_TIMEOUT_MS": "6000",
-           "KAFKA_HEARTBEAT_INTERVAL_MS": "1000"}
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "DATABASE_URL": database_url,
+        "TOPIC_PREFIX": prefix,
+        "CONSUMER_GROUP": prefix,
+        "KAFKA_ENABLE_IDEMPOTENCE": "false",
+        "HTTP_PORT": str(http_port),
+        "LOG_LEVEL": "WARNING",
+        "KAFKA_SESSION_TIMEOUT_MS": "6000",
+        "KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
+    }
     report: dict[str, Any] = {"settings": settings_used, "programs": args.programs}
     try:
-        subprocess.run([sys.executable, "-m", "service", "migrate"], env=env, check=True, capture_output=True)
+        await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "service", "migrate"],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         service = ServiceProcess(env)
         try:
             await wait_ready(f"http://127.0.0.1:{http_port}/readyz")
@@ -309,24 +394,38 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             report["closed_loop"] = []
             profiler = None
             if args.profile:
-                profiler = subprocess.Popen(
-                    ["py-spy", "record", "--pid", str(service.process.pid), "--format", "raw",
-                     "--rate", "200", "-o", str(RESULTS / "profile.txt")],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                profiler = subprocess.Popen(  # noqa: ASYNC220 - spawning does not block
+                    [
+                        "py-spy",
+                        "record",
+                        "--pid",
+                        str(service.process.pid),
+                        "--format",
+                        "raw",
+                        "--rate",
+                        "200",
+                        "-o",
+                        str(RESULTS / "profile.txt"),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
                 )
                 await asyncio.sleep(1)
             for mix in ("series", "editor"):
                 cpu_before = service.cpu_seconds()
                 result = await closed_loop(driver, programs, mix, args.commands, rng)
                 result["service_cpu_ms_per_command"] = round(
-                    (service.cpu_seconds() - cpu_before) * 1000 / args.commands, 3)
+                    (service.cpu_seconds() - cpu_before) * 1000 / args.commands, 3
+                )
                 report["closed_loop"].append(result)
             if profiler is not None:
                 profiler.send_signal(signal.SIGINT)
                 profiler.wait(30)
             report["open_loop"] = []
             for rate in args.rates:
-                report["open_loop"].append(await open_loop(driver, programs, "editor", rate, args.seconds, rng))
+                report["open_loop"].append(
+                    await open_loop(driver, programs, "editor", rate, args.seconds, rng)
+                )
             report["service_peak_rss_mb"] = round(service.peak_rss / 2**20, 1)
             await driver.stop()
         finally:
@@ -358,25 +457,36 @@ def evaluate(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def table(report: dict[str, Any]) -> str:
-    lines = ["closed loop (as fast as it goes)",
-             f"  {'mix':<8} {'commands':>9} {'cmd/s':>9} {'cpu ms/cmd':>11} {'ratio to pgbench':>17}"]
+    lines = [
+        "closed loop (as fast as it goes)",
+        f"  {'mix':<8} {'commands':>9} {'cmd/s':>9} {'cpu ms/cmd':>11} {'ratio to pgbench':>17}",
+    ]
     tps = (report.get("pgbench") or {}).get("tps")
     for r in report["closed_loop"]:
         ratio = f"{r['commands_per_second'] / tps:.2f}" if tps else "n/a"
-        lines.append(f"  {r['mix']:<8} {r['commands']:>9} {r['commands_per_second']:>9} "
-                     f"{r['service_cpu_ms_per_command']:>11} {ratio:>17}")
-    lines += ["open loop, editor mix (latency from scheduled send)",
-              f"  {'offered/s':>9} {'→result p50':>12} {'p95':>8} {'p99':>8} {'max':>8} {'→event p50':>11} {'p99':>8}"]
+        lines.append(
+            f"  {r['mix']:<8} {r['commands']:>9} {r['commands_per_second']:>9} "
+            f"{r['service_cpu_ms_per_command']:>11} {ratio:>17}"
+        )
+    lines += [
+        "open loop, editor mix (latency from scheduled send)",
+        f"  {'offered/s':>9} {'→result p50':>12} {'p95':>8} {'p99':>8} {'max':>8}"
+        f" {'→event p50':>11} {'p99':>8}",
+    ]
     for r in report["open_loop"]:
         res, ev = r["result"], r["prescription_updated"]
-        lines.append(f"  {r['offered_per_second']:>9} {res['p50_ms']:>12} {res['p95_ms']:>8} {res['p99_ms']:>8} "
-                     f"{res['max_ms']:>8} {ev.get('p50_ms', '-'):>11} {ev.get('p99_ms', '-'):>8}")
+        lines.append(
+            f"  {r['offered_per_second']:>9} {res['p50_ms']:>12} {res['p95_ms']:>8}"
+            f" {res['p99_ms']:>8} "
+            f"{res['max_ms']:>8} {ev.get('p50_ms', '-'):>11} {ev.get('p99_ms', '-'):>8}"
+        )
     lines.append(f"service peak RSS: {report['service_peak_rss_mb']} MB")
     if tps:
         lines.append(f"pgbench: {tps:.0f} tps ({report['pgbench']['command']})")
     lines.append("targets:")
     for name, check in report["targets"].items():
-        lines.append(f"  {'PASS' if check['pass'] else 'FAIL'} {name}: {check['value']} (target {check['target']})")
+        verdict = "PASS" if check["pass"] else "FAIL"
+        lines.append(f"  {verdict} {name}: {check['value']} (target {check['target']})")
     return "\n".join(lines)
 
 
@@ -389,7 +499,9 @@ def plot(report: dict[str, Any], path: Path) -> None:
     figure, axis = plt.subplots(figsize=(10, 5))
     for r in report["open_loop"]:
         xs, ys = zip(*r["timeline"], strict=True) if r["timeline"] else ((), ())
-        axis.plot(xs, [y * 1000 for y in ys], ".", markersize=2, label=f"{r['offered_per_second']}/s")
+        axis.plot(
+            xs, [y * 1000 for y in ys], ".", markersize=2, label=f"{r['offered_per_second']}/s"
+        )
     axis.set_xlabel("seconds into the run")
     axis.set_ylabel("produce → result latency (ms)")
     axis.set_yscale("log")
@@ -407,8 +519,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10, help="per open-loop rate")
     parser.add_argument("--pgbench-seconds", type=int, default=15)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--profile", action="store_true",
-                        help="py-spy the service during the closed loops (bench/results/profile.txt)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy the service during the closed loops (bench/results/profile.txt)",
+    )
     args = parser.parse_args()
     report = asyncio.run(run(args))
     report["targets"] = evaluate(report)

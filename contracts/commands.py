@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
-
-from typing import get_args
+from typing import Annotated, Literal, Self, get_args
 from uuid import UUID
 
 from pydantic import AwareDatetime, Field, StringConstraints, model_validator
@@ -104,7 +102,9 @@ class ExerciseMoveBody(WireModel):
         ):
             raise ValueError("toSessionId and newGroupId go with toNewGroupAt, not with toGroupId")
         if self.to_new_group_at is not None and self.position is not None:
-            raise ValueError("position goes with toGroupId; with toNewGroupAt the index is the position")
+            raise ValueError(
+                "position goes with toGroupId; with toNewGroupAt the index is the position"
+            )
         return self
 
 
@@ -225,7 +225,10 @@ BatchOperation = Annotated[
     | SeriesMoveBody,
     Field(discriminator="type"),
 ]
-"""What a batch may hold: every edit of an existing program (not create, import, republish or batch)."""
+"""What a batch may hold: every edit of an existing program.
+
+Not create, import, republish or batch.
+"""
 
 
 class BatchBody(WireModel):

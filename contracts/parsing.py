@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -107,7 +108,9 @@ def _classify(value: bytes, error: ValidationError) -> ParseOutcome:
     )
 
 
-def _refusal(command_id: UUID, type_name: str, document: dict[str, Any], tenant: Any) -> Any:
+def _refusal(
+    command_id: UUID, type_name: str, document: dict[str, Any], tenant: Any
+) -> Callable[[CommandError], Refused]:
     def build(error: CommandError) -> Refused:
         return Refused(
             command_id=command_id,
@@ -139,7 +142,7 @@ def _summary(details: list[ErrorDetail]) -> str:
 
 
 def error_details(error: ValidationError) -> list[ErrorDetail]:
-    """Each pydantic error as a wire path (`operations[2].set.reps`) and a reason a person can act on."""
+    """Each pydantic error as a wire path (`operations[2].set.reps`) and an actionable reason."""
     details: list[ErrorDetail] = []
     for item in error.errors(include_url=False, include_context=False, include_input=False):
         path = format_path(tuple(p for p in item["loc"] if p not in _UNION_TAGS))

@@ -39,7 +39,10 @@ class CommandError(WireModel):
 
 
 class CommandResult(WireModel):
-    """Exactly one outcome per distinct commandId (`duplicate` repeats the first one's version and error)."""
+    """Exactly one outcome per distinct commandId.
+
+    `duplicate` repeats the first outcome's version and error.
+    """
 
     command_id: UUID
     type: Annotated[str, Field(max_length=200)]

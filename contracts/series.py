@@ -1,4 +1,4 @@
-"""The set (`PrescriptionSeriesData`) and its rules, exactly as CONTRACT.md § "A set" states them."""
+"""The set (`PrescriptionSeriesData`) and its rules, as CONTRACT.md § "A set" states them."""
 
 from __future__ import annotations
 
@@ -6,8 +6,14 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, Field, field_validator, model_serializer, model_validator
-from pydantic.functional_serializers import SerializerFunctionWrapHandler
+from pydantic import (
+    AfterValidator,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from contracts.base import WireModel, fail_at
 
@@ -98,7 +104,10 @@ class _SetFieldRules(WireModel):
 
 
 class PrescriptionSeriesData(_SetFieldRules):
-    """One set of a series. `orderIndex` is the set's position; null fields are left out on output."""
+    """One set of a series.
+
+    `orderIndex` is the set's position; null fields are left out on output.
+    """
 
     order_index: Annotated[int, Field(ge=0)] | None = None
     set_type: SetType = SetType.WORKING

@@ -133,7 +133,9 @@ class LegacySession(WireModel):
             [(("exercises", i, "orderIndex"), e.order_index) for i, e in enumerate(self.exercises)]
         )
         if repeat:
-            fail_at(repeat[0], f"another exercise of this session has orderIndex {repeat[1]}", repeat[1])
+            fail_at(
+                repeat[0], f"another exercise of this session has orderIndex {repeat[1]}", repeat[1]
+            )
         return self
 
 

@@ -41,7 +41,7 @@ from service.domain.changes import PRESCRIPTION_EVENT, Event
 from service.domain.commands import Context, apply, required_exercises
 from service.domain.errors import Rejection
 from service.storage import inbox, outbox, programs
-from service.storage.database import is_transient
+from service.storage.database import Connection, is_transient
 from service.storage.inbox import InboxEntry
 from service.storage.outbox import OutgoingMessage
 
@@ -158,7 +158,7 @@ class CommandProcessor:
             return await work(connection, *args)
 
     async def _apply_batch(
-        self, connection: asyncpg.Connection, records: Sequence[Record]
+        self, connection: Connection, records: Sequence[Record]
     ) -> list[Outcome]:
         now = self.clock()
         parsed = [parse_command(record.value) for record in records]
@@ -223,7 +223,7 @@ class CommandProcessor:
 
     async def _apply_one(
         self,
-        connection: asyncpg.Connection,
+        connection: Connection,
         loaded: dict[UUID, Any],
         command: c.Command,
         context: Context,
@@ -255,7 +255,7 @@ class CommandProcessor:
         return entry, applied.events
 
     async def _record_failure(
-        self, connection: asyncpg.Connection, record: Record, error: Exception
+        self, connection: Connection, record: Record, error: Exception
     ) -> list[Outcome]:
         """A record that fails alone for a non-transient reason: a rejection when the database
         refused its change (a constraint), otherwise the DLQ. Never an endless redelivery."""
@@ -367,7 +367,7 @@ class CommandProcessor:
 
 
 async def _preload_prescriptions(
-    connection: asyncpg.Connection, loaded: dict[UUID, Any], commands: Sequence[c.Command]
+    connection: Connection, loaded: dict[UUID, Any], commands: Sequence[c.Command]
 ) -> None:
     """One query for the prescriptions the whole batch reads (judged on the stored structure);
     a command that needs more after earlier ones changed the structure loads the rest itself."""

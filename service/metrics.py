@@ -16,7 +16,8 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.commands = Counter(
             "program_builder_commands",
-            "Commands processed, by type, outcome (applied/rejected/duplicate/dead_letter) and error code.",
+            "Commands processed, by type, outcome "
+            "(applied/rejected/duplicate/dead_letter) and error code.",
             ["type", "outcome", "error_code"],
             registry=self.registry,
         )
@@ -33,15 +34,19 @@ class Metrics:
             registry=self.registry,
         )
         self.published = Counter(
-            "program_builder_outbox_published", "Outbox messages published by the relay.",
+            "program_builder_outbox_published",
+            "Outbox messages published by the relay.",
             registry=self.registry,
         )
         self.publish_errors = Counter(
-            "program_builder_outbox_publish_errors", "Relay rounds that failed (rolled back, retried).",
-            ["error"], registry=self.registry,
+            "program_builder_outbox_publish_errors",
+            "Relay rounds that failed (rolled back, retried).",
+            ["error"],
+            registry=self.registry,
         )
         self.outbox_backlog = Gauge(
-            "program_builder_outbox_backlog", "Outbox messages not yet published.",
+            "program_builder_outbox_backlog",
+            "Outbox messages not yet published.",
             registry=self.registry,
         )
         self.outbox_oldest_seconds = Gauge(

@@ -127,7 +127,9 @@ class OutboxRelay:
         for item, error in failed:
             log.warning(
                 "dropping the reply-to copy for topic %r after %s: %s",
-                item.message.topic, type(error).__name__, error,
+                item.message.topic,
+                type(error).__name__,
+                error,
             )
 
     async def drain(self, timeout: float) -> None:

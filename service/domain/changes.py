@@ -64,7 +64,9 @@ class Changes:
             for exercise in group.exercises:
                 self.delete_exercise(program, exercise, session.id)
 
-    def delete_exercise(self, program: Program, exercise: ProgramExercise, session_id: UUID) -> None:
+    def delete_exercise(
+        self, program: Program, exercise: ProgramExercise, session_id: UUID
+    ) -> None:
         self.deleted_exercises.add(exercise.id)
         for prescription in program.prescriptions_of(exercise.id).values():
             self.delete_prescription(prescription, exercise, session_id)
@@ -79,6 +81,24 @@ class Changes:
         self.series[(program_exercise_id, week)] = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Header:
+    """What every event of one command shares."""
+
+    program: Program
+    causation_id: UUID
+    stamp: str
+
+    def fields(self, kind: str, key: UUID, event_type: str) -> dict[str, Any]:
+        return {
+            "eventId": str(event_id(self.causation_id, kind, key)),
+            "type": event_type,
+            "occurredAt": self.stamp,
+            "tenantId": self.program.tenant_id,
+            "programId": str(self.program.id),
+        }
+
+
 def announce(
     program: Program, changes: Changes, causation_id: UUID, occurred_at: datetime
 ) -> list[Event]:
@@ -86,8 +106,7 @@ def announce(
 
     Mutates `program.prescriptions` (versions) only; call once per command, after it applied.
     """
-    stamp = occurred_at.isoformat().replace("+00:00", "Z")
-    envelope = {"tenantId": program.tenant_id, "programId": str(program.id)}
+    header = _Header(program, causation_id, occurred_at.isoformat().replace("+00:00", "Z"))
     events: list[Event] = []
     session_index = {session.id: (index, session) for index, session in enumerate(program.sessions)}
 
@@ -111,7 +130,10 @@ def announce(
     for exercise_id, weeks in to_announce.items():
         if exercise_id not in after:
             location = program.locate(exercise_id)
-            after[exercise_id] = (program.placements(location.session)[exercise_id], location.exercise)
+            after[exercise_id] = (
+                program.placements(location.session)[exercise_id],
+                location.exercise,
+            )
         placement, exercise = after[exercise_id]
         by_week = program.prescriptions_of(exercise_id)
         for week in sorted(by_week) if weeks is None else weeks:
@@ -120,50 +142,31 @@ def announce(
                 prescription = replace(prescription, version=prescription.version + 1)
                 by_week[week] = prescription
                 changes.announced.add((exercise_id, week))
-            events.append(
-                _prescription_event(
-                    envelope, program, prescription, exercise, placement, causation_id, stamp
-                )
-            )
+            events.append(_prescription_event(header, prescription, exercise, placement))
     for prescription, exercise, session_id in changes.deleted_prescriptions.values():
-        events.append(
-            _deleted_prescription_event(
-                envelope, program, prescription, exercise, session_id, causation_id, stamp
-            )
-        )
+        events.append(_deleted_prescription_event(header, prescription, exercise, session_id))
 
     for session_id in changes.sessions if not changes.republish else session_index:
         if session_id in session_index:
             index, session = session_index[session_id]
-            events.append(_session_event(envelope, program, session, index, causation_id, stamp))
+            events.append(_session_event(header, session, index))
     for session, order_index in changes.deleted_sessions.values():
-        events.append(
-            _deleted_session_event(envelope, program, session, order_index, causation_id, stamp)
-        )
+        events.append(_deleted_session_event(header, session, order_index))
     return events
 
 
 def _prescription_event(
-    envelope: dict[str, Any],
-    program: Program,
-    prescription: Prescription,
-    exercise: ProgramExercise,
-    placement: Placement,
-    causation_id: UUID,
-    stamp: str,
+    header: _Header, prescription: Prescription, exercise: ProgramExercise, placement: Placement
 ) -> Event:
     payload = {
-        "eventId": str(event_id(causation_id, PRESCRIPTION_EVENT, prescription.id)),
-        "type": "prescription.updated",
-        "occurredAt": stamp,
-        **envelope,
+        **header.fields(PRESCRIPTION_EVENT, prescription.id, "prescription.updated"),
         "sessionId": str(placement.session_id),
         "programExerciseId": str(exercise.id),
         "prescriptionId": str(prescription.id),
         "exerciseId": str(exercise.exercise_id),
         "week": prescription.week,
         "version": prescription.version,
-        "programVersion": program.version,
+        "programVersion": header.program.version,
         "deleted": False,
         "group": {
             "groupId": str(placement.group_id),
@@ -173,55 +176,36 @@ def _prescription_event(
             "size": placement.size,
         },
         "series": list(prescription.series),
-        "causationId": str(causation_id),
+        "causationId": str(header.causation_id),
     }
     return Event(PRESCRIPTION_EVENT, prescription.id, payload)
 
 
 def _deleted_prescription_event(
-    envelope: dict[str, Any],
-    program: Program,
-    prescription: Prescription,
-    exercise: ProgramExercise,
-    session_id: UUID,
-    causation_id: UUID,
-    stamp: str,
+    header: _Header, prescription: Prescription, exercise: ProgramExercise, session_id: UUID
 ) -> Event:
     payload = {
-        "eventId": str(event_id(causation_id, PRESCRIPTION_EVENT, prescription.id)),
-        "type": "prescription.updated",
-        "occurredAt": stamp,
-        **envelope,
+        **header.fields(PRESCRIPTION_EVENT, prescription.id, "prescription.updated"),
         "sessionId": str(session_id),
         "programExerciseId": str(exercise.id),
         "prescriptionId": str(prescription.id),
         "exerciseId": str(exercise.exercise_id),
         "week": prescription.week,
         "version": prescription.version + 1,
-        "programVersion": program.version,
+        "programVersion": header.program.version,
         "deleted": True,
         "group": None,
         "series": [],
-        "causationId": str(causation_id),
+        "causationId": str(header.causation_id),
     }
     return Event(PRESCRIPTION_EVENT, prescription.id, payload)
 
 
-def _session_event(
-    envelope: dict[str, Any],
-    program: Program,
-    session: Session,
-    order_index: int,
-    causation_id: UUID,
-    stamp: str,
-) -> Event:
+def _session_event(header: _Header, session: Session, order_index: int) -> Event:
     payload = {
-        "eventId": str(event_id(causation_id, SESSION_EVENT, session.id)),
-        "type": "session.updated",
-        "occurredAt": stamp,
-        **envelope,
+        **header.fields(SESSION_EVENT, session.id, "session.updated"),
         "sessionId": str(session.id),
-        "programVersion": program.version,
+        "programVersion": header.program.version,
         "deleted": False,
         "name": session.name,
         "orderIndex": order_index,
@@ -245,30 +229,20 @@ def _session_event(
             }
             for group_index, group in enumerate(session.groups)
         ],
-        "causationId": str(causation_id),
+        "causationId": str(header.causation_id),
     }
     return Event(SESSION_EVENT, session.id, payload)
 
 
-def _deleted_session_event(
-    envelope: dict[str, Any],
-    program: Program,
-    session: Session,
-    order_index: int,
-    causation_id: UUID,
-    stamp: str,
-) -> Event:
+def _deleted_session_event(header: _Header, session: Session, order_index: int) -> Event:
     payload = {
-        "eventId": str(event_id(causation_id, SESSION_EVENT, session.id)),
-        "type": "session.updated",
-        "occurredAt": stamp,
-        **envelope,
+        **header.fields(SESSION_EVENT, session.id, "session.updated"),
         "sessionId": str(session.id),
-        "programVersion": program.version,
+        "programVersion": header.program.version,
         "deleted": True,
         "name": session.name,
         "orderIndex": order_index,
         "groups": [],
-        "causationId": str(causation_id),
+        "causationId": str(header.causation_id),
     }
     return Event(SESSION_EVENT, session.id, payload)

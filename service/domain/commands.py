@@ -24,7 +24,7 @@ from contracts.commands import (
 )
 from contracts.parsing import error_details
 from contracts.series import MAX_SETS_PER_SERIES, PrescriptionSeriesData
-from contracts.snapshots import LegacySession
+from contracts.snapshots import LegacyProgramSnapshot
 from service.domain.changes import Changes, Event, announce
 from service.domain.errors import (
     Conflict,
@@ -81,8 +81,14 @@ def required_exercises(program: Program | None, command: c.Command) -> set[UUID]
             continue
         if isinstance(body, c.SessionAddBody | c.GroupUpdateBody):
             continue
-        if isinstance(body, c.SeriesReplaceBody | c.SeriesAddBody | c.SeriesUpdateBody
-                      | c.SeriesRemoveBody | c.SeriesMoveBody):
+        if isinstance(
+            body,
+            c.SeriesReplaceBody
+            | c.SeriesAddBody
+            | c.SeriesUpdateBody
+            | c.SeriesRemoveBody
+            | c.SeriesMoveBody,
+        ):
             needed.add(body.program_exercise_id)
             continue
         # Structure changes announce every exercise that shifts in the sessions they touch.
@@ -100,7 +106,9 @@ def _sessions_named(program: Program, body: Any) -> set[UUID]:
     exercise_ids = set(getattr(body, "program_exercise_ids", None) or ())
     if getattr(body, "program_exercise_id", None) is not None:
         exercise_ids.add(body.program_exercise_id)
-    group_ids = {g for g in (getattr(body, "group_id", None), getattr(body, "to_group_id", None)) if g}
+    group_ids = {
+        g for g in (getattr(body, "group_id", None), getattr(body, "to_group_id", None)) if g
+    }
     for session in program.sessions:
         for group in session.groups:
             if group.id in group_ids or any(e.id in exercise_ids for e in group.exercises):
@@ -132,7 +140,9 @@ def apply(program: Program | None, command: c.Command, context: Context) -> Appl
     changes = Changes()
     if isinstance(command, c.ProgramRepublish):
         changes.republish = True
-        return Applied(program, changes, announce(program, changes, command.command_id, context.now))
+        return Applied(
+            program, changes, announce(program, changes, command.command_id, context.now)
+        )
 
     target = program if isinstance(command, SERIES_COMMANDS) else program.copy()
     if isinstance(command, c.Batch):
@@ -147,7 +157,9 @@ def apply(program: Program | None, command: c.Command, context: Context) -> Appl
     return Applied(target, changes, announce(target, changes, command.command_id, context.now))
 
 
-def _create(command: c.ProgramCreate | c.ProgramImport, context: Context, ids: IdDeriver) -> Applied:
+def _create(
+    command: c.ProgramCreate | c.ProgramImport, context: Context, ids: IdDeriver
+) -> Applied:
     changes = Changes(program_row=True)
     if isinstance(command, c.ProgramCreate):
         program = Program(command.program_id, command.tenant_id, command.name, command.weeks, 1)
@@ -163,19 +175,24 @@ def _create(command: c.ProgramCreate | c.ProgramImport, context: Context, ids: I
 
 def _snapshot_ids(command: c.ProgramImport) -> list[tuple[str, UUID]]:
     found: list[tuple[str, UUID]] = []
-    for s, session in enumerate(command.program.sessions):
-        found.append((f"program.sessions[{s}].sessionId", session.session_id))
-        if isinstance(session, LegacySession):
+    snapshot = command.program
+    if isinstance(snapshot, LegacyProgramSnapshot):
+        for s, legacy in enumerate(snapshot.sessions):
+            found.append((f"program.sessions[{s}].sessionId", legacy.session_id))
             found += [
                 (f"program.sessions[{s}].exercises[{e}].programExerciseId", ex.program_exercise_id)
-                for e, ex in enumerate(session.exercises)
+                for e, ex in enumerate(legacy.exercises)
             ]
-            continue
+        return found
+    for s, session in enumerate(snapshot.sessions):
+        found.append((f"program.sessions[{s}].sessionId", session.session_id))
         for g, group in enumerate(session.groups):
             found.append((f"program.sessions[{s}].groups[{g}].groupId", group.group_id))
             found += [
-                (f"program.sessions[{s}].groups[{g}].exercises[{e}].programExerciseId",
-                 ex.program_exercise_id)
+                (
+                    f"program.sessions[{s}].groups[{g}].exercises[{e}].programExerciseId",
+                    ex.program_exercise_id,
+                )
                 for e, ex in enumerate(group.exercises)
             ]
     return found
@@ -351,7 +368,9 @@ def _exercise_add(
         session.groups.insert(position, ExerciseGroup(group_id, [exercise]))
     program.loaded.add(exercise.id)
     program.prescriptions[exercise.id] = {
-        0: Prescription(ids.prescription(exercise.id, 0), exercise.id, 0, 0, _wire_series(body.series))
+        0: Prescription(
+            ids.prescription(exercise.id, 0), exercise.id, 0, 0, _wire_series(body.series)
+        )
     }
     changes.series_changed(exercise.id, 0)
 
@@ -373,7 +392,12 @@ def _exercise_move(
     if body.to_group_id is not None:
         target_session, _, target = program.group(body.to_group_id, path="toGroupId")
         if target.id == at.group.id:
-            position = _position(body.position, len(target.exercises) - 1, "position", "the group, without the moved exercise,")
+            position = _position(
+                body.position,
+                len(target.exercises) - 1,
+                "position",
+                "the group, without the moved exercise,",
+            )
             changes.touch(program, at.session)
             target.exercises.insert(position, target.exercises.pop(at.index_in_group))
             return
@@ -381,7 +405,9 @@ def _exercise_move(
         position = _position(body.position, len(target.exercises), "position", "the group")
         changes.touch(program, at.session)
         changes.touch(program, target_session)
-        exercise = _remove_exercise_from_group(program, at.session, at.group_index, at.index_in_group, changes)
+        exercise = _remove_exercise_from_group(
+            program, at.session, at.group_index, at.index_in_group, changes
+        )
         target.exercises.insert(position, exercise)
         return
 
@@ -393,7 +419,9 @@ def _exercise_move(
     group_id = _new_id(program, context, body.new_group_id or ids.group(), "newGroupId")
     emptied = len(at.group.exercises) == 1 and target_session.id == at.session.id
     groups_after = len(target_session.groups) - (1 if emptied else 0)
-    position = _position(body.to_new_group_at, groups_after, "toNewGroupAt", "the session's groups (after the move)")
+    position = _position(
+        body.to_new_group_at, groups_after, "toNewGroupAt", "the session's groups (after the move)"
+    )
     if groups_after + 1 > MAX_GROUPS_PER_SESSION:
         raise InvariantViolated(
             f"session {target_session.id} already has {groups_after} groups; a session holds at "
@@ -402,7 +430,9 @@ def _exercise_move(
         )
     changes.touch(program, at.session)
     changes.touch(program, target_session)
-    exercise = _remove_exercise_from_group(program, at.session, at.group_index, at.index_in_group, changes)
+    exercise = _remove_exercise_from_group(
+        program, at.session, at.group_index, at.index_in_group, changes
+    )
     target_session.groups.insert(position, ExerciseGroup(group_id, [exercise]))
 
 
@@ -434,7 +464,9 @@ def _exercises_group(
     default_position = sum(1 for group_index in surviving if group_index < first_group)
     position = _position(
         body.position if body.position is not None else default_position,
-        len(surviving), "position", "the session's groups (after the exercises left)",
+        len(surviving),
+        "position",
+        "the session's groups (after the exercises left)",
     )
     _check_group_count(Session(session.id, session.name, [session.groups[i] for i in surviving]), 1)
     changes.touch(program, session)
@@ -505,7 +537,9 @@ def _session_copy(
     _new_id(program, context, body.new_session_id, "newSessionId")
     position = _position(
         body.position if body.position is not None else index + 1,
-        len(program.sessions), "position", "the program's sessions",
+        len(program.sessions),
+        "position",
+        "the program's sessions",
     )
     groups: list[ExerciseGroup] = []
     for group in source.groups:
@@ -520,11 +554,16 @@ def _session_copy(
             }
         groups.append(
             ExerciseGroup(
-                _new_id(program, context, ids.copy_of(group.id), "newSessionId"), members,
-                group.rounds, group.rest_between_rounds_seconds, group.notes,
+                _new_id(program, context, ids.copy_of(group.id), "newSessionId"),
+                members,
+                group.rounds,
+                group.rest_between_rounds_seconds,
+                group.notes,
             )
         )
-    _insert_session(program, Session(body.new_session_id, body.name or source.name, groups), position, changes)
+    _insert_session(
+        program, Session(body.new_session_id, body.name or source.name, groups), position, changes
+    )
 
 
 # --- series edits: each replaces one immutable prescription, so a rejection changes nothing
@@ -546,13 +585,19 @@ def _prescription(
             )
         current = Prescription(
             ids.prescription(body.program_exercise_id, body.week),
-            body.program_exercise_id, body.week, 0, (),
+            body.program_exercise_id,
+            body.week,
+            0,
+            (),
         )
     return by_week, current
 
 
 def _store_series(
-    by_week: dict[int, Prescription], current: Prescription, series: tuple[SetData, ...], changes: Changes
+    by_week: dict[int, Prescription],
+    current: Prescription,
+    series: tuple[SetData, ...],
+    changes: Changes,
 ) -> None:
     by_week[current.week] = Prescription(
         current.id, current.program_exercise_id, current.week, current.version, series

@@ -1,4 +1,4 @@
-"""Ids the service derives itself: uuid5(namespace=commandId, name), so replays create the same ids."""
+"""Ids the service derives: uuid5(namespace=commandId, name), so replays create the same ids."""
 
 from __future__ import annotations
 
@@ -34,5 +34,5 @@ class IdDeriver:
 
 
 def event_id(command_id: UUID, topic_kind: str, key: UUID) -> UUID:
-    """Deterministic per (command, key): a redelivered event keeps its eventId, so consumers dedupe."""
+    """Deterministic per (command, key): a redelivered event keeps its eventId for dedupe."""
     return uuid5(command_id, f"event:{topic_kind}:{key}")

@@ -50,7 +50,9 @@ def program_from_snapshot(
             members: list[ProgramExercise] = []
             for exercise in group_snapshot.exercises:
                 members.append(
-                    ProgramExercise(exercise.program_exercise_id, exercise.exercise_id, exercise.name)
+                    ProgramExercise(
+                        exercise.program_exercise_id, exercise.exercise_id, exercise.name
+                    )
                 )
                 by_week = {
                     p.week: tuple(with_order_index(s.to_wire(), i) for i, s in enumerate(p.series))
@@ -59,8 +61,11 @@ def program_from_snapshot(
                 _add_prescriptions(program, exercise.program_exercise_id, by_week, ids)
             groups.append(
                 ExerciseGroup(
-                    group_snapshot.group_id, members, group_snapshot.rounds,
-                    group_snapshot.rest_between_rounds_seconds, group_snapshot.notes,
+                    group_snapshot.group_id,
+                    members,
+                    group_snapshot.rounds,
+                    group_snapshot.rest_between_rounds_seconds,
+                    group_snapshot.notes,
                 )
             )
         program.sessions.append(Session(session_snapshot.session_id, session_snapshot.name, groups))
@@ -111,13 +116,18 @@ def _convert_legacy(program: Program, snapshot: LegacyProgramSnapshot, ids: IdDe
             for exercise in members:
                 row_path = f"{at}.exercises[{positions[id(exercise)]}].prescriptionRows"
                 _add_prescriptions(
-                    program, exercise.program_exercise_id,
-                    _series_from_rows(exercise.prescription_rows, row_path), ids,
+                    program,
+                    exercise.program_exercise_id,
+                    _series_from_rows(exercise.prescription_rows, row_path),
+                    ids,
                 )
             groups.append(
                 ExerciseGroup(
                     ids.legacy_group(members[0].program_exercise_id),
-                    [ProgramExercise(e.program_exercise_id, e.exercise_id, e.name) for e in members],
+                    [
+                        ProgramExercise(e.program_exercise_id, e.exercise_id, e.name)
+                        for e in members
+                    ],
                 )
             )
         program.sessions.append(Session(legacy_session.session_id, legacy_session.name, groups))
@@ -128,7 +138,9 @@ def _superset_order(exercise: LegacyExercise) -> tuple[bool, int, int]:
     return (order is None, order if order is not None else 0, exercise.order_index)
 
 
-def _series_from_rows(rows: list[LegacyPrescriptionRow], path: str) -> dict[int, tuple[SetData, ...]]:
+def _series_from_rows(
+    rows: list[LegacyPrescriptionRow], path: str
+) -> dict[int, tuple[SetData, ...]]:
     by_week: dict[int, list[SetData]] = {}
     for r, row in enumerate(rows):
         fields: dict[str, object] = {"setType": "working"}

@@ -24,8 +24,8 @@ from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from faststream.specification import AsyncAPI
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from contracts.events import PrescriptionUpdated, SessionUpdated
 from contracts.results import CommandResult
@@ -76,7 +76,9 @@ async def _parse_without_failing(
     safe = tuple(
         replace_record(
             record,
-            headers=[(k, (v or b"").decode(errors="replace").encode()) for k, v in record.headers or ()],
+            headers=[
+                (k, (v or b"").decode(errors="replace").encode()) for k, v in record.headers or ()
+            ],
         )
         for record in records
     )
@@ -94,7 +96,9 @@ async def _raw_values(message: Any, original: Callable[..., Awaitable[Any]]) -> 
 def build_broker(settings: Settings, metrics: Metrics) -> KafkaBroker:
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
-        middlewares=[KafkaPrometheusMiddleware(registry=metrics.registry, app_name="program-builder")],
+        middlewares=[
+            KafkaPrometheusMiddleware(registry=metrics.registry, app_name="program-builder")
+        ],
         security=security(settings),
         client_id="program-builder",
         enable_idempotence=settings.kafka_enable_idempotence,
@@ -206,7 +210,9 @@ def build_app(settings: Settings) -> tuple[AsgiFastStream | FastStream, Runtime]
             runtime.producer,
             required_topics=frozenset(topics.all()),
             on_published=runtime.metrics.published.inc,
-            on_error=lambda error: runtime.metrics.publish_errors.labels(type(error).__name__).inc(),
+            on_error=lambda error: runtime.metrics.publish_errors.labels(
+                type(error).__name__
+            ).inc(),
             batch_size=settings.relay_batch_size,
             poll_interval=settings.relay_poll_interval_seconds,
         )
@@ -302,7 +308,8 @@ def _metrics(runtime: Runtime) -> Any:
             except Exception as error:  # metrics must answer even when the database does not
                 log.warning("outbox backlog unavailable: %s", error)
         return AsgiResponse(
-            generate_latest(runtime.metrics.registry), status_code=200,
+            generate_latest(runtime.metrics.registry),
+            status_code=200,
             headers={"content-type": CONTENT_TYPE_LATEST},
         )
 

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import TypeAlias
+
 import asyncpg
+import asyncpg.pool
 from pydantic_core import to_json
+
+# A plain connection or one borrowed from the pool: the storage functions take either.
+Connection: TypeAlias = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
 TRANSIENT_SQLSTATES = frozenset(
     {
@@ -17,7 +23,12 @@ TRANSIENT_SQLSTATES = frozenset(
         "57P03",  # cannot_connect_now
         "53300",  # too_many_connections
         "53400",  # configuration_limit_exceeded
-        "08000", "08001", "08003", "08004", "08006", "08007",  # connection exceptions
+        "08000",
+        "08001",
+        "08003",
+        "08004",
+        "08006",
+        "08007",  # connection exceptions
         "25P03",  # idle_in_transaction_session_timeout
         "57014",  # query_canceled (statement timeout)
     }

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-import asyncpg
+from service.storage.database import Connection
 
 _FIND = """
 SELECT command_id, command_type, program_id, status, program_version, error
@@ -32,12 +32,16 @@ class InboxEntry:
 
     def row(self) -> tuple[object, ...]:
         return (
-            self.command_id, self.command_type, self.program_id, self.status,
-            self.program_version, self.error,
+            self.command_id,
+            self.command_type,
+            self.program_id,
+            self.status,
+            self.program_version,
+            self.error,
         )
 
 
-async def find(connection: asyncpg.Connection, command_ids: Iterable[UUID]) -> dict[UUID, InboxEntry]:
+async def find(connection: Connection, command_ids: Iterable[UUID]) -> dict[UUID, InboxEntry]:
     ids = list(set(command_ids))
     if not ids:
         return {}
@@ -45,14 +49,14 @@ async def find(connection: asyncpg.Connection, command_ids: Iterable[UUID]) -> d
     return {row["command_id"]: InboxEntry(**dict(row)) for row in rows}
 
 
-async def record(connection: asyncpg.Connection, entries: Sequence[InboxEntry]) -> None:
+async def record(connection: Connection, entries: Sequence[InboxEntry]) -> None:
     if entries:
         await connection.copy_records_to_table(
             "inbox", records=[entry.row() for entry in entries], columns=COLUMNS
         )
 
 
-async def prune(connection: asyncpg.Connection, older_than_seconds: float, limit: int) -> int:
+async def prune(connection: Connection, older_than_seconds: float, limit: int) -> int:
     """Forget commands processed longer ago than the retention (outside the dedupe window)."""
     status = await connection.execute(_PRUNE, float(older_than_seconds), limit)
     return int(status.split()[-1])

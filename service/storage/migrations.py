@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg
+from service.storage.database import Connection
 
 _LOCK_KEY = 0x70726F67  # "prog": one advisory lock for every migration run of this service
 
@@ -56,13 +56,10 @@ def default_directory() -> Path:
 
 def load_migrations(directory: Path | None = None) -> list[Migration]:
     directory = directory or default_directory()
-    return [
-        Migration(path.stem, path.read_text())
-        for path in sorted(directory.glob("*.sql"))
-    ]
+    return [Migration(path.stem, path.read_text()) for path in sorted(directory.glob("*.sql"))]
 
 
-async def migrate(connection: asyncpg.Connection, directory: Path | None = None) -> list[str]:
+async def migrate(connection: Connection, directory: Path | None = None) -> list[str]:
     """Apply every pending migration; return the versions applied now (empty when up to date)."""
     migrations = load_migrations(directory)
     applied_now: list[str] = []
@@ -87,7 +84,7 @@ async def migrate(connection: asyncpg.Connection, directory: Path | None = None)
     return applied_now
 
 
-async def check_schema_current(connection: asyncpg.Connection, directory: Path | None = None) -> None:
+async def check_schema_current(connection: Connection, directory: Path | None = None) -> None:
     """Refuse to run against a database whose schema is older than this code (or edited)."""
     migrations = load_migrations(directory)
     exists = await connection.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
@@ -100,7 +97,7 @@ async def check_schema_current(connection: asyncpg.Connection, directory: Path |
         )
 
 
-async def _history(connection: asyncpg.Connection) -> dict[str, str]:
+async def _history(connection: Connection) -> dict[str, str]:
     rows = await connection.fetch("SELECT version, checksum FROM schema_migrations")
     return {row["version"]: row["checksum"] for row in rows}
 

@@ -11,7 +11,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import asyncpg
+from service.storage.database import Connection
 
 LANES = 16
 _LANE_LOCK_SPACE = 0x6F7574  # "out": advisory-lock namespace of the relay lanes
@@ -73,14 +73,14 @@ def lane_of(key: bytes | None) -> int:
     return zlib.crc32(key or b"") % LANES
 
 
-async def add(connection: asyncpg.Connection, messages: Sequence[OutgoingMessage]) -> None:
+async def add(connection: Connection, messages: Sequence[OutgoingMessage]) -> None:
     if messages:
         await connection.copy_records_to_table(
             "outbox", records=[m.row() for m in messages], columns=COLUMNS
         )
 
 
-async def claim(connection: asyncpg.Connection, limit: int) -> list[ClaimedMessage]:
+async def claim(connection: Connection, limit: int) -> list[ClaimedMessage]:
     """Within a transaction: lock free lanes and return their oldest unsent rows, in id order."""
     rows = await connection.fetch(_CLAIM, _LANE_LOCK_SPACE, limit)
     return [
@@ -88,7 +88,9 @@ async def claim(connection: asyncpg.Connection, limit: int) -> list[ClaimedMessa
             row["id"],
             row["lane"],
             OutgoingMessage(
-                row["topic"], row["key"], row["value"],
+                row["topic"],
+                row["key"],
+                row["value"],
                 tuple(zip(row["header_names"], row["header_values"], strict=True)),
             ),
         )
@@ -96,17 +98,17 @@ async def claim(connection: asyncpg.Connection, limit: int) -> list[ClaimedMessa
     ]
 
 
-async def mark_sent(connection: asyncpg.Connection, ids: Sequence[int]) -> None:
+async def mark_sent(connection: Connection, ids: Sequence[int]) -> None:
     if ids:
         await connection.execute(_MARK_SENT, list(ids))
 
 
-async def backlog(connection: asyncpg.Connection) -> tuple[int, float]:
+async def backlog(connection: Connection) -> tuple[int, float]:
     row = await connection.fetchrow(_BACKLOG)
     assert row is not None
     return int(row["pending"]), float(row["oldest_seconds"] or 0.0)
 
 
-async def prune(connection: asyncpg.Connection, older_than_seconds: float, limit: int) -> int:
+async def prune(connection: Connection, older_than_seconds: float, limit: int) -> int:
     status = await connection.execute(_PRUNE, float(older_than_seconds), limit)
     return int(status.split()[-1])

@@ -16,6 +16,7 @@ from service.domain.model import (
     ProgramExercise,
     Session,
 )
+from service.storage.database import Connection
 
 _LOCK_PROGRAMS = """
 SELECT id, tenant_id, name, weeks, version
@@ -23,7 +24,9 @@ FROM programs WHERE id = ANY($1::uuid[])
 ORDER BY id
 FOR UPDATE
 """
-_SESSIONS = "SELECT id, program_id, name, order_index FROM sessions WHERE program_id = ANY($1::uuid[])"
+_SESSIONS = (
+    "SELECT id, program_id, name, order_index FROM sessions WHERE program_id = ANY($1::uuid[])"
+)
 _GROUPS = """
 SELECT id, session_id, order_index, rounds, rest_between_rounds_seconds, notes
 FROM exercise_groups WHERE program_id = ANY($1::uuid[])
@@ -83,7 +86,7 @@ _DELETE_GROUPS = "DELETE FROM exercise_groups WHERE id = ANY($1::uuid[])"
 _DELETE_SESSIONS = "DELETE FROM sessions WHERE id = ANY($1::uuid[])"
 
 
-async def lock_and_load(connection: asyncpg.Connection, program_ids: Iterable[UUID]) -> dict[UUID, Program]:
+async def lock_and_load(connection: Connection, program_ids: Iterable[UUID]) -> dict[UUID, Program]:
     """Lock the programs (in id order, so concurrent instances cannot deadlock) and load their
     structure. Prescriptions are loaded on demand with `load_prescriptions`."""
     ids = sorted(set(program_ids))
@@ -106,7 +109,9 @@ async def lock_and_load(connection: asyncpg.Connection, program_ids: Iterable[UU
     groups: dict[UUID, tuple[int, ExerciseGroup, UUID]] = {
         row["id"]: (
             row["order_index"],
-            ExerciseGroup(row["id"], [], row["rounds"], row["rest_between_rounds_seconds"], row["notes"]),
+            ExerciseGroup(
+                row["id"], [], row["rounds"], row["rest_between_rounds_seconds"], row["notes"]
+            ),
             row["session_id"],
         )
         for row in group_rows
@@ -117,7 +122,9 @@ async def lock_and_load(connection: asyncpg.Connection, program_ids: Iterable[UU
             (row["order_within_group"], ProgramExercise(row["id"], row["exercise_id"], row["name"]))
         )
     for group_id, (_, group, _) in groups.items():
-        group.exercises = [exercise for _, exercise in sorted(members.get(group_id, []), key=_first)]
+        group.exercises = [
+            exercise for _, exercise in sorted(members.get(group_id, []), key=_first)
+        ]
     by_session: dict[UUID, list[tuple[int, ExerciseGroup]]] = {}
     for order_index, group, session_id in groups.values():
         by_session.setdefault(session_id, []).append((order_index, group))
@@ -126,7 +133,9 @@ async def lock_and_load(connection: asyncpg.Connection, program_ids: Iterable[UU
         session.groups = [group for _, group in sorted(by_session.get(session_id, []), key=_first)]
         by_program.setdefault(program_id, []).append((order_index, session))
     for program_id, program in programs.items():
-        program.sessions = [session for _, session in sorted(by_program.get(program_id, []), key=_first)]
+        program.sessions = [
+            session for _, session in sorted(by_program.get(program_id, []), key=_first)
+        ]
     return programs
 
 
@@ -135,7 +144,7 @@ def _first(pair: tuple[int, object]) -> int:
 
 
 async def load_prescriptions(
-    connection: asyncpg.Connection,
+    connection: Connection,
     programs: dict[UUID, Program],
     exercise_ids: Iterable[UUID] = (),
     whole_programs: Iterable[UUID] = (),
@@ -172,7 +181,7 @@ async def load_prescriptions(
             )
 
 
-async def taken_ids(connection: asyncpg.Connection, candidates: Iterable[UUID]) -> set[UUID]:
+async def taken_ids(connection: Connection, candidates: Iterable[UUID]) -> set[UUID]:
     """Which of these ids a session, group or program exercise already uses (in any program)."""
     wanted = list(set(candidates))
     if not wanted:
@@ -203,7 +212,7 @@ class PendingWrites:
             self.prescriptions[key] = program.id
         self.deleted_prescriptions |= set(changes.deleted_prescriptions)
 
-    async def write(self, connection: asyncpg.Connection) -> None:
+    async def write(self, connection: Connection) -> None:
         if not self.programs:
             return
         await connection.executemany(
@@ -217,7 +226,8 @@ class PendingWrites:
             await connection.executemany(_UPSERT_GROUP, group_rows)
         if exercise_rows:
             await connection.executemany(_UPSERT_EXERCISE, exercise_rows)
-        # Deletions before prescription upserts: a week re-created gets a new id, same (exercise, week).
+        # Deletions before prescription upserts: a week re-created gets a new id and the same
+        # (exercise, week).
         for statement, ids in (
             (_DELETE_PRESCRIPTIONS, self.deleted_prescriptions),
             (_DELETE_EXERCISES, self.deleted_exercises - {row[0] for row in exercise_rows}),
@@ -231,13 +241,21 @@ class PendingWrites:
             prescription = self.programs[program_id].prescriptions.get(exercise_id, {}).get(week)
             if prescription is not None:
                 prescription_rows.append(
-                    (prescription.id, program_id, exercise_id, week, prescription.version,
-                     list(prescription.series))
+                    (
+                        prescription.id,
+                        program_id,
+                        exercise_id,
+                        week,
+                        prescription.version,
+                        list(prescription.series),
+                    )
                 )
         if prescription_rows:
             await connection.executemany(_UPSERT_PRESCRIPTION, prescription_rows)
 
-    def _structure_rows(self) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]], list[tuple[object, ...]]]:
+    def _structure_rows(
+        self,
+    ) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]], list[tuple[object, ...]]]:
         sessions: list[tuple[object, ...]] = []
         groups: list[tuple[object, ...]] = []
         exercises: list[tuple[object, ...]] = []
@@ -250,12 +268,26 @@ class PendingWrites:
                 sessions.append((session.id, program.id, session.name, order_index))
                 for group_index, group in enumerate(session.groups):
                     groups.append(
-                        (group.id, program.id, session.id, group_index, group.rounds,
-                         group.rest_between_rounds_seconds, group.notes)
+                        (
+                            group.id,
+                            program.id,
+                            session.id,
+                            group_index,
+                            group.rounds,
+                            group.rest_between_rounds_seconds,
+                            group.notes,
+                        )
                     )
                     for index, exercise in enumerate(group.exercises):
                         exercises.append(
-                            (exercise.id, program.id, session.id, group.id, index,
-                             exercise.exercise_id, exercise.name)
+                            (
+                                exercise.id,
+                                program.id,
+                                session.id,
+                                group.id,
+                                index,
+                                exercise.exercise_id,
+                                exercise.name,
+                            )
                         )
         return sessions, groups, exercises

@@ -6,33 +6,39 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
+import asyncpg
 import httpx
 import pytest
 import uvicorn
 
 from service.config import Settings
 from service.embedded import free_port
-from service.entrypoints.app import Runtime, build_app
+from service.entrypoints.app import build_app
 from tests.client import CommandClient
+from tests.infrastructure import Infrastructure
 
 
 @pytest.fixture
-async def http_service(settings: Settings) -> AsyncIterator[tuple[str, Runtime]]:
+async def http_service(settings: Settings) -> AsyncIterator[str]:
     port = free_port()
-    app, runtime = build_app(settings.model_copy(update={"http_port": port}))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_config=None))
+    app, _ = build_app(settings.model_copy(update={"http_port": port}))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_config=None)
+    )
     serving = asyncio.create_task(server.serve())
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
         await asyncio.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}", runtime
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         await serving
 
 
-async def test_probes_metrics_and_docs(http_service: tuple[str, Runtime], settings: Settings) -> None:
-    base, runtime = http_service
+async def test_probes_metrics_and_docs(
+    http_service: str, settings: Settings, infrastructure: Infrastructure
+) -> None:
+    base = http_service
     async with httpx.AsyncClient(base_url=base) as http:
         assert (await http.get("/healthz")).status_code == 204
         for _ in range(100):  # ready once the consumer runs
@@ -45,19 +51,32 @@ async def test_probes_metrics_and_docs(http_service: tuple[str, Runtime], settin
             await client.applied("program.create", program, name="Metrics")
             await client.run("program.update", program, weeks=99)  # validation_failed
         metrics = (await http.get("/metrics")).text
-        assert 'program_builder_commands_total{error_code="",outcome="applied",type="program.create"} 1.0' in metrics
-        assert (
-            'program_builder_commands_total{error_code="validation_failed",outcome="rejected",type="program.update"} 1.0'
-            in metrics
-        )
+        applied = 'error_code="",outcome="applied",type="program.create"'
+        rejected = 'error_code="validation_failed",outcome="rejected",type="program.update"'
+        assert f"program_builder_commands_total{{{applied}}} 1.0" in metrics
+        assert f"program_builder_commands_total{{{rejected}}} 1.0" in metrics
         assert "program_builder_outbox_backlog" in metrics
         assert "faststream_received_messages_total" in metrics
         docs = await http.get("/docs/asyncapi")
         assert docs.status_code == 200
 
-        # Not ready while the database is unreachable.
-        assert runtime.pool is not None
-        await runtime.pool.close()
-        ready = await http.get("/readyz")
-        assert ready.status_code == 503
-        assert "database" in ready.text
+        # Not ready while the database refuses connections; ready again once it is back.
+        database = settings.database_url.get_secret_value().rsplit("/", 1)[1]
+        admin = await asyncpg.connect(infrastructure.database_url)
+        try:
+            await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+                database,
+            )
+            ready = await http.get("/readyz")
+            assert ready.status_code == 503
+            assert "database" in ready.text
+        finally:
+            await admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+            await admin.close()
+        for _ in range(100):
+            if (await http.get("/readyz")).status_code == 204:
+                break
+            await asyncio.sleep(0.1)
+        assert (await http.get("/readyz")).status_code == 204

@@ -103,7 +103,9 @@ async def test_unreadable_messages_go_to_the_dlq_unchanged(
 async def test_binary_header_values_neither_drop_nor_block_a_message(client: CommandClient) -> None:
     binary = [("blob", b"\xff\xfe\x00")]
     await client.publish(b"not json", b"k", headers=binary)
-    result = await client.request(client.command("program.create", new_id(), name="Binary headers"), headers=binary)
+    result = await client.request(
+        client.command("program.create", new_id(), name="Binary headers"), headers=binary
+    )
     assert result["status"] == "applied"
     await client.wait_for(lambda: client.raw[client.topics.dead_letters])
     assert dict(client.raw[client.topics.dead_letters][0].headers)["blob"] == b"\xff\xfe\x00"
