@@ -124,16 +124,22 @@ class Driver:
         self, ids: list[str], timeout: float, progress: tqdm | None = None
     ) -> None:
         deadline = time.perf_counter() + timeout
-        done = 0
-        while time.perf_counter() < deadline:
-            now_done = sum(1 for i in ids if i in self.result_at)
-            if progress is not None:
-                progress.update(now_done - done)
-            done = now_done
-            if done == len(ids):
-                return
+        pending = [i for i in ids if i not in self.result_at]
+        if progress is not None:
+            progress.update(len(ids) - len(pending))
+        while pending and time.perf_counter() < deadline:
             await asyncio.sleep(0.05)
-        raise TimeoutError(f"{len(ids) - done} of {len(ids)} results missing after {timeout} s")
+            still = [i for i in pending if i not in self.result_at]
+            if progress is not None:
+                progress.update(len(pending) - len(still))
+            pending = still
+        if pending:
+            raise TimeoutError(f"{len(pending)} of {len(ids)} results missing after {timeout} s")
+
+    def forget(self) -> None:
+        """Drop what was matched so far (a long soak keeps the driver's memory flat)."""
+        for matched in (self.sent_at, self.result_at, self.event_at, self.statuses):
+            matched.clear()
 
 
 def series_edit(rng: random.Random, program: Program) -> tuple[str, dict[str, Any]]:
@@ -250,13 +256,22 @@ def percentiles(values: list[float]) -> dict[str, float]:
 
 
 async def open_loop(
-    driver: Driver, programs: list[Program], mix: str, rate: int, seconds: float, rng: random.Random
+    driver: Driver,
+    programs: list[Program],
+    mix: str,
+    rate: int,
+    seconds: float,
+    rng: random.Random,
+    *,
+    bar: bool = True,
 ) -> dict[str, Any]:
     make = MIXES[mix]
     total = int(rate * seconds)
     ids: list[str] = []
     start = time.perf_counter() + 0.1
-    with tqdm(total=total, desc=f"open loop {rate}/s", unit="cmd", leave=False) as progress:
+    with tqdm(
+        total=total, desc=f"open loop {rate}/s", unit="cmd", leave=False, disable=not bar
+    ) as progress:
         for n in range(total):
             scheduled = start + n / rate
             delay = scheduled - time.perf_counter()
@@ -278,6 +293,58 @@ async def open_loop(
         "result": percentiles(result_latency),
         "prescription_updated": percentiles(event_latency),
         "timeline": timeline,
+    }
+
+
+async def soak(
+    driver: Driver,
+    programs: list[Program],
+    service: ServiceProcess,
+    database_url: str,
+    args: argparse.Namespace,
+    rng: random.Random,
+) -> dict[str, Any]:
+    """Hold `rate` commands/s for `seconds` in 10 s slices; sample RSS and table sizes."""
+    import asyncpg
+
+    slices = max(1, int(args.soak_seconds // 10))
+    samples = []
+    connection = await asyncpg.connect(database_url)
+    started = time.perf_counter()
+    try:
+        for _ in tqdm(range(slices), desc=f"soak {args.soak_rate}/s", unit="10s", leave=False):
+            driver.forget()
+            result = await open_loop(driver, programs, "editor", args.soak_rate, 10, rng, bar=False)
+            counts = await connection.fetchrow(
+                "SELECT (SELECT count(*) FROM outbox) AS outbox,"
+                " (SELECT count(*) FROM inbox) AS inbox"
+            )
+            samples.append(
+                {
+                    "at_seconds": round(time.perf_counter() - started, 1),
+                    "rss_mb": round(service.handle.memory_info().rss / 2**20, 1),
+                    "p99_ms": result["result"].get("p99_ms"),
+                    "outbox_rows": counts["outbox"],
+                    "inbox_rows": counts["inbox"],
+                }
+            )
+    finally:
+        await connection.close()
+    # Flat: after the first minute (warm-up), every sample within ±10 % of their median.
+    steady = [sample["rss_mb"] for sample in samples[6:]] or [s["rss_mb"] for s in samples]
+    median = sorted(steady)[len(steady) // 2]
+    return {
+        "rate": args.soak_rate,
+        "seconds": args.soak_seconds,
+        "samples": samples,
+        "rss_median_mb": median,
+        "rss_min_mb": min(steady),
+        "rss_max_mb": max(steady),
+        "rss_flat": all(abs(value - median) <= 0.1 * median for value in steady),
+        "retention": {
+            "OUTBOX_RETENTION_SECONDS": args.soak_retention_seconds,
+            "RETENTION_INTERVAL_SECONDS": 10,
+        },
     }
 
 
@@ -375,6 +442,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "LOG_LEVEL": "WARNING",
         "KAFKA_SESSION_TIMEOUT_MS": "6000",
         "KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
+        # A soak shows the tables stay bounded: prune sent outbox rows after a minute.
+        "OUTBOX_RETENTION_SECONDS": str(args.soak_retention_seconds),
+        "RETENTION_INTERVAL_SECONDS": "10",
     }
     report: dict[str, Any] = {"settings": settings_used, "programs": args.programs}
     try:
@@ -426,6 +496,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 report["open_loop"].append(
                     await open_loop(driver, programs, "editor", rate, args.seconds, rng)
                 )
+            if args.soak_seconds:
+                report["soak"] = await soak(driver, programs, service, database_url, args, rng)
             report["service_peak_rss_mb"] = round(service.peak_rss / 2**20, 1)
             await driver.stop()
         finally:
@@ -448,11 +520,19 @@ def evaluate(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "p99_at_1000_ms": (p99.get(1000), "<="),
         "peak_rss_mb": (report["service_peak_rss_mb"], "<="),
     }
+
     out = {}
     for name, (value, op) in checks.items():
         target = TARGETS[name]
         passed = value is not None and (value >= target if op == ">=" else value <= target)
         out[name] = {"value": value, "target": f"{op} {target:g}", "pass": passed}
+    if "soak" in report:
+        soak = report["soak"]
+        out["soak_rss_flat"] = {
+            "value": f"{soak['rss_min_mb']}..{soak['rss_max_mb']} MB",
+            "target": f"within ±10 % of {soak['rss_median_mb']} MB",
+            "pass": soak["rss_flat"],
+        }
     return out
 
 
@@ -481,6 +561,15 @@ def table(report: dict[str, Any]) -> str:
             f"{res['max_ms']:>8} {ev.get('p50_ms', '-'):>11} {ev.get('p99_ms', '-'):>8}"
         )
     lines.append(f"service peak RSS: {report['service_peak_rss_mb']} MB")
+    if "soak" in report:
+        soak = report["soak"]
+        lines.append(f"soak at {soak['rate']}/s for {soak['seconds']:g} s (10 s slices):")
+        lines.append(f"  {'at s':>6} {'rss MB':>7} {'p99 ms':>7} {'outbox':>8} {'inbox':>8}")
+        lines += [
+            f"  {x['at_seconds']:>6} {x['rss_mb']:>7} {x['p99_ms']:>7}"
+            f" {x['outbox_rows']:>8} {x['inbox_rows']:>8}"
+            for x in soak["samples"]
+        ]
     if tps:
         lines.append(f"pgbench: {tps:.0f} tps ({report['pgbench']['command']})")
     lines.append("targets:")
@@ -519,6 +608,14 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10, help="per open-loop rate")
     parser.add_argument("--pgbench-seconds", type=int, default=15)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--soak-seconds",
+        type=float,
+        default=0,
+        help="then hold --soak-rate for this long, sampling RSS and table sizes (600: 10 min)",
+    )
+    parser.add_argument("--soak-rate", type=int, default=1000)
+    parser.add_argument("--soak-retention-seconds", type=int, default=60)
     parser.add_argument(
         "--profile",
         action="store_true",
