@@ -38,15 +38,18 @@ class Settings(BaseSettings):
 
     # Consumption: up to this many commands are applied per PostgreSQL transaction.
     consume_max_records: int = Field(default=500, ge=1, le=5000)
-    consume_batch_timeout_ms: int = Field(default=20, ge=1)
+    consume_batch_timeout_ms: int = Field(default=5, ge=1)
     # How long the broker may hold a fetch that has no data: bounds the latency of a lone command.
     consume_fetch_max_wait_ms: int = Field(default=5, ge=1)
-    db_pool_size: int = Field(default=4, ge=2)
+    # Consumers in this process (each its own group member, so each owns whole partitions and
+    # per-partition order holds): while one waits on PostgreSQL or the broker, another applies.
+    consume_concurrency: int = Field(default=1, ge=1, le=16)
+    db_pool_size: int = Field(default=8, ge=4)
     db_command_timeout_seconds: float = Field(default=30.0, gt=0)
 
     relay_batch_size: int = Field(default=1000, ge=1)
     relay_poll_interval_seconds: float = Field(default=1.0, gt=0)
-    producer_linger_ms: int = Field(default=2, ge=0)
+    producer_linger_ms: int = Field(default=0, ge=0)
 
     outbox_retention_seconds: int = Field(default=86_400, ge=60)
     inbox_retention_seconds: int = Field(default=7 * 86_400, ge=60)

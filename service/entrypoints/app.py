@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from dataclasses import replace as replace_record
 from typing import Any
@@ -41,6 +41,29 @@ from service.storage.outbox import backlog as outbox_backlog
 log = logging.getLogger("program_builder")
 
 
+class InFlight:
+    """Counts batches being applied, so shutdown can wait until none is."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @contextlib.asynccontextmanager
+    async def track(self) -> AsyncIterator[None]:
+        self._count += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._count -= 1
+            if self._count == 0:
+                self._idle.set()
+
+    async def wait_idle(self) -> None:
+        await self._idle.wait()
+
+
 @dataclass
 class Runtime:
     """Per-process singletons, created at startup and closed at shutdown."""
@@ -53,7 +76,7 @@ class Runtime:
     relay: OutboxRelay | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     consuming: bool = False
-    in_flight: asyncio.Lock = field(default_factory=asyncio.Lock)
+    in_flight: InFlight = field(default_factory=InFlight)
     metrics: Metrics = field(default_factory=Metrics)
 
 
@@ -114,25 +137,28 @@ def build_app(settings: Settings) -> tuple[AsgiFastStream | FastStream, Runtime]
     topics = settings.topics
     broker = build_broker(settings, runtime.metrics)
 
-    subscriber = broker.subscriber(
-        topics.commands,
-        group_id=settings.consumer_group,
-        batch=True,
-        max_records=settings.consume_max_records,
-        batch_timeout_ms=settings.consume_batch_timeout_ms,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.MANUAL,
-        parser=_parse_without_failing,
-        decoder=_raw_values,
-        max_poll_interval_ms=10 * 60 * 1000,
-        fetch_max_wait_ms=settings.consume_fetch_max_wait_ms,
-        session_timeout_ms=settings.kafka_session_timeout_ms,
-        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
-        title=topics.commands,
-        description="Program-building commands, keyed by programId (see CONTRACT.md).",
-    )
+    subscribers = [
+        broker.subscriber(
+            topics.commands,
+            group_id=settings.consumer_group,
+            batch=True,
+            max_records=settings.consume_max_records,
+            batch_timeout_ms=settings.consume_batch_timeout_ms,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.MANUAL,
+            parser=_parse_without_failing,
+            decoder=_raw_values,
+            max_poll_interval_ms=10 * 60 * 1000,
+            fetch_max_wait_ms=settings.consume_fetch_max_wait_ms,
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+            title=topics.commands,
+            description="Program-building commands, keyed by programId (see CONTRACT.md).",
+            include_in_schema=member == 0,  # one channel in the AsyncAPI document
+        )
+        for member in range(settings.consume_concurrency)
+    ]
 
-    @subscriber
     async def consume_commands(message: KafkaMessage) -> None:
         """Apply a batch of commands (the body is left as bytes: `contracts` parses it)."""
         raw = message.raw_message
@@ -141,7 +167,7 @@ def build_app(settings: Settings) -> tuple[AsgiFastStream | FastStream, Runtime]
             return
         assert runtime.processor is not None
         started = time.perf_counter()
-        async with runtime.in_flight:
+        async with runtime.in_flight.track():
             try:
                 outcomes = await runtime.processor.process(records, runtime.stopping)
             except Stopping:
@@ -172,6 +198,9 @@ def build_app(settings: Settings) -> tuple[AsgiFastStream | FastStream, Runtime]
                     "batch_ms": round(elapsed, 2),
                 },
             )
+
+    for subscriber in subscribers:
+        subscriber(consume_commands)
 
     # Documentation-only publishers: the relay publishes these from the outbox.
     broker.publisher(
@@ -242,8 +271,7 @@ def build_app(settings: Settings) -> tuple[AsgiFastStream | FastStream, Runtime]
 
     async def after_shutdown() -> None:
         # The consumer has stopped; the in-flight batch has committed (or will be redelivered).
-        async with runtime.in_flight:
-            pass
+        await runtime.in_flight.wait_idle()
         for task in runtime.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task

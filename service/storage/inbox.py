@@ -18,7 +18,10 @@ DELETE FROM inbox WHERE command_id IN (
     SELECT command_id FROM inbox WHERE processed_at < now() - make_interval(secs => $1) LIMIT $2
 )
 """
-COLUMNS = ("command_id", "command_type", "program_id", "status", "program_version", "error")
+_RECORD = """
+INSERT INTO inbox (command_id, command_type, program_id, status, program_version, error)
+VALUES ($1, $2, $3, $4, $5, $6)
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +54,8 @@ async def find(connection: Connection, command_ids: Iterable[UUID]) -> dict[UUID
 
 async def record(connection: Connection, entries: Sequence[InboxEntry]) -> None:
     if entries:
-        await connection.copy_records_to_table(
-            "inbox", records=[entry.row() for entry in entries], columns=COLUMNS
-        )
+        # executemany pipelines the rows in one round trip (COPY takes two).
+        await connection.executemany(_RECORD, [entry.row() for entry in entries])
 
 
 async def prune(connection: Connection, older_than_seconds: float, limit: int) -> int:

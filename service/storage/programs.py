@@ -24,15 +24,18 @@ FROM programs WHERE id = ANY($1::uuid[])
 ORDER BY id
 FOR UPDATE
 """
-_SESSIONS = (
-    "SELECT id, program_id, name, order_index FROM sessions WHERE program_id = ANY($1::uuid[])"
-)
-_GROUPS = """
-SELECT id, session_id, order_index, rounds, rest_between_rounds_seconds, notes
+# The structure of the locked programs in one round trip, one row per session, group and
+# exercise (`kind` says which). A statement of its own, after the lock: under READ COMMITTED its
+# snapshot then includes whatever the previous holder of the lock committed.
+_STRUCTURE = """
+SELECT 's' AS kind, id, program_id AS parent, order_index, name, NULL::uuid AS exercise_id,
+       NULL::integer AS rounds, NULL::integer AS rest, NULL::text AS notes
+FROM sessions WHERE program_id = ANY($1::uuid[])
+UNION ALL
+SELECT 'g', id, session_id, order_index, NULL, NULL, rounds, rest_between_rounds_seconds, notes
 FROM exercise_groups WHERE program_id = ANY($1::uuid[])
-"""
-_EXERCISES = """
-SELECT id, group_id, order_within_group, exercise_id, name
+UNION ALL
+SELECT 'e', id, group_id, order_within_group, name, exercise_id, NULL, NULL, NULL
 FROM program_exercises WHERE program_id = ANY($1::uuid[])
 """
 _PRESCRIPTIONS_OF_EXERCISES = """
@@ -97,29 +100,30 @@ async def lock_and_load(connection: Connection, program_ids: Iterable[UUID]) -> 
     }
     if not programs:
         return programs
-    found = list(programs)
-    session_rows = await connection.fetch(_SESSIONS, found)
-    group_rows = await connection.fetch(_GROUPS, found)
-    exercise_rows = await connection.fetch(_EXERCISES, found)
-
-    sessions: dict[UUID, tuple[int, Session, UUID]] = {
-        row["id"]: (row["order_index"], Session(row["id"], row["name"], []), row["program_id"])
-        for row in session_rows
-    }
-    groups: dict[UUID, tuple[int, ExerciseGroup, UUID]] = {
-        row["id"]: (
-            row["order_index"],
-            ExerciseGroup(
-                row["id"], [], row["rounds"], row["rest_between_rounds_seconds"], row["notes"]
-            ),
-            row["session_id"],
-        )
-        for row in group_rows
-    }
+    rows = await connection.fetch(_STRUCTURE, list(programs))
+    sessions: dict[UUID, tuple[int, Session, UUID]] = {}
+    groups: dict[UUID, tuple[int, ExerciseGroup, UUID]] = {}
+    exercise_rows = []
+    for row in rows:
+        kind = row["kind"]
+        if kind == "s":
+            sessions[row["id"]] = (
+                row["order_index"],
+                Session(row["id"], row["name"], []),
+                row["parent"],
+            )
+        elif kind == "g":
+            groups[row["id"]] = (
+                row["order_index"],
+                ExerciseGroup(row["id"], [], row["rounds"], row["rest"], row["notes"]),
+                row["parent"],
+            )
+        else:
+            exercise_rows.append(row)
     members: dict[UUID, list[tuple[int, ProgramExercise]]] = {}
     for row in exercise_rows:
-        members.setdefault(row["group_id"], []).append(
-            (row["order_within_group"], ProgramExercise(row["id"], row["exercise_id"], row["name"]))
+        members.setdefault(row["parent"], []).append(
+            (row["order_index"], ProgramExercise(row["id"], row["exercise_id"], row["name"]))
         )
     for group_id, (_, group, _) in groups.items():
         group.exercises = [
