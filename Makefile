@@ -46,6 +46,7 @@ bench: install
 ## make schemas: regenerate the published JSON Schemas and AsyncAPI document
 schemas: install
 	$(BIN)/python -m contracts.generate
+	$(BIN)/program-builder asyncapi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

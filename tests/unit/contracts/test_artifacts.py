@@ -1,0 +1,75 @@
+"""The published artifacts: JSON Schemas current with the models, and the examples file valid."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import TypeAdapter
+
+from contracts import generate
+from contracts.commands import COMMAND_TYPES, Command
+from contracts.events import PrescriptionUpdated, SessionUpdated
+from contracts.parsing import Parsed, parse_command
+from contracts.results import CommandResult
+
+EXAMPLES: dict[str, dict[str, Any]] = json.loads(
+    (Path(generate.__file__).parent / "examples.json").read_text()
+)
+COMMANDS = TypeAdapter(Command)
+
+
+def test_committed_schemas_are_current() -> None:
+    assert generate.stale() == [], "contracts/schemas is stale: run `make schemas`"
+
+
+def test_check_names_a_drifted_schema(tmp_path: Path) -> None:
+    generate.write(tmp_path)
+    assert generate.stale(tmp_path) == []
+    target = tmp_path / "command-result.schema.json"
+    target.write_text(target.read_text().replace('"applied"', '"done"'))
+    assert generate.stale(tmp_path) == ["command-result.schema.json"]
+
+
+def test_command_schema_lists_every_type() -> None:
+    schema = json.loads(generate.render("command.schema.json"))
+    assert set(schema["discriminator"]["mapping"]) == COMMAND_TYPES
+    assert schema["$id"].endswith("/command.schema.json")
+
+
+def test_every_command_type_has_an_example() -> None:
+    types = {example["type"] for example in EXAMPLES["commands"].values()}
+    assert types == COMMAND_TYPES
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES["commands"]))
+def test_command_example_parses_and_round_trips(name: str) -> None:
+    example = EXAMPLES["commands"][name]
+    parsed = parse_command(json.dumps(example).encode())
+    assert isinstance(parsed, Parsed), parsed
+    dumped = json.loads(COMMANDS.dump_json(parsed.command, by_alias=True, exclude_unset=True))
+    assert dumped == example
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES["results"]))
+def test_result_example_round_trips(name: str) -> None:
+    example = EXAMPLES["results"][name]
+    result = CommandResult.model_validate_json(json.dumps(example))
+    assert result.status.value == name
+    assert json.loads(result.model_dump_json(by_alias=True)) == example
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLES["events"]))
+def test_event_example_round_trips(name: str) -> None:
+    example = EXAMPLES["events"][name]
+    model = SessionUpdated if example["type"] == "session.updated" else PrescriptionUpdated
+    event = model.model_validate_json(json.dumps(example))
+    assert json.loads(event.model_dump_json(by_alias=True)) == example
+
+
+def test_examples_cover_a_deleted_prescription_and_both_event_types() -> None:
+    events = EXAMPLES["events"].values()
+    assert {event["type"] for event in events} == {"prescription.updated", "session.updated"}
+    assert any(event.get("deleted") and event["group"] is None for event in events)
