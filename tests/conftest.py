@@ -16,7 +16,7 @@ from service.entrypoints.app import Runtime, build_app
 from service.storage.database import create_pool
 from service.storage.migrations import migrate
 from tests.client import CommandClient
-from tests.infrastructure import Infrastructure, provide
+from tests.infrastructure import Infrastructure, provide_kafka, provide_postgres
 
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 
@@ -27,19 +27,36 @@ def database_url_for(url: str, database: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def infrastructure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infrastructure]:
-    with provide(str(tmp_path_factory.mktemp("infrastructure"))) as infra:
-        yield infra
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """One PostgreSQL per test session: (superuser URL, kind). Integration tests need only this."""
+    with provide_postgres(str(tmp_path_factory.mktemp("postgres"))) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
-async def template_database(infrastructure: Infrastructure) -> AsyncIterator[str]:
+def kafka_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, bool]]:
+    """One broker per test session, started only when a test needs it (end-to-end)."""
+    with provide_kafka(str(tmp_path_factory.mktemp("kafka"))) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def infrastructure(
+    postgres_server: tuple[str, str], kafka_server: tuple[str, str, bool]
+) -> Infrastructure:
+    servers, kafka_kind, idempotent = kafka_server
+    database_url, postgres_kind = postgres_server
+    return Infrastructure(servers, database_url, kafka_kind, postgres_kind, idempotent)
+
+
+@pytest.fixture(scope="session")
+async def template_database(postgres_server: tuple[str, str]) -> AsyncIterator[str]:
     """A migrated database that each test's database is copied from (CREATE DATABASE … TEMPLATE)."""
     name = f"pb_template_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(infrastructure.database_url)
+    admin = await asyncpg.connect(postgres_server[0])
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
-        connection = await asyncpg.connect(database_url_for(infrastructure.database_url, name))
+        connection = await asyncpg.connect(database_url_for(postgres_server[0], name))
         try:
             await migrate(connection)
         finally:
@@ -52,13 +69,13 @@ async def template_database(infrastructure: Infrastructure) -> AsyncIterator[str
 
 @pytest.fixture
 async def database_url(
-    infrastructure: Infrastructure, template_database: str
+    postgres_server: tuple[str, str], template_database: str
 ) -> AsyncIterator[str]:
     name = f"pb_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(infrastructure.database_url)
+    admin = await asyncpg.connect(postgres_server[0])
     try:
         await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-        yield database_url_for(infrastructure.database_url, name)
+        yield database_url_for(postgres_server[0], name)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()

@@ -98,8 +98,14 @@ def _postgres(stack: contextlib.ExitStack, root: str) -> Iterator[tuple[str, str
 
 
 @contextlib.contextmanager
-def provide(root: str) -> Iterator[Infrastructure]:
+def provide_kafka(root: str) -> Iterator[tuple[str, str, bool]]:
+    """(bootstrap servers, kind, whether the idempotent producer is supported)."""
     with contextlib.ExitStack() as stack:
-        kafka_servers, kafka_kind, idempotent = stack.enter_context(_kafka(stack, root))
-        database_url, postgres_kind = stack.enter_context(_postgres(stack, root))
-        yield Infrastructure(kafka_servers, database_url, kafka_kind, postgres_kind, idempotent)
+        yield stack.enter_context(_kafka(stack, root))
+
+
+@contextlib.contextmanager
+def provide_postgres(root: str) -> Iterator[tuple[str, str]]:
+    """(superuser URL, kind)."""
+    with contextlib.ExitStack() as stack:
+        yield stack.enter_context(_postgres(stack, root))

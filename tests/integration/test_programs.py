@@ -1,0 +1,220 @@
+"""Storage of the program aggregate: what the domain builds is what PostgreSQL holds, after every
+kind of structure change, with the deferred uniques satisfied at each commit."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import pytest
+from pydantic import TypeAdapter
+
+from contracts.commands import Command
+from service.domain.commands import Context, apply
+from service.domain.errors import Rejection
+from service.domain.model import Program
+from service.storage import programs
+
+pytestmark = pytest.mark.integration
+
+COMMANDS: TypeAdapter[Any] = TypeAdapter(Command)
+PROGRAM = uuid.uuid4()
+
+
+def command(kind: str, **fields: Any) -> Any:
+    document = {
+        "commandId": str(uuid.uuid4()),
+        "type": kind,
+        "tenantId": "t",
+        "programId": str(PROGRAM),
+        **{k: str(v) if isinstance(v, UUID) else v for k, v in fields.items()},
+    }
+    return COMMANDS.validate_json(json.dumps(document, default=str))
+
+
+async def load(connection: asyncpg.Connection) -> Program | None:
+    loaded = await programs.lock_and_load(connection, [PROGRAM])
+    await programs.load_prescriptions(connection, loaded, whole_programs=list(loaded))
+    return loaded.get(PROGRAM)
+
+
+async def run(connection: asyncpg.Connection, document: Any) -> Program:
+    """One command as the service runs it: lock, load, apply, write, commit."""
+    async with connection.transaction():
+        program = await load(connection)
+        taken = await programs.taken_ids(connection, _ids_in(document))
+        applied = apply(program, document, Context(datetime.now(UTC), taken.__contains__))
+        writes = programs.PendingWrites()
+        writes.add(applied.program, applied.changes)
+        await writes.write(connection)
+    return applied.program
+
+
+def _ids_in(document: Any) -> list[UUID]:
+    return [value for value in vars(document).values() if isinstance(value, UUID)]
+
+
+def shape(program: Program) -> Any:
+    return (
+        program.name,
+        program.weeks,
+        program.version,
+        [
+            (
+                session.id,
+                session.name,
+                [
+                    (
+                        group.id,
+                        group.rounds,
+                        group.rest_between_rounds_seconds,
+                        group.notes,
+                        [
+                            (
+                                exercise.id,
+                                exercise.exercise_id,
+                                exercise.name,
+                                {
+                                    week: (p.id, p.version, list(p.series))
+                                    for week, p in sorted(
+                                        program.prescriptions_of(exercise.id).items()
+                                    )
+                                },
+                            )
+                            for exercise in group.exercises
+                        ],
+                    )
+                    for group in session.groups
+                ],
+            )
+            for session in program.sessions
+        ],
+    )
+
+
+async def assert_stored(connection: asyncpg.Connection, expected: Program) -> None:
+    stored = await load(connection)
+    assert stored is not None
+    assert shape(stored) == shape(expected)
+    gaps = await connection.fetch(
+        """
+        SELECT 'sessions' AS kind, program_id AS parent,
+               array_agg(order_index ORDER BY order_index) AS orders
+        FROM sessions GROUP BY program_id
+        UNION ALL
+        SELECT 'groups', session_id, array_agg(order_index ORDER BY order_index)
+        FROM exercise_groups GROUP BY session_id
+        UNION ALL
+        SELECT 'exercises', group_id, array_agg(order_within_group ORDER BY order_within_group)
+        FROM program_exercises GROUP BY group_id
+        """
+    )
+    for row in gaps:
+        assert row["orders"] == list(range(len(row["orders"]))), dict(row)
+    empty = await connection.fetchval(
+        "SELECT count(*) FROM exercise_groups g"
+        " WHERE NOT EXISTS (SELECT 1 FROM program_exercises e WHERE e.group_id = g.id)"
+    )
+    assert empty == 0
+
+
+def sets(count: int, reps: int = 5) -> list[dict[str, Any]]:
+    return [{"reps": reps, "load": {"value": 82.5, "unit": "kg"}, "rpe": 7.5}] * count
+
+
+async def test_every_structure_change_round_trips(connection: asyncpg.Connection) -> None:
+    day1, day2, copy = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    a, b, c, d, e = (uuid.uuid4() for _ in range(5))
+    steps: list[Any] = [
+        command("program.create", name="Block", weeks=4),
+        command("session.add", sessionId=day1, name="Day 1"),
+        command("session.add", sessionId=day2, name="Day 2", position=0),
+        *[
+            command(
+                "exercise.add",
+                sessionId=day1,
+                programExerciseId=x,
+                exerciseId=uuid.uuid4(),
+                name=f"Exercise {n}",
+                series=sets(n + 1),
+            )
+            for n, x in enumerate((a, b, c, d))
+        ],
+        command(
+            "exercise.add", sessionId=day2, programExerciseId=e, exerciseId=uuid.uuid4(), name="E"
+        ),
+        command("series.replace", programExerciseId=a, week=2, series=sets(3, 8)),
+        command("exercises.group", sessionId=day1, programExerciseIds=[a, b]),  # superset
+    ]
+    program: Program | None = None
+    for step in steps:
+        program = await run(connection, step)
+        await assert_stored(connection, program)
+    assert program is not None
+    superset = program.sessions[1].groups[0].id
+
+    def group_of(program: Program, exercise: UUID) -> UUID:
+        return program.locate(exercise).group.id
+
+    moves: list[Callable[[Program], Any]] = [
+        # into the superset (a circuit now), then within it, then out into a new group
+        lambda p: command("exercise.move", programExerciseId=c, toGroupId=superset, position=0),
+        lambda p: command("exercise.move", programExerciseId=a, toGroupId=superset, position=2),
+        lambda p: command("exercise.move", programExerciseId=b, toNewGroupAt=0),
+        # across sessions, into a new group and into an existing one (emptying e's group)
+        lambda p: command("exercise.move", programExerciseId=d, toNewGroupAt=0, toSessionId=day2),
+        lambda p: command("exercise.move", programExerciseId=e, toGroupId=group_of(p, d)),
+        lambda p: command(
+            "groups.reorder",
+            sessionId=day1,
+            groupIds=[g.id for g in reversed(p.sessions[1].groups)],
+        ),
+        lambda p: command("session.copy", sessionId=day1, newSessionId=copy, position=0),
+        lambda p: command("group.ungroup", groupId=superset),
+        lambda p: command("series.move", programExerciseId=a, week=2, **{"from": 2, "to": 0}),
+        lambda p: command("exercise.remove", programExerciseId=c),
+        lambda p: command("session.remove", sessionId=day2),
+    ]
+    for move in moves:
+        step = move(program)
+        try:
+            program = await run(connection, step)
+        except Rejection as rejection:  # every step must stay applicable
+            pytest.fail(f"{step.type} rejected: {rejection}")
+        await assert_stored(connection, program)
+    assert program.version == len(steps) + len(moves)
+
+
+async def test_import_round_trips_series_exactly(connection: asyncpg.Connection) -> None:
+    from tests.unit.contracts.test_artifacts import EXAMPLES
+
+    for name in ("program.import (v1)", "program.import (legacy)"):
+        document = dict(
+            EXAMPLES["commands"][name], programId=str(PROGRAM), commandId=str(uuid.uuid4())
+        )
+        await connection.execute("DELETE FROM programs")
+        program = await run(connection, COMMANDS.validate_json(json.dumps(document)))
+        await assert_stored(connection, program)
+
+
+async def test_taken_ids_sees_every_kind_of_entity(connection: asyncpg.Connection) -> None:
+    session, exercise, free = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await run(connection, command("program.create", name="Block"))
+    await run(connection, command("session.add", sessionId=session, name="Day"))
+    program = await run(
+        connection,
+        command(
+            "exercise.add", sessionId=session, programExerciseId=exercise, exerciseId=free, name="X"
+        ),
+    )
+    group = program.sessions[0].groups[0].id
+    assert await programs.taken_ids(connection, [session, exercise, group, free]) == {
+        session,
+        exercise,
+        group,
+    }
