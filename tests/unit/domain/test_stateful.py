@@ -1,0 +1,341 @@
+"""Model-based test: random sequences of every command through the domain core.
+
+After each step: orders are contiguous, no group is empty, every exercise has a week-0
+prescription, limits hold, a rejected command changed nothing, and folding the events (latest
+per key, as a consumer of the compacted topics would) reproduces the program exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from pydantic import TypeAdapter
+
+from contracts.commands import Command
+from contracts.events import GroupKind
+from service.domain.commands import Context, apply
+from service.domain.errors import Rejection
+from service.domain.model import Program
+
+COMMANDS: TypeAdapter[Any] = TypeAdapter(Command)
+NOW = datetime(2026, 11, 24, tzinfo=UTC)
+TENANT = "coach"
+
+set_strategy = st.fixed_dictionaries(
+    {"reps": st.integers(0, 20)},
+    optional={"rpe": st.sampled_from([6, 7.5, 9]), "restSeconds": st.integers(0, 300)},
+)
+series_strategy = st.lists(set_strategy, max_size=4)
+
+
+class ProgramMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.program_id = uuid.uuid4()
+        self.program: Program | None = None
+        self.ever: set[UUID] = set()  # ids ever created (for `id_taken`)
+        self.prescription_events: dict[str, dict[str, Any]] = {}
+        self.session_events: dict[str, dict[str, Any]] = {}
+        self.applied = self.rejected = 0
+
+    # --- driving
+
+    def send(self, kind: str, **fields: Any) -> None:
+        document = {
+            "commandId": str(uuid.uuid4()),
+            "type": kind,
+            "tenantId": TENANT,
+            "programId": str(self.program_id),
+            **fields,
+        }
+        command = COMMANDS.validate_json(json.dumps(document, default=str))
+        before = self.fingerprint()
+        try:
+            applied = apply(self.program, command, Context(NOW, self.ever.__contains__))
+        except Rejection:
+            self.rejected += 1
+            assert self.fingerprint() == before, f"{kind} was rejected but changed the program"
+            return
+        self.applied += 1
+        self.program = applied.program
+        for event in applied.events:
+            payload = event.payload
+            if payload["type"] == "prescription.updated":
+                self.prescription_events[payload["prescriptionId"]] = payload
+            else:
+                self.session_events[payload["sessionId"]] = payload
+        for session in self.program.sessions:
+            self.ever.add(session.id)
+            for group in session.groups:
+                self.ever.add(group.id)
+                self.ever.update(exercise.id for exercise in group.exercises)
+
+    def fingerprint(self) -> Any:
+        if self.program is None:
+            return None
+        return repr(self.program.sessions), repr(self.program.prescriptions), self.program.version
+
+    def sessions(self) -> list[UUID]:
+        return [s.id for s in self.program.sessions] if self.program else []
+
+    def groups(self) -> list[UUID]:
+        if not self.program:
+            return []
+        return [g.id for s in self.program.sessions for g in s.groups]
+
+    def exercises(self) -> list[UUID]:
+        if not self.program:
+            return []
+        return [e.id for s in self.program.sessions for g in s.groups for e in g.exercises]
+
+    def pick(self, data: st.DataObject, existing: list[UUID]) -> UUID:
+        """Mostly an existing id, sometimes an unknown one (to exercise not_found)."""
+        if existing and data.draw(st.integers(0, 9)) > 0:
+            return data.draw(st.sampled_from(existing))
+        return uuid.uuid4()
+
+    @initialize()
+    def create(self) -> None:
+        self.send("program.create", name="Block", weeks=3)
+
+    # --- rules: one per command type
+
+    @rule(data=st.data(), position=st.none() | st.integers(0, 3))
+    def session_add(self, data: st.DataObject, position: int | None) -> None:
+        fields = {"sessionId": uuid.uuid4(), "name": "Day"}
+        if position is not None:
+            fields["position"] = position
+        self.send("session.add", **fields)
+
+    @rule(data=st.data())
+    def session_remove(self, data: st.DataObject) -> None:
+        self.send("session.remove", sessionId=self.pick(data, self.sessions()))
+
+    @rule(data=st.data(), series=series_strategy, into_group=st.booleans())
+    def exercise_add(self, data: st.DataObject, series: list[Any], into_group: bool) -> None:
+        fields: dict[str, Any] = {
+            "sessionId": self.pick(data, self.sessions()),
+            "programExerciseId": uuid.uuid4(),
+            "exerciseId": uuid.uuid4(),
+            "name": "Lift",
+            "series": series,
+        }
+        if into_group and self.program is not None:
+            session = next((s for s in self.program.sessions if s.id == fields["sessionId"]), None)
+            if session and session.groups:
+                fields["groupId"] = data.draw(st.sampled_from([g.id for g in session.groups]))
+        self.send("exercise.add", **fields)
+
+    @rule(data=st.data())
+    def exercise_remove(self, data: st.DataObject) -> None:
+        self.send("exercise.remove", programExerciseId=self.pick(data, self.exercises()))
+
+    @rule(data=st.data(), how=st.sampled_from(["group", "new", "other-session"]))
+    def exercise_move(self, data: st.DataObject, how: str) -> None:
+        exercise = self.pick(data, self.exercises())
+        if how == "group":
+            self.send(
+                "exercise.move",
+                programExerciseId=exercise,
+                toGroupId=self.pick(data, self.groups()),
+                position=data.draw(st.integers(0, 3)),
+            )
+        else:
+            fields: dict[str, Any] = {"toNewGroupAt": data.draw(st.integers(0, 3))}
+            if how == "other-session":
+                fields["toSessionId"] = self.pick(data, self.sessions())
+            self.send("exercise.move", programExerciseId=exercise, **fields)
+
+    @rule(data=st.data())
+    def exercises_group(self, data: st.DataObject) -> None:
+        if self.program is None or not self.program.sessions:
+            return
+        session = data.draw(st.sampled_from(self.program.sessions))
+        members = [e.id for g in session.groups for e in g.exercises]
+        if len(members) < 2:
+            return
+        chosen = data.draw(st.lists(st.sampled_from(members), min_size=2, max_size=4, unique=True))
+        self.send("exercises.group", sessionId=session.id, programExerciseIds=chosen)
+
+    @rule(data=st.data())
+    def group_ungroup(self, data: st.DataObject) -> None:
+        self.send("group.ungroup", groupId=self.pick(data, self.groups()))
+
+    @rule(data=st.data())
+    def groups_reorder(self, data: st.DataObject) -> None:
+        if self.program is None or not self.program.sessions:
+            return
+        session = data.draw(st.sampled_from(self.program.sessions))
+        order = data.draw(st.permutations([g.id for g in session.groups]))
+        if order:
+            self.send("groups.reorder", sessionId=session.id, groupIds=order)
+
+    @rule(data=st.data(), rounds=st.none() | st.integers(1, 5))
+    def group_update(self, data: st.DataObject, rounds: int | None) -> None:
+        self.send("group.update", groupId=self.pick(data, self.groups()), rounds=rounds)
+
+    @rule(data=st.data())
+    def session_copy(self, data: st.DataObject) -> None:
+        self.send(
+            "session.copy", sessionId=self.pick(data, self.sessions()), newSessionId=uuid.uuid4()
+        )
+
+    @rule(data=st.data(), week=st.integers(0, 3), series=series_strategy)
+    def series_replace(self, data: st.DataObject, week: int, series: list[Any]) -> None:
+        exercise = self.pick(data, self.exercises())
+        self.send("series.replace", programExerciseId=exercise, week=week, series=series)
+
+    @rule(data=st.data(), new_set=set_strategy)
+    def series_add(self, data: st.DataObject, new_set: dict[str, Any]) -> None:
+        self.send("series.add", programExerciseId=self.pick(data, self.exercises()), set=new_set)
+
+    @rule(data=st.data(), index=st.integers(0, 4), rpe=st.sampled_from([7, 8.5, 10]))
+    def series_update(self, data: st.DataObject, index: int, rpe: float) -> None:
+        exercise = self.pick(data, self.exercises())
+        self.send("series.update", programExerciseId=exercise, index=index, set={"rpe": rpe})
+
+    @rule(data=st.data(), index=st.integers(0, 4))
+    def series_remove(self, data: st.DataObject, index: int) -> None:
+        exercise = self.pick(data, self.exercises())
+        self.send("series.remove", programExerciseId=exercise, index=index)
+
+    @rule(data=st.data(), source=st.integers(0, 4), to=st.integers(0, 4))
+    def series_move(self, data: st.DataObject, source: int, to: int) -> None:
+        exercise = self.pick(data, self.exercises())
+        self.send("series.move", programExerciseId=exercise, **{"from": source, "to": to})
+
+    @rule(weeks=st.integers(1, 5))
+    def program_update(self, weeks: int) -> None:
+        self.send("program.update", weeks=weeks)
+
+    @rule(data=st.data())
+    def batch(self, data: st.DataObject) -> None:
+        session = uuid.uuid4()
+        operations: list[dict[str, Any]] = [
+            {"type": "session.add", "sessionId": str(session), "name": "Batch day"},
+            {
+                "type": "exercise.add",
+                "sessionId": str(session),
+                "programExerciseId": str(uuid.uuid4()),
+                "exerciseId": str(uuid.uuid4()),
+                "name": "Batch lift",
+            },
+        ]
+        if data.draw(st.booleans()):  # a failing last operation: nothing may apply
+            operations.append({"type": "session.remove", "sessionId": str(uuid.uuid4())})
+        self.send("batch", operations=operations)
+
+    @rule()
+    def republish(self) -> None:
+        self.send("program.republish")
+
+    # --- invariants
+
+    @invariant()
+    def structure_holds(self) -> None:
+        program = self.program
+        assert program is not None
+        assert len(program.sessions) <= 50
+        for session in program.sessions:
+            assert len(session.groups) <= 60
+            for group in session.groups:
+                assert 1 <= len(group.exercises) <= 12, "no empty group, none over 12"
+                for exercise in group.exercises:
+                    by_week = program.prescriptions_of(exercise.id)
+                    assert 0 in by_week, "every exercise has a week-0 prescription"
+                    for week, prescription in by_week.items():
+                        assert 0 <= week < max(program.weeks, 1) or week < 52
+                        assert len(prescription.series) <= 50
+                        orders = [s["orderIndex"] for s in prescription.series]
+                        assert orders == list(range(len(orders)))
+
+    @invariant()
+    def latest_events_reconstruct_the_program(self) -> None:
+        program = self.program
+        assert program is not None
+        live: set[str] = set()
+        for index, session in enumerate(program.sessions):
+            event = self.session_events[str(session.id)]
+            assert not event["deleted"] and event["orderIndex"] == index
+            assert [
+                (g["groupId"], g["kind"], [e["programExerciseId"] for e in g["exercises"]])
+                for g in event["groups"]
+            ] == [
+                (
+                    str(g.id),
+                    GroupKind.of_size(len(g.exercises)).value,
+                    [str(e.id) for e in g.exercises],
+                )
+                for g in session.groups
+            ]
+            placements = program.placements(session)
+            for group in session.groups:
+                for exercise in group.exercises:
+                    placement = placements[exercise.id]
+                    for prescription in program.prescriptions_of(exercise.id).values():
+                        key = str(prescription.id)
+                        live.add(key)
+                        latest = self.prescription_events[key]
+                        assert not latest["deleted"]
+                        assert latest["version"] == prescription.version
+                        assert latest["series"] == list(prescription.series)
+                        assert latest["group"] == {
+                            "groupId": str(placement.group_id),
+                            "kind": placement.kind.value,
+                            "orderIndex": placement.order_index,
+                            "orderWithinGroup": placement.order_within_group,
+                            "size": placement.size,
+                        }
+        for key, event in self.prescription_events.items():
+            if key not in live:
+                assert event["deleted"], "a prescription that is gone was announced deleted"
+        live_sessions = {str(s.id) for s in program.sessions}
+        for key, event in self.session_events.items():
+            if key not in live_sessions:
+                assert event["deleted"]
+
+
+ProgramMachine.TestCase.settings = settings(
+    max_examples=60,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+TestProgramMachine = ProgramMachine.TestCase
+
+
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiveExampleWarning")
+def test_the_machine_mostly_applies_commands() -> None:
+    """Guard against a vacuous run: most random commands must apply, some must be refused."""
+    import random
+
+    machine = ProgramMachine()
+    machine.create()
+    rng = random.Random(7)
+
+    class Data:
+        def draw(self, strategy: Any) -> Any:
+            return strategy.example()
+
+    data: Any = Data()
+    for _ in range(200):
+        choice = rng.randrange(4)
+        if choice == 0:
+            machine.session_add(data, None)
+        elif choice == 1:
+            machine.exercise_add(data, [{"reps": 5}], rng.random() < 0.5)
+        elif choice == 2:
+            machine.exercise_move(data, rng.choice(["group", "new", "other-session"]))
+        else:
+            machine.series_update(data, 0, 8.5)
+        machine.structure_holds()
+        machine.latest_events_reconstruct_the_program()
+    assert machine.applied > 100 and machine.rejected > 0
