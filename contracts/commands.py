@@ -135,6 +135,9 @@ class GroupsReorderBody(WireModel):
     group_ids: Annotated[list[UUID], Field(min_length=1, max_length=MAX_GROUPS_PER_SESSION)]
 
 
+GROUP_SETTINGS = frozenset({"rounds", "rest_between_rounds_seconds", "notes"})
+
+
 class GroupUpdateBody(WireModel):
     """Absent fields are left as they are; an explicit null clears the setting."""
 
@@ -146,7 +149,7 @@ class GroupUpdateBody(WireModel):
 
     @model_validator(mode="after")
     def _something_to_change(self) -> Self:
-        if not self.model_fields_set - {"type", "group_id"}:
+        if not self.model_fields_set & GROUP_SETTINGS:
             raise ValueError("group.update needs rounds, restBetweenRoundsSeconds or notes")
         return self
 

@@ -9,57 +9,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from contracts.events import PrescriptionUpdated, SessionUpdated
 from contracts.results import CommandResult
 from tests.client import CommandClient
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
-
-
-async def build_program(client: CommandClient, weeks: int = 4) -> dict[str, str]:
-    """A program with one session holding a squat (standalone) and a bench + row superset."""
-    ids = {name: new_id() for name in ("program", "session", "squat", "bench", "row", "group")}
-    await client.applied("program.create", ids["program"], name="Strength block", weeks=weeks)
-    await client.applied("session.add", ids["program"], sessionId=ids["session"], name="Day 1")
-    await client.applied(
-        "exercise.add",
-        ids["program"],
-        sessionId=ids["session"],
-        programExerciseId=ids["squat"],
-        exerciseId=new_id(),
-        name="Back squat",
-        series=[{"reps": 5, "load": {"value": 140, "unit": "kg"}}],
-    )
-    await client.applied(
-        "exercise.add",
-        ids["program"],
-        sessionId=ids["session"],
-        programExerciseId=ids["bench"],
-        exerciseId=new_id(),
-        name="Bench press",
-        newGroupId=ids["group"],
-    )
-    await client.applied(
-        "exercise.add",
-        ids["program"],
-        sessionId=ids["session"],
-        programExerciseId=ids["row"],
-        exerciseId=new_id(),
-        name="Barbell row",
-        groupId=ids["group"],
-    )
-    return ids
-
-
-def assert_valid_events(
-    prescriptions: list[dict[str, Any]], sessions: list[dict[str, Any]]
-) -> None:
-    for event in prescriptions:
-        PrescriptionUpdated.model_validate(event, strict=False)
-    for event in sessions:
-        SessionUpdated.model_validate(event, strict=False)
+from tests.e2e.programs import assert_valid_events, build_program, new_id
 
 
 async def test_program_create_and_update(client: CommandClient, pool: asyncpg.Pool) -> None:

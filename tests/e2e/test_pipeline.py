@@ -24,7 +24,7 @@ from service.handling import CommandProcessor, Record
 from service.kafka import create_producer
 from service.relay import OutboxRelay
 from tests.client import CommandClient
-from tests.e2e.test_commands import build_program, new_id
+from tests.e2e.programs import assert_events_reconstruct_database, build_program, new_id
 
 
 async def test_duplicate_command_id_answers_the_first_outcome(
@@ -414,56 +414,4 @@ async def test_latest_event_per_key_equals_the_database_after_a_random_sequence(
         await client.send(command)
         last = command["commandId"]
     await client.result(last, timeout=60)
-    version = await pool.fetchval("SELECT version FROM programs")
-    await client.wait_for(
-        lambda: (
-            any(
-                e["programVersion"] == version
-                for e in client.prescription_events() + client.session_events()
-            )
-            or client.results[last]["status"] == "rejected"
-        ),
-        30,
-    )
-    await asyncio.sleep(1)  # the relay publishes a transaction's rows together; let the last land
-
-    latest = {
-        k: v
-        for k, v in client.latest(client.topics.prescription_updated, "prescriptionId").items()
-        if not v["deleted"]
-    }
-    rows = await pool.fetch(
-        "SELECT id, program_exercise_id, week, version, series FROM prescriptions"
-    )
-    assert {
-        str(r["id"]): (str(r["program_exercise_id"]), r["week"], r["version"], r["series"])
-        for r in rows
-    } == {
-        k: (e["programExerciseId"], e["week"], e["version"], e["series"]) for k, e in latest.items()
-    }
-    placements = await pool.fetch(
-        """SELECT pe.id, g.id AS group_id, g.order_index, pe.order_within_group,
-                  (SELECT count(*) FROM program_exercises m WHERE m.group_id = g.id) AS size
-           FROM program_exercises pe JOIN exercise_groups g ON g.id = pe.group_id"""
-    )
-    expected = {
-        str(p["id"]): (str(p["group_id"]), p["order_index"], p["order_within_group"], p["size"])
-        for p in placements
-    }
-    for event in latest.values():
-        group = event["group"]
-        assert expected[event["programExerciseId"]] == (
-            group["groupId"],
-            group["orderIndex"],
-            group["orderWithinGroup"],
-            group["size"],
-        )
-    latest_sessions = {
-        k: v
-        for k, v in client.latest(client.topics.session_updated, "sessionId").items()
-        if not v["deleted"]
-    }
-    session_rows = await pool.fetch("SELECT id, order_index FROM sessions")
-    assert {str(r["id"]): r["order_index"] for r in session_rows} == {
-        k: v["orderIndex"] for k, v in latest_sessions.items()
-    }
+    await assert_events_reconstruct_database(client, pool)

@@ -189,6 +189,14 @@ def test_required_fields_are_named() -> None:
         ),
         ({**EXAMPLES["commands"]["group.update"], "rounds": 21}, "rounds"),
         ({**EXAMPLES["commands"]["group.update"], "rounds": 0}, "rounds"),
+        (
+            {
+                key: value
+                for key, value in EXAMPLES["commands"]["group.update"].items()
+                if key not in ("rounds", "restBetweenRoundsSeconds", "notes")
+            },
+            "",
+        ),
         ({**EXAMPLES["commands"]["series.move"], "to": -1}, "to"),
         ({**EXAMPLES["commands"]["series.update"], "week": 52}, "week"),
         ({**EXAMPLES["commands"]["session.add"], "position": -1}, "position"),

@@ -1,0 +1,182 @@
+"""Building blocks of the end-to-end tests: a small program built through Kafka, waiting until
+every committed event was consumed, and the check that the latest event per key equals the
+database (what a compacting downstream consumer would hold)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import asyncpg
+
+from contracts.events import PrescriptionUpdated, SessionUpdated
+from tests.client import CommandClient
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def derived(command_id: str, name: str) -> str:
+    """The contract's id derivation, computed independently of the service's code."""
+    return str(uuid.uuid5(uuid.UUID(command_id), name))
+
+
+async def build_program(client: CommandClient, weeks: int = 4) -> dict[str, str]:
+    """A program with one session holding a squat (standalone) and a bench + row superset."""
+    ids = {name: new_id() for name in ("program", "session", "squat", "bench", "row", "group")}
+    await client.applied("program.create", ids["program"], name="Strength block", weeks=weeks)
+    await client.applied("session.add", ids["program"], sessionId=ids["session"], name="Day 1")
+    await client.applied(
+        "exercise.add",
+        ids["program"],
+        sessionId=ids["session"],
+        programExerciseId=ids["squat"],
+        exerciseId=new_id(),
+        name="Back squat",
+        series=[{"reps": 5, "load": {"value": 140, "unit": "kg"}}],
+    )
+    await client.applied(
+        "exercise.add",
+        ids["program"],
+        sessionId=ids["session"],
+        programExerciseId=ids["bench"],
+        exerciseId=new_id(),
+        name="Bench press",
+        newGroupId=ids["group"],
+    )
+    await client.applied(
+        "exercise.add",
+        ids["program"],
+        sessionId=ids["session"],
+        programExerciseId=ids["row"],
+        exerciseId=new_id(),
+        name="Barbell row",
+        groupId=ids["group"],
+    )
+    return ids
+
+
+def assert_valid_events(
+    prescriptions: list[dict[str, Any]], sessions: list[dict[str, Any]]
+) -> None:
+    for event in prescriptions:
+        PrescriptionUpdated.model_validate(event, strict=False)
+    for event in sessions:
+        SessionUpdated.model_validate(event, strict=False)
+
+
+async def settle(client: CommandClient, pool: asyncpg.Pool, timeout: float = 30) -> None:
+    """Wait until the client consumed every event row the service committed to its outbox."""
+    topics = (client.topics.prescription_updated, client.topics.session_updated)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        committed = dict(
+            await pool.fetch(
+                "SELECT topic, count(*) FROM outbox WHERE topic = ANY($1::text[]) GROUP BY topic",
+                list(topics),
+            )
+        )
+        if all(len(client.events[topic]) >= committed.get(topic, 0) for topic in topics):
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            received = {topic: len(client.events[topic]) for topic in topics}
+            raise AssertionError(f"events committed {committed}, consumed {received}")
+        await asyncio.sleep(0.1)
+
+
+async def assert_events_reconstruct_database(client: CommandClient, pool: asyncpg.Pool) -> None:
+    """The latest event per key on both event topics equals every program in the database."""
+    await settle(client, pool)
+    events = client.latest(client.topics.prescription_updated, "prescriptionId")
+    latest = {key: event for key, event in events.items() if not event["deleted"]}
+    rows = await pool.fetch(
+        """SELECT p.id, p.program_exercise_id, p.week, p.version, p.series, pe.session_id,
+                  pe.exercise_id, g.id AS group_id, g.order_index, pe.order_within_group,
+                  (SELECT count(*) FROM program_exercises m WHERE m.group_id = g.id) AS size
+           FROM prescriptions p
+           JOIN program_exercises pe ON pe.id = p.program_exercise_id
+           JOIN exercise_groups g ON g.id = pe.group_id"""
+    )
+    kinds = {1: "standalone", 2: "superset"}
+    assert {
+        str(r["id"]): {
+            "programExerciseId": str(r["program_exercise_id"]),
+            "sessionId": str(r["session_id"]),
+            "exerciseId": str(r["exercise_id"]),
+            "week": r["week"],
+            "version": r["version"],
+            "series": r["series"],
+            "group": {
+                "groupId": str(r["group_id"]),
+                "kind": kinds.get(r["size"], "circuit"),
+                "orderIndex": r["order_index"],
+                "orderWithinGroup": r["order_within_group"],
+                "size": r["size"],
+            },
+        }
+        for r in rows
+    } == {
+        key: {field: event[field] for field in FIELDS_OF_A_PRESCRIPTION}
+        for key, event in latest.items()
+    }
+
+    sessions = {
+        key: event
+        for key, event in client.latest(client.topics.session_updated, "sessionId").items()
+        if not event["deleted"]
+    }
+    assert await database_sessions(pool) == {
+        key: {
+            "name": event["name"],
+            "orderIndex": event["orderIndex"],
+            "groups": [
+                {
+                    "groupId": group["groupId"],
+                    "rounds": group["rounds"],
+                    "restBetweenRoundsSeconds": group["restBetweenRoundsSeconds"],
+                    "notes": group["notes"],
+                    "exercises": [e["programExerciseId"] for e in group["exercises"]],
+                }
+                for group in event["groups"]
+            ],
+        }
+        for key, event in sessions.items()
+    }
+
+
+FIELDS_OF_A_PRESCRIPTION = (
+    "programExerciseId",
+    "sessionId",
+    "exerciseId",
+    "week",
+    "version",
+    "series",
+    "group",
+)
+
+
+async def database_sessions(pool: asyncpg.Pool) -> dict[str, dict[str, Any]]:
+    """Every session in the database with its groups in order and their members in order."""
+    sessions = {
+        str(r["id"]): {"name": r["name"], "orderIndex": r["order_index"], "groups": []}
+        for r in await pool.fetch("SELECT id, name, order_index FROM sessions")
+    }
+    groups = await pool.fetch(
+        """SELECT g.session_id, g.id, g.rounds, g.rest_between_rounds_seconds, g.notes,
+                  array_agg(pe.id ORDER BY pe.order_within_group) AS members
+           FROM exercise_groups g JOIN program_exercises pe ON pe.group_id = g.id
+           GROUP BY g.id ORDER BY g.session_id, g.order_index"""
+    )
+    for g in groups:
+        sessions[str(g["session_id"])]["groups"].append(
+            {
+                "groupId": str(g["id"]),
+                "rounds": g["rounds"],
+                "restBetweenRoundsSeconds": g["rest_between_rounds_seconds"],
+                "notes": g["notes"],
+                "exercises": [str(m) for m in g["members"]],
+            }
+        )
+    return sessions
