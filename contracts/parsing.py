@@ -144,8 +144,20 @@ def _summary(details: list[ErrorDetail]) -> str:
 def error_details(error: ValidationError) -> list[ErrorDetail]:
     """Each pydantic error as a wire path (`operations[2].set.reps`) and an actionable reason."""
     details: list[ErrorDetail] = []
-    for item in error.errors(include_url=False, include_context=False, include_input=False):
-        path = format_path(tuple(p for p in item["loc"] if p not in _UNION_TAGS))
+    for item in error.errors(include_url=False, include_input=False):
+        location = tuple(p for p in item["loc"] if p not in _UNION_TAGS)
+        if item["type"] == "union_tag_invalid":
+            # Only commands (and batch operations) are discriminated by `type`.
+            context = item.get("ctx", {})
+            details.append(
+                ErrorDetail(
+                    path=format_path((*location, "type")),
+                    reason=f"{context.get('tag')!r} is not allowed here; the types allowed "
+                    f"here are {context.get('expected_tags')}",
+                )
+            )
+            continue
+        path = format_path(location)
         details.append(ErrorDetail(path=path, reason=_reason(item["type"], item["msg"])))
     return details[:50]
 
@@ -165,6 +177,4 @@ def _reason(kind: str, message: str) -> str:
         return "unknown field: the contract has no such field here"
     if kind == "missing":
         return "required field is missing"
-    if kind == "union_tag_invalid":
-        return message.replace("Input tag", "type")
     return message.removeprefix("Value error, ")

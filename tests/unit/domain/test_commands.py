@@ -271,3 +271,43 @@ def test_republish_changes_nothing_and_announces_everything(editor: Editor) -> N
     assert editor.snapshot()[:2] == before[:2]
     assert len(editor.events("prescription.updated")) == 2
     assert len(editor.events("session.updated")) == 1
+
+
+def test_a_session_holds_at_most_60_groups(editor: Editor) -> None:
+    session = with_session(editor)
+    singles = [add_exercise(editor, session) for _ in range(60)]
+    assert editor.program is not None
+    superset = editor.program.sessions[0].groups[-1].id
+    member = add_exercise(editor, session, groupId=superset)
+    refusals: list[tuple[str, dict[str, Any]]] = [
+        (
+            "exercise.add",
+            {
+                "sessionId": session,
+                "programExerciseId": uuid.uuid4(),
+                "exerciseId": uuid.uuid4(),
+                "name": "61st",
+            },
+        ),
+        ("exercise.move", {"programExerciseId": member, "toNewGroupAt": 0}),
+        ("group.ungroup", {"groupId": superset}),
+    ]
+    for kind, fields in refusals:
+        rejection = editor.refused(kind, **fields)
+        assert isinstance(rejection, InvariantViolated), kind
+        assert "at most 60" in rejection.message, rejection.message
+    # A move that leaves the number of groups as it is stays possible.
+    editor.run("exercise.move", programExerciseId=singles[0], toNewGroupAt=59)
+
+
+def test_a_program_holds_at_most_50_sessions(editor: Editor) -> None:
+    first = with_session(editor)
+    for n in range(49):
+        editor.run("session.add", sessionId=uuid.uuid4(), name=f"Day {n + 2}")
+    for kind, fields in [
+        ("session.add", {"sessionId": uuid.uuid4(), "name": "51st"}),
+        ("session.copy", {"sessionId": first, "newSessionId": uuid.uuid4()}),
+    ]:
+        rejection = editor.refused(kind, **fields)
+        assert isinstance(rejection, InvariantViolated), kind
+        assert "50" in rejection.message, rejection.message

@@ -1,0 +1,601 @@
+"""Whole-program operations through the real broker and PostgreSQL: batch, program.import (v1 and
+the legacy shape, compared field by field), program.republish, and a long random run of every
+command after which the latest event per key reconstructs the database."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from typing import Any
+
+import asyncpg
+
+from tests.client import CommandClient
+from tests.e2e.programs import (
+    assert_events_reconstruct_database,
+    assert_valid_events,
+    build_program,
+    database_sessions,
+    derived,
+    new_id,
+    settle,
+)
+
+
+async def snapshot_of_database(pool: asyncpg.Pool) -> tuple[Any, ...]:
+    return (
+        await pool.fetch("SELECT id, name, weeks, version FROM programs ORDER BY id"),
+        await database_sessions(pool),
+        await pool.fetch("SELECT id, version, series FROM prescriptions ORDER BY id"),
+    )
+
+
+# --- batch
+
+
+async def test_batch_applies_in_order_with_one_version_and_derived_ids(
+    client: CommandClient, pool: asyncpg.Pool
+) -> None:
+    ids = await build_program(client)
+    program = ids["program"]
+    day2, press, dip = new_id(), new_id(), new_id()
+    command = client.command(
+        "batch",
+        program,
+        expectedVersion=5,
+        operations=[
+            {"type": "session.add", "sessionId": day2, "name": "Day 2"},
+            {
+                "type": "exercise.add",
+                "sessionId": day2,
+                "programExerciseId": press,
+                "exerciseId": new_id(),
+                "name": "Overhead press",
+                "series": [{"reps": 8}],
+            },
+            {
+                "type": "exercise.add",
+                "sessionId": day2,
+                "programExerciseId": dip,
+                "exerciseId": new_id(),
+                "name": "Dip",
+            },
+            {"type": "exercises.group", "sessionId": day2, "programExerciseIds": [dip, press]},
+            {"type": "group.update", "groupId": "GROUP3", "rounds": 3},
+            {"type": "series.add", "programExerciseId": press, "set": {"reps": 6}},
+            {"type": "series.update", "programExerciseId": press, "index": 0, "set": {"rir": 2}},
+            {"type": "series.replace", "programExerciseId": ids["squat"], "week": 1, "series": []},
+        ],
+    )
+    group = derived(command["commandId"], "3:group")
+    command["operations"][4]["groupId"] = group
+    result = await client.request(command)
+
+    assert result["status"] == "applied", result
+    assert result["programVersion"] == 6
+    # One event per prescription and per session the whole batch changed, not one per operation.
+    events, sessions = await client.events_of(command["commandId"], 3, 1)
+    await settle(client, pool)
+    events = client.prescription_events(command["commandId"])
+    assert_valid_events(events, sessions)
+    assert sorted((e["programExerciseId"], e["week"]) for e in events) == sorted(
+        [(press, 0), (dip, 0), (ids["squat"], 1)]
+    )
+    assert len(client.session_events(command["commandId"])) == 1
+    by_exercise = {e["programExerciseId"]: e for e in events}
+    assert by_exercise[press]["group"] == {
+        "groupId": group,
+        "kind": "superset",
+        "orderIndex": 0,
+        "orderWithinGroup": 1,
+        "size": 2,
+    }
+    assert by_exercise[press]["series"] == [
+        {"orderIndex": 0, "setType": "working", "reps": 8, "rir": 2},
+        {"orderIndex": 1, "setType": "working", "reps": 6},
+    ]
+    assert by_exercise[press]["prescriptionId"] == derived(
+        command["commandId"], f"1:prescription:{press}:0"
+    )
+    assert all(e["programVersion"] == 6 for e in events + sessions)
+    assert sessions[0]["groups"][0]["rounds"] == 3
+    await assert_events_reconstruct_database(client, pool)
+
+
+async def test_batch_is_all_or_nothing(client: CommandClient, pool: asyncpg.Pool) -> None:
+    ids = await build_program(client)
+    program = ids["program"]
+    before = await snapshot_of_database(pool)
+    failing = await client.run(
+        "batch",
+        program,
+        operations=[
+            {"type": "program.update", "name": "Renamed"},
+            {"type": "exercise.remove", "programExerciseId": ids["bench"]},
+            {"type": "series.remove", "programExerciseId": ids["squat"], "index": 1},
+        ],
+    )
+    assert failing["status"] == "rejected"
+    assert failing["error"]["code"] == "invariant_violated"
+    assert failing["error"]["details"][0]["path"] == "operations[2].index"
+    assert failing["programVersion"] is None
+    assert await snapshot_of_database(pool) == before
+
+    refusals: list[tuple[list[dict[str, Any]], str, str]] = [
+        ([], "validation_failed", "operations"),
+        ([{"type": "program.update", "name": "x"}] * 201, "validation_failed", "operations"),
+        ([{"type": "program.create", "name": "x"}], "validation_failed", "operations[0].type"),
+        ([{"type": "batch", "operations": []}], "validation_failed", "operations[0].type"),
+        (
+            [{"type": "series.add", "programExerciseId": ids["squat"], "set": {"reps": -1}}],
+            "validation_failed",
+            "operations[0].set.reps",
+        ),
+        (
+            [{"type": "session.remove", "sessionId": new_id()}],
+            "not_found",
+            "operations[0].sessionId",
+        ),
+    ]
+    for operations, code, path in refusals:
+        result = await client.run("batch", program, operations=operations)
+        assert result["status"] == "rejected", operations
+        assert (result["error"]["code"], result["error"]["details"][0]["path"]) == (code, path)
+    await settle(client, pool)
+    assert await snapshot_of_database(pool) == before
+    assert client.prescription_events(failing["commandId"]) == []
+
+
+# --- program.import
+
+
+def legacy_program(ids: dict[str, str]) -> dict[str, Any]:
+    """A pre-refactor program: mixed standalones, a superset and a circuit, split rows."""
+
+    def exercise(
+        name: str,
+        order: int,
+        superset: int | None,
+        superset_order: int | None,
+        rows: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        return {
+            "programExerciseId": ids[name],
+            "exerciseId": ids[f"{name}-catalog"],
+            "name": name.title(),
+            "orderIndex": order,
+            "supersetGroup": superset,
+            "supersetOrder": superset_order,
+            "prescriptionRows": rows,
+        }
+
+    heavy = {"sets": 2, "reps": 5, "weight": 100, "rpe": 7, "restSeconds": 180}
+    top = {"sets": 1, "reps": 3, "weight": 110.5, "rpe": 9, "restSeconds": 240}
+    return {
+        "format": "legacy",
+        "name": "Old block",
+        "weeks": 2,
+        "sessions": [
+            {
+                "sessionId": ids["day1"],
+                "name": "Day 1",
+                # Listed out of order on purpose: orderIndex decides.
+                "exercises": [
+                    exercise("bench", 1, 7, 1, [{"sets": 3, "reps": 8, "weight": None}]),
+                    exercise("squat", 0, None, None, [heavy, top, {**top, "week": 1}]),
+                    exercise("row", 2, 7, 0, [{"sets": 3, "reps": 10, "restSeconds": 90}]),
+                    exercise("deadlift", 3, None, 4, []),
+                    exercise("curl", 6, 9, 0, [{"sets": 2, "reps": 12}]),
+                    exercise("pushdown", 4, 9, 0, [{"sets": 2, "reps": 15}]),
+                    exercise("raise", 5, 9, 0, [{"sets": 1, "reps": 20, "rpe": 9.5}]),
+                ],
+            },
+            {
+                "sessionId": ids["day2"],
+                "name": "Day 2",
+                "exercises": [
+                    exercise("lunge", 0, 7, 0, [{"week": 1, "sets": 1, "reps": 10}]),
+                    exercise("plank", 1, 7, 1, []),
+                ],
+            },
+        ],
+    }
+
+
+def working(reps: int, **fields: Any) -> dict[str, Any]:
+    return {"setType": "working", "reps": reps, **fields}
+
+
+def numbered(*sets: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"orderIndex": i, **s} for i, s in enumerate(sets)]
+
+
+async def test_legacy_import_converts_groups_and_split_rows_field_by_field(
+    client: CommandClient, pool: asyncpg.Pool
+) -> None:
+    names = ["bench", "squat", "row", "deadlift", "curl", "pushdown", "raise", "lunge", "plank"]
+    ids = {name: new_id() for name in ("program", "day1", "day2", *names)}
+    ids |= {f"{name}-catalog": new_id() for name in names}
+    command = client.command("program.import", ids["program"], program=legacy_program(ids))
+    result = await client.request(command)
+    assert result["status"] == "applied", result
+    assert result["programVersion"] == 1
+    command_id = command["commandId"]
+
+    def group(first: str) -> str:
+        return derived(command_id, f"group:{ids[first]}")
+
+    kg = "kg"
+    squat_w0 = numbered(
+        working(5, load={"value": 100, "unit": kg}, rpe=7, restSeconds=180),
+        working(5, load={"value": 100, "unit": kg}, rpe=7, restSeconds=180),
+        working(3, load={"value": 110.5, "unit": kg}, rpe=9, restSeconds=240),
+    )
+    # (exercise, week) -> (session, group id, kind, group index, index in group, size, series)
+    expected: dict[tuple[str, int], tuple[str, str, str, int, int, int, list[Any]]] = {
+        ("squat", 0): ("day1", group("squat"), "standalone", 0, 0, 1, squat_w0),
+        ("squat", 1): (
+            "day1",
+            group("squat"),
+            "standalone",
+            0,
+            0,
+            1,
+            numbered(working(3, load={"value": 110.5, "unit": kg}, rpe=9, restSeconds=240)),
+        ),
+        ("row", 0): ("day1", group("row"), "superset", 1, 0, 2, [working(10, restSeconds=90)] * 3),
+        ("bench", 0): ("day1", group("row"), "superset", 1, 1, 2, [working(8)] * 3),
+        ("deadlift", 0): ("day1", group("deadlift"), "standalone", 2, 0, 1, []),
+        # supersetOrder ties (all 0) are broken by orderIndex: pushdown 4, raise 5, curl 6.
+        ("pushdown", 0): ("day1", group("pushdown"), "circuit", 3, 0, 3, [working(15)] * 2),
+        ("raise", 0): ("day1", group("pushdown"), "circuit", 3, 1, 3, [working(20, rpe=9.5)]),
+        ("curl", 0): ("day1", group("pushdown"), "circuit", 3, 2, 3, [working(12)] * 2),
+        # The same supersetGroup number in another session is another group.
+        ("lunge", 0): ("day2", group("lunge"), "superset", 0, 0, 2, []),
+        ("lunge", 1): ("day2", group("lunge"), "superset", 0, 0, 2, numbered(working(10))),
+        ("plank", 0): ("day2", group("lunge"), "superset", 0, 1, 2, []),
+    }
+    events, sessions = await client.events_of(command_id, len(expected), 2)
+    assert_valid_events(events, sessions)
+    names_by_id = {ids[name]: name for name in names}
+    actual = {
+        (names_by_id[e["programExerciseId"]], e["week"]): (
+            "day1" if e["sessionId"] == ids["day1"] else "day2",
+            e["group"]["groupId"],
+            e["group"]["kind"],
+            e["group"]["orderIndex"],
+            e["group"]["orderWithinGroup"],
+            e["group"]["size"],
+            e["series"],
+        )
+        for e in events
+    }
+    for key, (*placement, series) in expected.items():
+        numbered_series = series if not series or "orderIndex" in series[0] else numbered(*series)
+        assert actual[key] == (*placement, numbered_series), key
+    assert len(events) == len(expected)
+    for event in events:
+        name = names_by_id[event["programExerciseId"]]
+        assert event["exerciseId"] == ids[f"{name}-catalog"]
+        assert event["prescriptionId"] == derived(
+            command_id, f"prescription:{event['programExerciseId']}:{event['week']}"
+        )
+        assert (event["version"], event["programVersion"], event["deleted"]) == (1, 1, False)
+        assert event["tenantId"] == client.tenant_id
+    by_session = {s["sessionId"]: s for s in sessions}
+    assert [
+        [(names_by_id[e["programExerciseId"]], e["name"]) for e in g["exercises"]]
+        for g in by_session[ids["day1"]]["groups"]
+    ] == [
+        [("squat", "Squat")],
+        [("row", "Row"), ("bench", "Bench")],
+        [("deadlift", "Deadlift")],
+        [("pushdown", "Pushdown"), ("raise", "Raise"), ("curl", "Curl")],
+    ]
+    assert (by_session[ids["day2"]]["name"], by_session[ids["day2"]]["orderIndex"]) == ("Day 2", 1)
+    await assert_events_reconstruct_database(client, pool)
+
+    # A replay of the same commandId is a duplicate; the same program again is a conflict.
+    again = await client.request(command)
+    assert (again["status"], again["programVersion"]) == ("applied", 1)
+    copy = await client.run("program.import", ids["program"], program=legacy_program(ids))
+    assert copy["error"]["code"] == "conflict"
+
+
+async def test_malformed_legacy_snapshot_is_refused_with_the_path(
+    client: CommandClient, pool: asyncpg.Pool
+) -> None:
+    names = ["bench", "squat", "row", "deadlift", "curl", "pushdown", "raise", "lunge", "plank"]
+    ids = {name: new_id() for name in ("program", "day1", "day2", *names)}
+    ids |= {f"{name}-catalog": new_id() for name in names}
+
+    def broken(change: Any) -> dict[str, Any]:
+        snapshot = legacy_program(ids)
+        change(snapshot)
+        return snapshot
+
+    def twelve_plus_one(snapshot: dict[str, Any]) -> None:
+        session = snapshot["sessions"][1]
+        for n in range(11):
+            session["exercises"].append(
+                {
+                    **session["exercises"][0],
+                    "programExerciseId": new_id(),
+                    "orderIndex": 2 + n,
+                    "prescriptionRows": [],
+                }
+            )
+
+    cases: list[tuple[Any, str]] = [
+        (
+            lambda s: s["sessions"][0]["exercises"][2].update(orderIndex=1),
+            "program.sessions[0].exercises[2].orderIndex",
+        ),
+        (
+            lambda s: s["sessions"][0]["exercises"][0]["prescriptionRows"][0].update(sets=0),
+            "program.sessions[0].exercises[0].prescriptionRows[0].sets",
+        ),
+        (
+            lambda s: s["sessions"][0]["exercises"][3].update(superset="A"),
+            "program.sessions[0].exercises[3].superset",
+        ),
+        (
+            lambda s: s["sessions"][1]["exercises"][0]["prescriptionRows"][0].update(week=2),
+            "program.sessions[1].exercises[0].prescriptionRows[0].week",
+        ),
+        (
+            lambda s: s["sessions"][1]["exercises"][1].update(programExerciseId=ids["bench"]),
+            "program.sessions[1].exercises[1].programExerciseId",
+        ),
+        # The 13th member in supersetOrder is the plank (supersetOrder 1, after eleven 0s).
+        (twelve_plus_one, "program.sessions[1].exercises[1].supersetGroup"),
+    ]
+    for change, path in cases:
+        result = await client.run("program.import", ids["program"], program=broken(change))
+        assert result["status"] == "rejected", path
+        assert result["error"]["code"] == "validation_failed", result
+        assert result["error"]["details"][0]["path"] == path, result["error"]
+    assert await pool.fetchval("SELECT count(*) FROM programs") == 0
+    assert await pool.fetchval("SELECT count(*) FROM program_exercises") == 0
+
+
+async def test_v1_import_takes_the_snapshot_as_it_is(
+    client: CommandClient, pool: asyncpg.Pool
+) -> None:
+    existing = await build_program(client)
+    program, session, group, squat = new_id(), new_id(), new_id(), new_id()
+    snapshot = {
+        "name": "Hypertrophy A",
+        "weeks": 3,
+        "sessions": [
+            {
+                "sessionId": session,
+                "name": "Day 1",
+                "groups": [
+                    {
+                        "groupId": group,
+                        "rounds": 3,
+                        "exercises": [
+                            {
+                                "programExerciseId": squat,
+                                "exerciseId": new_id(),
+                                "name": "Back squat",
+                                "prescriptions": [
+                                    {"week": 2, "series": [{"reps": 6}]},
+                                    {"week": 0, "series": [{"repsMin": 8, "repsMax": 12}]},
+                                ],
+                            }
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
+    command = client.command("program.import", program, program=snapshot)
+    assert (await client.request(command))["status"] == "applied"
+    events, sessions = await client.events_of(command["commandId"], 2, 1)
+    assert {e["week"]: e["series"] for e in events} == {
+        0: [{"orderIndex": 0, "setType": "working", "repsMin": 8, "repsMax": 12}],
+        2: [{"orderIndex": 0, "setType": "working", "reps": 6}],
+    }
+    assert sessions[0]["groups"][0]["groupId"] == group
+    assert sessions[0]["groups"][0]["rounds"] == 3
+    await assert_events_reconstruct_database(client, pool)
+
+    # An id that another program already uses is a conflict, with the path of the id.
+    snapshot["sessions"][0] |= {"sessionId": new_id()}
+    snapshot["sessions"][0]["groups"][0] |= {"groupId": new_id()}
+    snapshot["sessions"][0]["groups"][0]["exercises"][0]["programExerciseId"] = existing["squat"]
+    taken = await client.run("program.import", new_id(), program=snapshot)
+    assert taken["error"]["code"] == "conflict"
+    assert taken["error"]["details"][0]["path"].endswith("programExerciseId")
+
+
+# --- program.republish
+
+
+async def test_republish_reemits_everything_and_changes_nothing(
+    client: CommandClient, pool: asyncpg.Pool
+) -> None:
+    ids = await build_program(client, weeks=3)
+    program = ids["program"]
+    await client.applied(
+        "series.replace", program, programExerciseId=ids["row"], week=2, series=[{"reps": 3}]
+    )
+    before = await snapshot_of_database(pool)
+    await settle(client, pool)
+    latest_before = client.latest(client.topics.prescription_updated, "prescriptionId")
+
+    command = client.command("program.republish", program)
+    result = await client.request(command)
+    assert (result["status"], result["programVersion"]) == ("applied", 6)
+    events, sessions = await client.events_of(command["commandId"], 4, 1)
+    assert_valid_events(events, sessions)
+    assert await snapshot_of_database(pool) == before
+    # The same state; only the event's own fields and the program version it reports differ.
+    ignored = {"eventId", "occurredAt", "causationId", "programVersion"}
+    assert {
+        e["prescriptionId"]: {k: v for k, v in e.items() if k not in ignored} for e in events
+    } == {key: {k: v for k, v in e.items() if k not in ignored} for key, e in latest_before.items()}
+    assert all(e["causationId"] == command["commandId"] for e in events + sessions)
+    assert all(e["programVersion"] == 6 for e in events + sessions)
+    await assert_events_reconstruct_database(client, pool)
+
+    other = client.command("program.republish", program)
+    other["tenantId"] = "tenant-b"
+    refused = await client.request(other)
+    assert refused["error"]["code"] == "not_found"
+    await settle(client, pool)
+    assert client.prescription_events(other["commandId"]) == []
+
+
+# --- a long random run of every command
+
+
+class RandomEditor:
+    """Chooses plausible commands from the program's current structure (read from PostgreSQL
+    between rounds), so that most apply; the rest are rejections, which must change nothing."""
+
+    def __init__(self, client: CommandClient, rng: random.Random, program: str) -> None:
+        self.client, self.rng, self.program = client, rng, program
+
+    def round(self, sessions: dict[str, dict[str, Any]], size: int) -> list[dict[str, Any]]:
+        return [self.command(sessions) for _ in range(size)]
+
+    def command(self, sessions: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        rng, program, client = self.rng, self.program, self.client
+        session_ids = list(sessions)
+        groups = [(s, g) for s in session_ids for g in sessions[s]["groups"]]
+        exercises = [(s, g, e) for s, g in groups for e in g["exercises"]]
+        choice = rng.random()
+        if not exercises or choice < 0.08:
+            target = rng.choice(groups)[1]["groupId"] if groups and rng.random() < 0.4 else None
+            return client.command(
+                "exercise.add",
+                program,
+                sessionId=rng.choice(session_ids),
+                programExerciseId=new_id(),
+                exerciseId=new_id(),
+                name="Exercise",
+                **({"groupId": target} if target else {}),
+                series=[{"reps": rng.randint(1, 12)}] * rng.randint(0, 3),
+            )
+        session, group, exercise = rng.choice(exercises)
+        week = rng.randrange(3)
+        if choice < 0.12 and len(sessions) < 4:
+            return client.command(
+                "session.add", program, sessionId=new_id(), name="Day", position=0
+            )
+        if choice < 0.14 and len(sessions) < 4:
+            return client.command("session.copy", program, sessionId=session, newSessionId=new_id())
+        if choice < 0.16 and len(sessions) > 1:
+            return client.command("session.remove", program, sessionId=session)
+        if choice < 0.22 and len(exercises) > 3:
+            return client.command("exercise.remove", program, programExerciseId=exercise)
+        if choice < 0.32:
+            _, target, _ = rng.choice(exercises)
+            return client.command(
+                "exercise.move",
+                program,
+                programExerciseId=exercise,
+                toGroupId=target["groupId"],
+                position=rng.randint(0, 2),
+            )
+        if choice < 0.38:
+            return client.command(
+                "exercise.move",
+                program,
+                programExerciseId=exercise,
+                toSessionId=rng.choice(session_ids),
+                toNewGroupAt=rng.randint(0, 3),
+            )
+        if choice < 0.44:
+            members = [e for s, _, e in exercises if s == session]
+            chosen = rng.sample(members, min(len(members), rng.randint(2, 4)))
+            return client.command(
+                "exercises.group", program, sessionId=session, programExerciseIds=chosen
+            )
+        if choice < 0.48:
+            return client.command("group.ungroup", program, groupId=group["groupId"])
+        if choice < 0.52:
+            order = [g["groupId"] for g in sessions[session]["groups"]]
+            rng.shuffle(order)
+            return client.command("groups.reorder", program, sessionId=session, groupIds=order)
+        if choice < 0.56:
+            return client.command(
+                "group.update",
+                program,
+                groupId=group["groupId"],
+                rounds=rng.choice([None, 2, 3]),
+                notes=rng.choice([None, "slow eccentrics"]),
+            )
+        if choice < 0.6:
+            operations = [
+                {"type": "series.add", "programExerciseId": exercise, "set": {"reps": 5}},
+                {"type": "exercise.move", "programExerciseId": exercise, "toNewGroupAt": 0},
+            ]
+            return client.command("batch", program, operations=operations)
+        if choice < 0.62:
+            return client.command("program.republish", program)
+        if choice < 0.8:
+            series = [
+                {"reps": rng.randint(1, 12), "restSeconds": rng.choice([60, 90])}
+                for _ in range(rng.randint(0, 4))
+            ]
+            return client.command(
+                "series.replace", program, programExerciseId=exercise, week=week, series=series
+            )
+        if choice < 0.9:
+            return client.command(
+                "series.add", program, programExerciseId=exercise, set={"reps": 3}, week=0
+            )
+        return client.command(
+            "series.move",
+            program,
+            programExerciseId=exercise,
+            **{"from": rng.randint(0, 2), "to": rng.randint(0, 2)},
+        )
+
+
+async def test_latest_events_reconstruct_the_database_after_a_long_random_run_of_every_command(
+    client: CommandClient, pool: asyncpg.Pool
+) -> None:
+    rng = random.Random(20261125)
+    programs = [(await build_program(client, weeks=3))["program"] for _ in range(2)]
+    editors = [RandomEditor(client, rng, program) for program in programs]
+    sent: list[dict[str, Any]] = []
+    for _ in range(15):
+        for editor in editors:
+            sessions = {
+                key: value
+                for key, value in (await database_sessions(pool)).items()
+                if key in await session_ids_of(pool, editor.program)
+            }
+            for command in editor.round(sessions, 20):
+                await client.send(command)
+                sent.append(command)
+        await client.result(sent[-1]["commandId"], timeout=60)
+        await client.result(sent[-2]["commandId"], timeout=60)
+    for command in sent:
+        await client.result(command["commandId"], timeout=60)
+    outcomes = [client.results[c["commandId"]]["status"] for c in sent]
+    kinds = {c["type"] for c, s in zip(sent, outcomes, strict=True) if s == "applied"}
+    assert outcomes.count("applied") > len(sent) // 2, outcomes.count("applied")
+    assert kinds >= {
+        "exercise.add",
+        "exercise.move",
+        "exercises.group",
+        "group.ungroup",
+        "groups.reorder",
+        "group.update",
+        "session.copy",
+        "batch",
+        "program.republish",
+        "series.replace",
+    }, kinds
+    await assert_events_reconstruct_database(client, pool)
+
+
+async def session_ids_of(pool: asyncpg.Pool, program: str) -> set[str]:
+    rows = await pool.fetch("SELECT id FROM sessions WHERE program_id = $1", uuid.UUID(program))
+    return {str(r["id"]) for r in rows}
