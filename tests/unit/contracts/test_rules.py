@@ -226,7 +226,7 @@ def test_batch_holds_1_to_200_edits() -> None:
 )
 def test_batch_refuses_non_edits(excluded: str) -> None:
     batch = EXAMPLES["commands"]["batch"]
-    assert_refused(parse({**batch, "operations": [{"type": excluded}]}), "operations[0]")
+    assert_refused(parse({**batch, "operations": [{"type": excluded}]}), "operations[0].type")
 
 
 def test_batch_error_paths_name_the_operation() -> None:
