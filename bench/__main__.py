@@ -466,7 +466,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if args.profile:
                 profiler = subprocess.Popen(  # noqa: ASYNC220 - spawning does not block
                     [
-                        "py-spy",
+                        # The bench extra installs it next to this interpreter.
+                        shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")),
                         "record",
                         "--pid",
                         str(service.process.pid),

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(default=4, ge=1)
     topic_replication_factor: int = Field(default=1, ge=1)
 
+    # Tracing is off unless an OTLP/HTTP collector is named (e.g. http://otel-collector:4318).
+    otel_exporter_otlp_endpoint: str | None = None
+    otel_service_name: str = "program-builder"
+
     http_port: int = Field(default=8080, ge=0, le=65535)
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"

@@ -44,6 +44,7 @@ from service.storage import inbox, outbox, programs
 from service.storage.database import Connection, is_transient
 from service.storage.inbox import InboxEntry
 from service.storage.outbox import OutgoingMessage
+from service.tracing import Headers, Tracing
 
 log = logging.getLogger("program_builder.commands")
 
@@ -94,12 +95,12 @@ class CommandProcessor:
         topics: Topics,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        extra_headers: Callable[[Record], tuple[tuple[str, bytes], ...]] = lambda record: (),
+        tracing: Tracing | None = None,
     ) -> None:
         self.pool = pool
         self.topics = topics
         self.clock = clock
-        self.extra_headers = extra_headers
+        self.tracing = tracing or Tracing()
 
     async def process(
         self,
@@ -188,34 +189,43 @@ class CommandProcessor:
             command_id = (
                 result.command.command_id if isinstance(result, Parsed) else result.command_id
             )
-            first = seen.get(command_id)
-            if first is not None:
-                messages += self._results(record, first, now, duplicate=True)
-                outcomes.append(
-                    Outcome(command_id, first.command_type, first.program_id, "duplicate", None, 0)
-                )
-                continue
-            events: list[Event] = []
-            if isinstance(result, Refused):
-                entry = _rejected(command_id, result.type, result.program_id, result.error)
-            else:
-                entry, events = await self._apply_one(
-                    connection, loaded, result.command, context, writes
-                )
-            seen[command_id] = entry
-            entries.append(entry)
-            messages += self._results(record, entry, now, duplicate=False)
-            messages += [self._event_message(event) for event in events]
-            outcomes.append(
-                Outcome(
-                    command_id,
-                    entry.command_type,
-                    entry.program_id,
-                    entry.status,
-                    entry.error["code"] if entry.error else None,
-                    len(events),
-                )
+            program_id = (
+                result.command.program_id if isinstance(result, Parsed) else result.program_id
             )
+            with self.tracing.command(record.headers, str(command_id), str(program_id)) as span:
+                first = seen.get(command_id)
+                if first is not None:
+                    messages += self._results(record, first, now, span.headers, duplicate=True)
+                    span.outcome(first.command_type, "duplicate", None)
+                    outcomes.append(
+                        Outcome(
+                            command_id, first.command_type, first.program_id, "duplicate", None, 0
+                        )
+                    )
+                    continue
+                events: list[Event] = []
+                if isinstance(result, Refused):
+                    entry = _rejected(command_id, result.type, result.program_id, result.error)
+                else:
+                    entry, events = await self._apply_one(
+                        connection, loaded, result.command, context, writes
+                    )
+                seen[command_id] = entry
+                entries.append(entry)
+                error_code = entry.error["code"] if entry.error else None
+                span.outcome(entry.command_type, entry.status, error_code)
+                messages += self._results(record, entry, now, span.headers, duplicate=False)
+                messages += [self._event_message(event, span.headers) for event in events]
+                outcomes.append(
+                    Outcome(
+                        command_id,
+                        entry.command_type,
+                        entry.program_id,
+                        entry.status,
+                        error_code,
+                        len(events),
+                    )
+                )
         await writes.write(connection)
         await inbox.record(connection, entries)
         await outbox.add(connection, messages)
@@ -283,8 +293,10 @@ class CommandProcessor:
                 CommandError(code=code, message=message),
             )
             await inbox.record(connection, [entry])
+            trace_headers = self.tracing.forwarded(record.headers)
             await outbox.add(
-                connection, self._results(record, entry, self.clock(), duplicate=False)
+                connection,
+                self._results(record, entry, self.clock(), trace_headers, duplicate=False),
             )
             return [
                 Outcome(
@@ -311,7 +323,13 @@ class CommandProcessor:
     # --- outgoing messages
 
     def _results(
-        self, record: Record, entry: InboxEntry, now: datetime, *, duplicate: bool
+        self,
+        record: Record,
+        entry: InboxEntry,
+        now: datetime,
+        trace_headers: Headers,
+        *,
+        duplicate: bool,
     ) -> list[OutgoingMessage]:
         value = to_json(
             {
@@ -326,7 +344,7 @@ class CommandProcessor:
         )
         key = str(entry.command_id).encode()
         correlation = record.header(HEADER_CORRELATION_ID)
-        headers = self.extra_headers(record)
+        headers = trace_headers
         if correlation is not None:
             headers = ((HEADER_CORRELATION_ID, correlation), *headers)
         messages = [OutgoingMessage(self.topics.command_results, key, value, headers)]
@@ -346,13 +364,13 @@ class CommandProcessor:
             return None
         return topic
 
-    def _event_message(self, event: Event) -> OutgoingMessage:
+    def _event_message(self, event: Event, headers: Headers) -> OutgoingMessage:
         topic = (
             self.topics.prescription_updated
             if event.kind == PRESCRIPTION_EVENT
             else self.topics.session_updated
         )
-        return OutgoingMessage(topic, str(event.key).encode(), to_json(event.payload), ())
+        return OutgoingMessage(topic, str(event.key).encode(), to_json(event.payload), headers)
 
     def _dead_letter(self, record: Record, code: str, message: str) -> OutgoingMessage:
         headers = (

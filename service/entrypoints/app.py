@@ -23,8 +23,10 @@ from faststream import AckPolicy, FastStream
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI
+from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from contracts.events import PrescriptionUpdated, SessionUpdated
@@ -37,6 +39,7 @@ from service.relay import OutboxRelay, Retention
 from service.storage.database import create_pool
 from service.storage.migrations import check_schema_current
 from service.storage.outbox import backlog as outbox_backlog
+from service.tracing import Tracing, tracer_provider
 
 log = logging.getLogger("program_builder")
 
@@ -116,12 +119,17 @@ async def _raw_values(message: Any, original: Callable[..., Awaitable[Any]]) -> 
     return message.body
 
 
-def build_broker(settings: Settings, metrics: Metrics) -> KafkaBroker:
+def build_broker(
+    settings: Settings, metrics: Metrics, provider: TracerProvider | None = None
+) -> KafkaBroker:
+    middlewares: list[Any] = [
+        KafkaPrometheusMiddleware(registry=metrics.registry, app_name="program-builder")
+    ]
+    if provider is not None:
+        middlewares.append(KafkaTelemetryMiddleware(tracer_provider=provider))
     return KafkaBroker(
         settings.kafka_bootstrap_servers,
-        middlewares=[
-            KafkaPrometheusMiddleware(registry=metrics.registry, app_name="program-builder")
-        ],
+        middlewares=middlewares,
         security=security(settings),
         client_id="program-builder",
         enable_idempotence=settings.kafka_enable_idempotence,
@@ -135,7 +143,13 @@ def build_app(settings: Settings) -> tuple[AsgiFastStream | FastStream, Runtime]
     """The application for these settings (tests build their own against their broker)."""
     runtime = Runtime(settings)
     topics = settings.topics
-    broker = build_broker(settings, runtime.metrics)
+    provider = (
+        tracer_provider(settings.otel_exporter_otlp_endpoint, settings.otel_service_name)
+        if settings.otel_exporter_otlp_endpoint
+        else None
+    )
+    broker = build_broker(settings, runtime.metrics, provider)
+    tracing = Tracing(provider.get_tracer("program_builder") if provider else None)
 
     subscribers = [
         broker.subscriber(
@@ -231,7 +245,7 @@ def build_app(settings: Settings) -> tuple[AsgiFastStream | FastStream, Runtime]
         )
         async with runtime.pool.acquire() as connection:
             await check_schema_current(connection)
-        runtime.processor = CommandProcessor(runtime.pool, topics)
+        runtime.processor = CommandProcessor(runtime.pool, topics, tracing=tracing)
         runtime.producer = create_producer(settings)
         await runtime.producer.start()
         runtime.relay = OutboxRelay(
@@ -285,6 +299,8 @@ def build_app(settings: Settings) -> tuple[AsgiFastStream | FastStream, Runtime]
             except TimeoutError:
                 log.warning("database connections still busy after 10 s; closing them")
                 runtime.pool.terminate()
+        if provider is not None:
+            await asyncio.to_thread(provider.shutdown)  # flushes the last spans
         log.info("program-builder stopped")
 
     hooks: dict[str, Any] = {
