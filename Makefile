@@ -43,6 +43,14 @@ e2e: install
 bench: install
 	$(BIN)/python -m bench
 
+## make demo: a coaching session through Kafka against `make run` (or its own embedded stack)
+demo: install
+	$(BIN)/program-builder demo
+
+## make docs: the AsyncAPI page on http://127.0.0.1:8000
+docs: install
+	$(BIN)/program-builder docs
+
 ## make schemas: regenerate the published JSON Schemas and AsyncAPI document
 schemas: install
 	$(BIN)/python -m contracts.generate

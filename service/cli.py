@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import asyncpg
 
@@ -80,15 +81,22 @@ def command_run(settings: Settings) -> int:
     return 0
 
 
+DEV_ENDPOINTS = Path(".data/dev.env")
+"""Where `dev` leaves its broker and database addresses for `demo` (and you) while it runs."""
+
+
 def command_dev(args: argparse.Namespace) -> int:
     from service.embedded import EmbeddedStack
 
     with EmbeddedStack(keep_data=False) as stack:
-        os.environ.update(
-            KAFKA_BOOTSTRAP_SERVERS=stack.broker.bootstrap_servers,
-            DATABASE_URL=stack.postgres.url,
-            KAFKA_ENABLE_IDEMPOTENCE="false",  # Tansu has no idempotent producer
-        )
+        endpoints = {
+            "KAFKA_BOOTSTRAP_SERVERS": stack.broker.bootstrap_servers,
+            "DATABASE_URL": stack.postgres.url,
+            "KAFKA_ENABLE_IDEMPOTENCE": "false",  # Tansu has no idempotent producer
+        }
+        os.environ.update(endpoints)
+        DEV_ENDPOINTS.parent.mkdir(exist_ok=True)
+        DEV_ENDPOINTS.write_text("".join(f"{k}={v}\n" for k, v in endpoints.items()))
         settings = Settings()
         logs.configure(settings.log_level, "text" if args.log_format is None else args.log_format)
         log.info(
@@ -97,9 +105,72 @@ def command_dev(args: argparse.Namespace) -> int:
             stack.postgres.url,
         )
         command_migrate(settings)
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve(settings))
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                asyncio.run(serve(settings))
+        finally:
+            DEV_ENDPOINTS.unlink(missing_ok=True)
     log.info("embedded stack stopped")
+    return 0
+
+
+def command_demo(args: argparse.Namespace) -> int:
+    """Against KAFKA_BOOTSTRAP_SERVERS if set, else a running `make run`, else its own stack."""
+    from service.entrypoints.demo import run_demo
+
+    if not args.embedded and "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
+        if DEV_ENDPOINTS.exists():
+            settings = Settings(_env_file=DEV_ENDPOINTS)
+            print(f"demo against the running `make run` ({settings.kafka_bootstrap_servers})")
+            return asyncio.run(run_demo(settings))
+        args.embedded = True
+    if not args.embedded:
+        return asyncio.run(run_demo(Settings()))
+
+    from service.embedded import EmbeddedStack
+
+    print("demo on an embedded broker + PostgreSQL with the service in this process")
+    logs.configure("WARNING", "text")
+    with EmbeddedStack(keep_data=False) as stack:
+        settings = Settings(
+            kafka_bootstrap_servers=stack.broker.bootstrap_servers,
+            database_url=stack.postgres.url,
+            kafka_enable_idempotence=False,
+            http_port=0,
+        )
+        command_migrate(settings)
+        return asyncio.run(_demo_with_service(settings))
+
+
+async def _demo_with_service(settings: Settings) -> int:
+    from service.entrypoints.app import build_app
+    from service.entrypoints.demo import run_demo
+
+    app, _ = build_app(settings)
+    await app.start()
+    try:
+        return await run_demo(settings)
+    finally:
+        await app.stop()
+
+
+def command_docs(args: argparse.Namespace) -> int:
+    """Serve the committed AsyncAPI document as FastStream's AsyncAPI page."""
+    from typing import Any, cast
+
+    from faststream.specification.asyncapi.site import serve_app
+
+    from service.entrypoints.asyncapi import DOCUMENT
+
+    class Document:
+        title = "Program Builder"
+
+        def to_json(self) -> str:
+            return DOCUMENT.read_text()
+
+    print(f"AsyncAPI page on http://{args.host}:{args.port}/ (Ctrl-C stops)")
+    with contextlib.suppress(KeyboardInterrupt):
+        serve_app(cast(Any, Document()), args.host, args.port)
     return 0
 
 
@@ -110,6 +181,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("run", help="run consumer, outbox relay and HTTP until SIGTERM/SIGINT")
     dev = sub.add_parser("dev", help="embedded broker + PostgreSQL, migrate, run in the foreground")
     dev.add_argument("--log-format", choices=["json", "text"], default=None)
+    demo = sub.add_parser("demo", help="drive a coaching session through Kafka, print the events")
+    demo.add_argument(
+        "--embedded", action="store_true", help="start a broker, PostgreSQL and the service"
+    )
+    docs = sub.add_parser("docs", help="serve the AsyncAPI page of the service")
+    docs.add_argument("--host", default="127.0.0.1")
+    docs.add_argument("--port", type=int, default=8000)
     asyncapi = sub.add_parser("asyncapi", help="write contracts/schemas/asyncapi.json")
     asyncapi.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
     args = parser.parse_args(argv)
@@ -123,6 +201,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0 if current else 1
     if args.command == "dev":
         return command_dev(args)
+    if args.command == "demo":
+        return command_demo(args)
+    if args.command == "docs":
+        return command_docs(args)
     settings = Settings()
     logs.configure(settings.log_level, settings.log_format)
     if args.command == "migrate":

@@ -1,0 +1,410 @@
+"""`program-builder demo`: a coach's session against the running service, through Kafka only.
+
+Creates a 4-week program, builds a superset and a circuit, prescribes cluster sets and a
+rep-range progression, moves exercises, imports a legacy program, then prints every command's
+outcome and the latest state the events describe. Exits 1 if any step is not applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from rich.console import Console
+from rich.table import Table
+
+from service.config import Settings
+from service.kafka import client_options
+
+TENANT = "demo-coach"
+
+
+def describe_set(item: dict[str, Any]) -> str:
+    """`5 @ 100 kg RPE 8 · 3 min`, `cluster 2 @ 85 %1RM · 20 s`, `8-12 @ BW`."""
+    if item.get("reps") is not None:
+        reps = str(item["reps"])
+    elif item.get("repsMin") is not None:
+        reps = f"{item['repsMin']}-{item['repsMax']}"
+    elif item.get("durationSeconds") is not None:
+        reps = f"{item['durationSeconds']} s"
+    else:
+        reps = "?"
+    text = reps if item.get("setType", "working") == "working" else f"{item['setType']} {reps}"
+    load = item.get("load")
+    if load:
+        unit = {"percent1rm": " %1RM", "bodyweight": " BW", "kg": " kg", "lb": " lb"}
+        text += f" @ {load['value']:g}{unit[load['unit']]}"
+    if item.get("rpe") is not None:
+        text += f" RPE {item['rpe']:g}"
+    if item.get("rir") is not None:
+        text += f" RIR {item['rir']}"
+    if item.get("tempo"):
+        text += f" {item['tempo']}"
+    rest = item.get("restSeconds")
+    if rest is not None:
+        text += f" · {rest // 60} min" if rest >= 60 and rest % 60 == 0 else f" · {rest} s"
+    return text
+
+
+def describe_series(series: list[dict[str, Any]]) -> str:
+    """Runs of identical sets collapse: `3x 5 @ 100 kg`."""
+    parts: list[str] = []
+    previous, count = "", 0
+    for item in series:
+        text = describe_set(item)
+        if text == previous:
+            count += 1
+            continue
+        if previous:
+            parts.append(f"{count}x {previous}" if count > 1 else previous)
+        previous, count = text, 1
+    if previous:
+        parts.append(f"{count}x {previous}" if count > 1 else previous)
+    return ", ".join(parts) or "—"
+
+
+class DemoClient:
+    """Publishes commands and reads results and events from the moment it started."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.topics = settings.topics
+        options = client_options(settings) | {"client_id": "program-builder-demo"}
+        self.producer = AIOKafkaProducer(**options, linger_ms=0)
+        self.consumer = AIOKafkaConsumer(
+            **options,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=20,
+        )
+        self.results: dict[str, dict[str, Any]] = {}
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.changed = asyncio.Condition()
+        self.reader: asyncio.Task[None] | None = None
+
+    async def start(self, timeout: float) -> None:
+        await self.producer.start()
+        await self.consumer.start()
+        wanted = (
+            self.topics.command_results,
+            self.topics.prescription_updated,
+            self.topics.session_updated,
+        )
+        deadline = time.monotonic() + timeout
+        partitions: list[TopicPartition] = []
+        for topic in wanted:
+            while not (found := self.consumer.partitions_for_topic(topic)):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"topic {topic} does not exist: is the service running?")
+                await self.consumer._client.force_metadata_update()
+                await asyncio.sleep(0.2)
+            partitions += [TopicPartition(topic, p) for p in found]
+        self.consumer.assign(partitions)
+        await self.consumer.seek_to_end(*partitions)
+        for partition in partitions:  # resolve the end offsets now, before anything is sent
+            await self.consumer.position(partition)
+        self.reader = asyncio.create_task(self._read())
+
+    async def stop(self) -> None:
+        if self.reader:
+            self.reader.cancel()
+        await self.consumer.stop()
+        await self.producer.stop()
+
+    async def _read(self) -> None:
+        while True:
+            batches = await self.consumer.getmany(timeout_ms=100)
+            async with self.changed:
+                for records in batches.values():
+                    for record in records:
+                        value = json.loads(record.value)
+                        if record.topic == self.topics.command_results:
+                            self.results.setdefault(value["commandId"], value)
+                        else:
+                            self.events.append((record.topic, value))
+                self.changed.notify_all()
+
+    async def request(self, command: dict[str, Any], timeout: float) -> dict[str, Any]:
+        await self.producer.send_and_wait(
+            self.topics.commands,
+            json.dumps(command).encode(),
+            key=command["programId"].encode(),
+        )
+        result: dict[str, Any] = await self.wait_for(
+            lambda: self.results.get(command["commandId"]), timeout
+        )
+        return result
+
+    async def wait_for(self, found: Callable[[], Any], timeout: float) -> Any:
+        async with self.changed:
+            await asyncio.wait_for(self.changed.wait_for(found), timeout)
+        return found()
+
+
+def _script() -> list[tuple[str, str, dict[str, Any]]]:
+    """(description, type, fields) of each step; ids are fresh per run."""
+    ids = {name: str(uuid.uuid4()) for name in DEMO_IDS}
+    program = ids["program"]
+
+    def exercise(name: str, pe: str, session: str = "day1", **more: Any) -> dict[str, Any]:
+        return {
+            "sessionId": ids[session],
+            "programExerciseId": ids[pe],
+            "exerciseId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"catalog:{name}")),
+            "name": name,
+            **more,
+        }
+
+    cluster = {
+        "setType": "cluster",
+        "reps": 2,
+        "load": {"value": 85, "unit": "percent1rm"},
+        "restSeconds": 20,
+    }
+    steps: list[tuple[str, str, dict[str, Any]]] = [
+        ("a 4-week strength block", "program.create", {"name": "Strength block", "weeks": 4}),
+        ("day 1", "session.add", {"sessionId": ids["day1"], "name": "Day 1 — lower"}),
+        ("day 2", "session.add", {"sessionId": ids["day2"], "name": "Day 2 — upper"}),
+        (
+            "back squat with cluster sets",
+            "exercise.add",
+            exercise(
+                "Back squat",
+                "squat",
+                series=[
+                    {"setType": "warmup", "reps": 5, "load": {"value": 60, "unit": "kg"}},
+                    cluster,
+                    cluster,
+                    {**cluster, "restSeconds": 180},
+                ],
+            ),
+        ),
+        (
+            "Romanian deadlift",
+            "exercise.add",
+            exercise("Romanian deadlift", "rdl", newGroupId=ids["superset"]),
+        ),
+        (
+            "+ walking lunge: a superset",
+            "exercise.add",
+            exercise("Walking lunge", "lunge", groupId=ids["superset"]),
+        ),
+        ("bench press", "exercise.add", exercise("Bench press", "bench", "day2")),
+        ("pull-up", "exercise.add", exercise("Pull-up", "pullup", "day2")),
+        ("dip", "exercise.add", exercise("Dip", "dip", "day2")),
+        (
+            "pull-up + dip + bench: a circuit",
+            "exercises.group",
+            {
+                "sessionId": ids["day2"],
+                "programExerciseIds": [ids["pullup"], ids["dip"], ids["bench"]],
+                "groupId": ids["circuit"],
+            },
+        ),
+        (
+            "circuit: 3 rounds, 2 min between",
+            "group.update",
+            {"groupId": ids["circuit"], "rounds": 3, "restBetweenRoundsSeconds": 120},
+        ),
+    ]
+    for week, (low, high) in enumerate([(10, 12), (8, 10), (6, 8), (4, 6)]):
+        steps.append(
+            (
+                f"RDL week {week + 1}: {low}-{high} reps",
+                "series.replace",
+                {
+                    "programExerciseId": ids["rdl"],
+                    "week": week,
+                    "series": [
+                        {
+                            "repsMin": low,
+                            "repsMax": high,
+                            "rir": 2,
+                            "tempo": "31X0",
+                            "restSeconds": 90,
+                        }
+                    ]
+                    * 3,
+                },
+            )
+        )
+    steps += [
+        (
+            "top set for the squat",
+            "series.update",
+            {"programExerciseId": ids["squat"], "index": 3, "set": {"rpe": 9, "reps": 1}},
+        ),
+        (
+            "bench leaves the circuit, first on day 2",
+            "exercise.move",
+            {"programExerciseId": ids["bench"], "toNewGroupAt": 0},
+        ),
+        (
+            "lunge moves to day 2, last",
+            "exercise.move",
+            {"programExerciseId": ids["lunge"], "toSessionId": ids["day2"], "toNewGroupAt": 2},
+        ),
+        (
+            "import a legacy program",
+            "program.import",
+            {"program": _legacy_snapshot(ids), "_programId": ids["legacy"]},
+        ),
+    ]
+    return [(text, kind, {"programId": program, **fields}) for text, kind, fields in steps]
+
+
+DEMO_IDS = (
+    "program",
+    "legacy",
+    "day1",
+    "day2",
+    "squat",
+    "rdl",
+    "lunge",
+    "bench",
+    "pullup",
+    "dip",
+    "superset",
+    "circuit",
+    "old-day",
+    "old-press",
+    "old-row",
+    "old-curl",
+)
+
+
+def _legacy_snapshot(ids: dict[str, str]) -> dict[str, Any]:
+    def old(name: str, key: str, order: int, superset: int | None, **row: Any) -> dict[str, Any]:
+        return {
+            "programExerciseId": ids[key],
+            "exerciseId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"catalog:{name}")),
+            "name": name,
+            "orderIndex": order,
+            "supersetGroup": superset,
+            "supersetOrder": order,
+            "prescriptionRows": [row] if row else [],
+        }
+
+    return {
+        "format": "legacy",
+        "name": "Old hypertrophy block",
+        "weeks": 1,
+        "sessions": [
+            {
+                "sessionId": ids["old-day"],
+                "name": "Push/pull",
+                "exercises": [
+                    old("Overhead press", "old-press", 0, None, sets=3, reps=8, weight=50, rpe=8),
+                    old("Cable row", "old-row", 1, 1, sets=3, reps=12, restSeconds=60),
+                    old("Hammer curl", "old-curl", 2, 1, sets=2, reps=15),
+                ],
+            }
+        ],
+    }
+
+
+async def run_demo(settings: Settings, console: Console | None = None, timeout: float = 30) -> int:
+    console = console or Console(width=None if Console().is_terminal else 120)
+    client = DemoClient(settings)
+    await client.start(timeout)
+    failures = 0
+    names: dict[str, str] = {}
+    try:
+        steps = Table(title="Commands", title_justify="left")
+        for column in ("#", "step", "type", "outcome", "version"):
+            steps.add_column(column)
+        last = ""
+        for number, (text, kind, fields) in enumerate(_script(), 1):
+            program = fields.pop("_programId", None) or fields["programId"]
+            command = {
+                "commandId": str(uuid.uuid4()),
+                "type": kind,
+                "tenantId": TENANT,
+                **fields,
+                "programId": program,
+            }
+            names.update(_names_in(command))
+            result = await client.request(command, timeout)
+            outcome = result["status"]
+            if outcome != "applied":
+                failures += 1
+                outcome = (
+                    f"[red]{outcome}: {result['error']['code']} — {result['error']['message']}"
+                )
+            steps.add_row(str(number), text, kind, outcome, str(result["programVersion"]))
+            last = command["commandId"]
+        console.print(steps)
+        # The last command's events arrive right after its result: wait for them too.
+        await client.wait_for(lambda: any(e["causationId"] == last for _, e in client.events), 10)
+        console.print(_state_table(client, names))
+        console.print(
+            f"{len(client.results)} results, "
+            f"{sum(1 for t, _ in client.events if t == client.topics.prescription_updated)} "
+            f"prescription-updated and "
+            f"{sum(1 for t, _ in client.events if t == client.topics.session_updated)} "
+            "session-updated events consumed."
+        )
+    finally:
+        await client.stop()
+    return 1 if failures else 0
+
+
+def _names_in(value: Any) -> dict[str, str]:
+    """programExerciseId -> name, from any command body."""
+    found: dict[str, str] = {}
+    if isinstance(value, dict):
+        if "programExerciseId" in value and "name" in value:
+            found[value["programExerciseId"]] = value["name"]
+        for item in value.values():
+            found |= _names_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _names_in(item)
+    return found
+
+
+def _state_table(client: DemoClient, names: dict[str, str]) -> Table:
+    """What a consumer keeping the latest event per key now holds."""
+    sessions: dict[str, dict[str, Any]] = {}
+    prescriptions: dict[str, dict[str, Any]] = {}
+    for topic, event in client.events:
+        if topic == client.topics.session_updated:
+            sessions[event["sessionId"]] = event
+        else:
+            prescriptions[event["prescriptionId"]] = event
+    by_exercise: dict[str, list[dict[str, Any]]] = {}
+    for event in prescriptions.values():
+        if not event["deleted"]:
+            by_exercise.setdefault(event["programExerciseId"], []).append(event)
+    table = Table(title="Latest state from the events", title_justify="left")
+    for column in ("session", "group", "exercise", "week", "series"):
+        table.add_column(column)
+    programs: dict[str, int] = {}  # in the order the demo touched them
+    for _, event in client.events:
+        programs.setdefault(event["programId"], len(programs))
+    ordered = sorted(
+        (s for s in sessions.values() if not s["deleted"]),
+        key=lambda s: (programs[s["programId"]], s["orderIndex"]),
+    )
+    for session in ordered:
+        for group in session["groups"]:
+            label = f"{group['orderIndex'] + 1}. {group['kind']}"
+            if group["rounds"]:
+                label += f" x{group['rounds']}"
+            for member in group["exercises"]:
+                weeks = sorted(
+                    by_exercise.get(member["programExerciseId"], []), key=lambda e: int(e["week"])
+                )
+                for event in weeks:
+                    table.add_row(
+                        session["name"],
+                        label,
+                        names.get(member["programExerciseId"], member["name"]),
+                        str(event["week"] + 1),
+                        describe_series(event["series"]),
+                    )
+                    label = ""
+    return table
