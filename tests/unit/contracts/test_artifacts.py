@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ EXAMPLES: dict[str, dict[str, Any]] = json.loads(
     (Path(generate.__file__).parent / "examples.json").read_text()
 )
 COMMANDS = TypeAdapter(Command)
+ROOT = Path(generate.__file__).parents[1]
 
 
 def test_committed_schemas_are_current() -> None:
@@ -73,3 +75,12 @@ def test_examples_cover_a_deleted_prescription_and_both_event_types() -> None:
     events = EXAMPLES["events"].values()
     assert {event["type"] for event in events} == {"prescription.updated", "session.updated"}
     assert any(event.get("deleted") and event["group"] is None for event in events)
+
+
+def test_the_readme_shows_commands_exactly_as_the_examples_file() -> None:
+    readme = (ROOT / "README.md").read_text()
+    blocks = [json.loads(b) for b in re.findall(r"```json\n(.*?)```", readme, re.DOTALL)]
+    commands = [b for b in blocks if isinstance(b, dict) and "commandId" in b]
+    assert commands, "the README shows at least one command"
+    for command in commands:
+        assert command in EXAMPLES["commands"].values(), command["type"]
