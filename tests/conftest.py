@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -78,6 +78,28 @@ async def database_url(
         yield database_url_for(postgres_server[0], name)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def new_database(
+    postgres_server: tuple[str, str], template_database: str
+) -> AsyncIterator[Callable[[], Awaitable[str]]]:
+    """More migrated databases for one test, dropped after it: `url = await new_database()`."""
+    admin = await asyncpg.connect(postgres_server[0])
+    names: list[str] = []
+
+    async def create() -> str:
+        name = f"pb_test_{uuid.uuid4().hex[:12]}"
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+        names.append(name)
+        return database_url_for(postgres_server[0], name)
+
+    try:
+        yield create
+    finally:
+        for name in names:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
 
 

@@ -1,0 +1,468 @@
+"""What the reliability tests share: a deterministic stream of mixed commands (chosen from the
+state the domain core predicts, so most apply), the service as a real OS process that can be
+killed, a reader of every output topic, and snapshots of the database to compare runs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from pydantic import TypeAdapter
+
+from contracts.commands import Command
+from contracts.topics import Topics
+from service.domain.commands import Context, apply
+from service.domain.errors import Rejection
+from service.domain.model import Program
+
+SCALE = float(os.environ.get("RELIABILITY_SCALE", "1"))
+"""Multiplies the size of the long runs: `RELIABILITY_SCALE=10 make test` for a night run."""
+
+COMMANDS: TypeAdapter[Any] = TypeAdapter(Command)
+NOW = datetime(2026, 11, 25, tzinfo=UTC)
+
+
+def scaled(count: int) -> int:
+    return max(1, int(count * SCALE))
+
+
+# --- the stream
+
+
+class StreamBuilder:
+    """A seeded stream of commands over many programs: every type of the contract, including
+    rejections, duplicates (a commandId sent twice) and unreadable messages for the DLQ."""
+
+    def __init__(self, seed: int, tenant: str = "tenant-r") -> None:
+        self.rng = random.Random(seed)
+        self.tenant = tenant
+        self.programs: dict[uuid.UUID, Program | None] = {}
+        self.taken: set[uuid.UUID] = set()
+        self.messages: list[tuple[bytes, bytes]] = []  # (key, value) in send order
+        self.command_ids: list[str] = []
+
+    def build(self, count: int, programs: int) -> list[tuple[bytes, bytes]]:
+        ids = [self._uuid() for _ in range(programs)]
+        for program_id in ids:
+            self.programs[program_id] = None
+        while len(self.messages) < count:
+            program_id = self.rng.choice(ids)
+            roll = self.rng.random()
+            if roll < 0.01 and self.command_ids:
+                self._duplicate()
+            elif roll < 0.015:
+                self._unreadable(program_id)
+            else:
+                self._send(self._choose(program_id))
+        return self.messages
+
+    def _uuid(self) -> uuid.UUID:
+        return uuid.UUID(int=self.rng.getrandbits(128), version=4)
+
+    def _duplicate(self) -> None:
+        key, value = self.messages[self.rng.randrange(len(self.messages))]
+        if b"commandId" in value:
+            self.messages.append((key, value))
+
+    def _unreadable(self, program_id: uuid.UUID) -> None:
+        value = self.rng.choice([b"{not json", b"[1, 2]", b'{"type": "program.update"}'])
+        self.messages.append((str(program_id).encode(), value))
+
+    def _send(self, document: dict[str, Any]) -> None:
+        command_id = str(self._uuid())
+        document = {"commandId": command_id, "tenantId": self.tenant, **document}
+        value = json.dumps(document, default=str).encode()
+        self.messages.append((document["programId"].encode(), value))
+        self.command_ids.append(command_id)
+        program_id = uuid.UUID(document["programId"])
+        try:
+            command = COMMANDS.validate_json(value)
+        except ValueError:
+            return
+        try:
+            applied = apply(
+                self.programs[program_id], command, Context(NOW, self.taken.__contains__)
+            )
+        except Rejection:
+            return
+        self.programs[program_id] = applied.program
+        self.taken |= {e for e in _ids_of(applied.program)}
+
+    def _choose(self, program_id: uuid.UUID) -> dict[str, Any]:
+        rng = self.rng
+        program = self.programs[program_id]
+        base: dict[str, Any] = {"programId": str(program_id)}
+        if program is None:
+            return base | {"type": "program.create", "name": "Block", "weeks": 3}
+        sessions = program.sessions
+        exercises = [(s, g, e) for s in sessions for g in s.groups for e in g.exercises]
+        roll = rng.random()
+        if not sessions or (roll < 0.04 and len(sessions) < 4):
+            return base | {"type": "session.add", "sessionId": str(self._uuid()), "name": "Day"}
+        if len(exercises) < 3 or roll < 0.1:
+            session = rng.choice(sessions)
+            body: dict[str, Any] = {
+                "type": "exercise.add",
+                "sessionId": str(session.id),
+                "programExerciseId": str(self._uuid()),
+                "exerciseId": str(self._uuid()),
+                "name": "Lift",
+                "series": [{"reps": rng.randint(1, 10)}] * rng.randint(0, 3),
+            }
+            if session.groups and rng.random() < 0.3:
+                body["groupId"] = str(rng.choice(session.groups).id)
+            return base | body
+        session, group, exercise = rng.choice(exercises)
+        pe = str(exercise.id)
+        week = rng.randrange(program.weeks)
+        if roll < 0.12:
+            return base | {"type": "exercise.remove", "programExerciseId": pe}
+        if roll < 0.2:
+            _, target, _ = rng.choice(exercises)
+            return base | {
+                "type": "exercise.move",
+                "programExerciseId": pe,
+                "toGroupId": str(target.id),
+            }
+        if roll < 0.24:
+            return base | {
+                "type": "exercise.move",
+                "programExerciseId": pe,
+                "toSessionId": str(rng.choice(sessions).id),
+                "toNewGroupAt": 0,
+            }
+        if roll < 0.28:
+            members = [str(e.id) for e in session.exercises()]
+            if len(members) >= 2:
+                return base | {
+                    "type": "exercises.group",
+                    "sessionId": str(session.id),
+                    "programExerciseIds": rng.sample(members, min(len(members), 3)),
+                }
+        if roll < 0.3:
+            return base | {"type": "group.ungroup", "groupId": str(group.id)}
+        if roll < 0.32:
+            order = [str(g.id) for g in session.groups]
+            rng.shuffle(order)
+            return base | {
+                "type": "groups.reorder",
+                "sessionId": str(session.id),
+                "groupIds": order,
+            }
+        if roll < 0.34:
+            return base | {
+                "type": "group.update",
+                "groupId": str(group.id),
+                "rounds": rng.randint(1, 5),
+            }
+        if roll < 0.35 and len(sessions) < 4:
+            return base | {
+                "type": "session.copy",
+                "sessionId": str(session.id),
+                "newSessionId": str(self._uuid()),
+            }
+        if roll < 0.36 and len(sessions) > 1:
+            return base | {"type": "session.remove", "sessionId": str(session.id)}
+        if roll < 0.39:
+            return base | {
+                "type": "batch",
+                "operations": [
+                    {"type": "series.add", "programExerciseId": pe, "set": {"reps": 3}},
+                    {
+                        "type": "series.update",
+                        "programExerciseId": pe,
+                        "index": 0,
+                        "set": {"rir": 1},
+                    },
+                ],
+            }
+        if roll < 0.4:
+            return base | {"type": "program.republish"}
+        if roll < 0.42:
+            return base | {
+                "type": "program.update",
+                "name": "Renamed",
+                "expectedVersion": rng.randint(1, program.version + 1),
+            }
+        if roll < 0.7:
+            series = [{"reps": rng.randint(1, 12), "restSeconds": 90}] * rng.randint(0, 4)
+            return base | {
+                "type": "series.replace",
+                "programExerciseId": pe,
+                "week": week,
+                "series": series,
+            }
+        if roll < 0.8:
+            return base | {
+                "type": "series.add",
+                "programExerciseId": pe,
+                "week": week,
+                "set": {"reps": 5},
+            }
+        if roll < 0.88:
+            return base | {
+                "type": "series.update",
+                "programExerciseId": pe,
+                "week": week,
+                "index": rng.randint(0, 2),
+                "set": {"rpe": 8},
+            }
+        if roll < 0.94:
+            return base | {
+                "type": "series.remove",
+                "programExerciseId": pe,
+                "week": week,
+                "index": rng.randint(0, 2),
+            }
+        return base | {
+            "type": "series.move",
+            "programExerciseId": pe,
+            "week": week,
+            "from": rng.randint(0, 2),
+            "to": rng.randint(0, 2),
+        }
+
+
+def _ids_of(program: Program) -> set[uuid.UUID]:
+    ids = {program.id}
+    for session in program.sessions:
+        ids.add(session.id)
+        for group in session.groups:
+            ids.add(group.id)
+            ids |= {e.id for e in group.exercises}
+    return ids
+
+
+async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=512 * 1024)
+    await producer.start()
+    try:
+        pending = [await producer.send(topic, value, key=key) for key, value in messages]
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+# --- the service as a process
+
+
+@dataclass
+class ServiceProcess:
+    """`program-builder run` in its own process group, so SIGKILL takes it down at once."""
+
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    def start(self) -> None:
+        script = Path(sys.executable).with_name("program-builder")
+        self.process = subprocess.Popen(
+            [str(script), "run"],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.log, "ab"),  # noqa: SIM115 - owned by the child
+            start_new_session=True,
+        )
+        self.starts += 1
+
+    def kill(self) -> None:
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def terminate(self, timeout: float = 30) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+def service_env(bootstrap: str, database_url: str, prefix: str, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "DATABASE_URL": database_url,
+        "TOPIC_PREFIX": prefix,
+        "CONSUMER_GROUP": prefix,
+        "KAFKA_ENABLE_IDEMPOTENCE": "false",
+        "HTTP_PORT": "0",
+        "LOG_LEVEL": "WARNING",
+        "KAFKA_SESSION_TIMEOUT_MS": "3000",
+        "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+        "RELAY_POLL_INTERVAL_SECONDS": "0.25",
+        **extra,
+    }
+
+
+# --- reading every output
+
+
+@dataclass
+class Outputs:
+    """Everything the service published: results per commandId, events per topic, dead letters."""
+
+    topics: Topics
+    results: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    events: dict[str, list[bytes]] = field(default_factory=lambda: defaultdict(list))
+    dead_letters: int = 0
+
+    def latest(self, topic: str, key: str) -> dict[str, dict[str, Any]]:
+        latest: dict[str, dict[str, Any]] = {}
+        for raw in self.events[topic]:
+            event = json.loads(raw)
+            event.pop("occurredAt")
+            latest[event[key]] = event
+        return latest
+
+    def outcome_of(self, command_id: str) -> set[tuple[Any, ...]]:
+        """The distinct non-duplicate outcomes (identical redeliveries count once)."""
+        return {
+            (r["status"], r["programVersion"], json.dumps(r["error"], sort_keys=True))
+            for r in self.results[command_id]
+            if r["status"] != "duplicate"
+        }
+
+
+class OutputReader:
+    def __init__(self, bootstrap: str, topics: Topics) -> None:
+        self.outputs = Outputs(topics)
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=50,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.consumer.start()
+        topics = self.outputs.topics
+        wanted = [
+            topics.command_results,
+            topics.prescription_updated,
+            topics.session_updated,
+            topics.dead_letters,
+        ]
+        partitions = []
+        for topic in wanted:
+            for _ in range(200):
+                found = self.consumer.partitions_for_topic(topic)
+                if found:
+                    break
+                await self.consumer._client.force_metadata_update()
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError(f"topic {topic} was never created")
+            partitions += [TopicPartition(topic, p) for p in found]
+        self.consumer.assign(partitions)
+        await self.consumer.seek_to_beginning(*partitions)
+        self.task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        outputs = self.outputs
+        while True:
+            for records in (await self.consumer.getmany(timeout_ms=100)).values():
+                for record in records:
+                    if record.topic == outputs.topics.command_results:
+                        result = json.loads(record.value)
+                        outputs.results[result["commandId"]].append(result)
+                    elif record.topic == outputs.topics.dead_letters:
+                        outputs.dead_letters += 1
+                    else:
+                        outputs.events[record.topic].append(record.value)
+
+    async def stop(self) -> None:
+        if self.task:
+            self.task.cancel()
+        await self.consumer.stop()
+
+
+async def wait_until(predicate: Any, timeout: float, what: str) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+async def wait_relayed(pool: asyncpg.Pool, reader: OutputReader, timeout: float) -> None:
+    """Until the outbox is empty of unsent rows and the reader holds every event row."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    topics = reader.outputs.topics
+    while True:
+        unsent = await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+        counts = dict(
+            await pool.fetch(
+                "SELECT topic, count(*) FROM outbox WHERE topic = ANY($1::text[]) GROUP BY topic",
+                [topics.prescription_updated, topics.session_updated],
+            )
+        )
+        if unsent == 0 and all(len(reader.outputs.events[t]) >= n for t, n in counts.items()):
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"outbox: {unsent} unsent; events {counts}")
+        await asyncio.sleep(0.2)
+
+
+# --- the database, comparable across runs
+
+
+async def database_state(pool: asyncpg.Pool) -> dict[str, Any]:
+    return {
+        "programs": [
+            tuple(r)
+            for r in await pool.fetch(
+                "SELECT id, tenant_id, name, weeks, version FROM programs ORDER BY id"
+            )
+        ],
+        "sessions": [
+            tuple(r)
+            for r in await pool.fetch(
+                "SELECT id, program_id, name, order_index FROM sessions ORDER BY id"
+            )
+        ],
+        "groups": [
+            tuple(r)
+            for r in await pool.fetch(
+                """SELECT id, session_id, order_index, rounds, rest_between_rounds_seconds, notes
+                   FROM exercise_groups ORDER BY id"""
+            )
+        ],
+        "exercises": [
+            tuple(r)
+            for r in await pool.fetch(
+                """SELECT id, session_id, group_id, order_within_group, exercise_id, name
+                   FROM program_exercises ORDER BY id"""
+            )
+        ],
+        "prescriptions": [
+            (r["id"], r["program_exercise_id"], r["week"], r["version"], json.dumps(r["series"]))
+            for r in await pool.fetch(
+                """SELECT id, program_exercise_id, week, version, series
+                   FROM prescriptions ORDER BY id"""
+            )
+        ],
+        "inbox": [
+            tuple(r)
+            for r in await pool.fetch(
+                "SELECT command_id, status, program_version FROM inbox ORDER BY command_id"
+            )
+        ],
+    }

@@ -1,0 +1,214 @@
+"""Nothing lost, nothing doubled, with processes killed for real.
+
+The same seeded stream of mixed commands is applied twice: once by one service process left
+alone (the reference), once by processes that are SIGKILLed at random moments and restarted, or
+by three processes in one consumer group of which one is killed and another started mid-way. Both
+runs must end with the same database, the same latest event per key, exactly one outcome per
+commandId (the same as the reference's), and every committed event on the broker."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from contracts.topics import Topics
+from service.storage.database import create_pool
+from tests.infrastructure import Infrastructure
+from tests.reliability.harness import (
+    OutputReader,
+    ServiceProcess,
+    StreamBuilder,
+    database_state,
+    produce,
+    scaled,
+    service_env,
+    wait_relayed,
+    wait_until,
+)
+
+pytestmark = pytest.mark.reliability
+
+
+class Run:
+    """One application of the stream: its own topics, consumer group and database."""
+
+    def __init__(
+        self, infrastructure: Infrastructure, database_url: str, logs: Path, name: str
+    ) -> None:
+        self.prefix = f"rel-{name}-{uuid.uuid4().hex[:8]}"
+        self.bootstrap = infrastructure.kafka_bootstrap_servers
+        self.database_url = database_url
+        self.topics = Topics(self.prefix)
+        self.env = service_env(self.bootstrap, database_url, self.prefix)
+        self.log = logs / f"{name}.log"
+        self.reader = OutputReader(self.bootstrap, self.topics)
+        self.processes: list[ServiceProcess] = []
+
+    def process(self) -> ServiceProcess:
+        process = ServiceProcess(self.env, self.log)
+        self.processes.append(process)
+        return process
+
+    async def begin(self, messages: list[tuple[bytes, bytes]]) -> None:
+        first = self.process()
+        first.start()  # creates the topics
+        await self.reader_started()
+        await produce(self.bootstrap, self.topics.commands, messages)
+
+    async def reader_started(self) -> None:
+        await self.reader.start()
+
+    def answered(self, command_ids: set[str]) -> bool:
+        return command_ids <= self.reader.outputs.results.keys()
+
+    async def finish(self, command_ids: set[str], timeout: float) -> dict[str, object]:
+        await wait_until(lambda: self.answered(command_ids), timeout, f"results of {self.prefix}")
+        pool = await create_pool(self.database_url, 2, 30)
+        try:
+            await wait_relayed(pool, self.reader, timeout)
+            state = await database_state(pool)
+            committed = {
+                (r["topic"], bytes(r["value"]))
+                for r in await pool.fetch(
+                    "SELECT topic, value FROM outbox WHERE topic = ANY($1::text[])",
+                    [self.topics.prescription_updated, self.topics.session_updated],
+                )
+            }
+        finally:
+            await pool.close()
+        for process in self.processes:
+            if process.alive():
+                assert process.terminate() == 0, self.log.read_text()[-3000:]
+        await self.reader.stop()
+        published = {
+            (topic, value)
+            for topic, values in self.reader.outputs.events.items()
+            for value in values
+        }
+        missing = committed - published
+        assert not missing, f"{len(missing)} committed events never reached the broker"
+        return state
+
+
+def assert_same_outcome(reference: Run, crashed: Run, command_ids: set[str]) -> None:
+    ref, got = reference.reader.outputs, crashed.reader.outputs
+    for command_id in command_ids:
+        outcome = got.outcome_of(command_id)
+        assert len(outcome) == 1, (command_id, got.results[command_id])
+        assert outcome == ref.outcome_of(command_id), command_id
+    for topic, key in (
+        (reference.topics.prescription_updated, "prescriptionId"),
+        (reference.topics.session_updated, "sessionId"),
+    ):
+        crashed_topic = topic.replace(reference.prefix, crashed.prefix)
+        assert got.latest(crashed_topic, key) == ref.latest(topic, key)
+
+
+Stream = tuple[list[tuple[bytes, bytes]], set[str]]
+
+
+@pytest.fixture(scope="module")
+def stream() -> Stream:
+    builder = StreamBuilder(seed=20261125)
+    messages = builder.build(scaled(20_000), programs=scaled(200))
+    return messages, set(builder.command_ids)
+
+
+@pytest.fixture(scope="module")
+async def reference(
+    infrastructure: Infrastructure,
+    postgres_server: tuple[str, str],
+    template_database: str,
+    stream: Stream,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[tuple[Run, dict[str, object]]]:
+    """The stream applied by one service process that nobody disturbs."""
+    name = f"pb_reference_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(postgres_server[0])
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+        run = Run(
+            infrastructure,
+            postgres_server[0].rsplit("/", 1)[0] + f"/{name}",
+            tmp_path_factory.mktemp("reference"),
+            "reference",
+        )
+        messages, command_ids = stream
+        await run.begin(messages)
+        yield run, await run.finish(command_ids, 300)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def test_sigkill_at_random_moments_loses_and_doubles_nothing(
+    infrastructure: Infrastructure,
+    new_database: Callable[[], Awaitable[str]],
+    stream: Stream,
+    reference: tuple[Run, dict[str, object]],
+    tmp_path: Path,
+) -> None:
+    messages, command_ids = stream
+    reference_run, expected = reference
+
+    crashed = Run(infrastructure, await new_database(), tmp_path, "crashed")
+    await crashed.begin(messages)
+    rng = random.Random(7)
+    kills = 0
+    for _ in range(10):
+        # Kill while it works: once this process has answered something, at a random moment.
+        answered = len(crashed.reader.outputs.results)
+        await wait_until(
+            lambda before=answered: len(crashed.reader.outputs.results) > before,
+            60,
+            "progress after a restart",
+        )
+        await asyncio.sleep(rng.uniform(0, 1.0))
+        if crashed.answered(command_ids):
+            break
+        crashed.processes[-1].kill()
+        kills += 1
+        crashed.process().start()
+    state = await crashed.finish(command_ids, 300)
+
+    assert state == expected
+    assert_same_outcome(reference_run, crashed, command_ids)
+    answered_after_kill = len(crashed.reader.outputs.results)
+    print(  # the figures for the note (pytest -s)
+        f"\ncrash run: {len(messages)} messages, {len(command_ids)} commands, {kills} SIGKILLs, "
+        f"{crashed.reader.outputs.dead_letters} dead letters, {answered_after_kill} answered"
+    )
+    assert kills >= 10
+
+
+async def test_three_instances_with_one_killed_and_one_added_match_one_instance(
+    infrastructure: Infrastructure,
+    new_database: Callable[[], Awaitable[str]],
+    stream: Stream,
+    reference: tuple[Run, dict[str, object]],
+    tmp_path: Path,
+) -> None:
+    messages, command_ids = stream
+    reference_run, expected = reference
+
+    scaled_out = Run(infrastructure, await new_database(), tmp_path, "scaled")
+    await scaled_out.begin(messages)
+    scaled_out.process().start()
+    scaled_out.process().start()
+    await wait_until(
+        lambda: len(scaled_out.reader.outputs.results) > len(command_ids) // 4,
+        120,
+        "a quarter of the stream",
+    )
+    scaled_out.processes[1].kill()
+    scaled_out.process().start()
+    state = await scaled_out.finish(command_ids, 300)
+
+    assert state == expected
+    assert_same_outcome(reference_run, scaled_out, command_ids)
