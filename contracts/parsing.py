@@ -62,9 +62,44 @@ def _parse(value: bytes | None) -> ParseOutcome:
             f"the message is {len(value)} bytes; a command is at most {MAX_COMMAND_BYTES} bytes",
         )
     try:
-        return Parsed(_COMMAND.validate_json(value))
+        command = _COMMAND.validate_json(value)
     except ValidationError as fast_path_error:
         return _classify(value, fast_path_error)
+    if b"\\u0000" in value:  # the only way JSON text can hold U+0000
+        path = _nul_path(json.loads(value))
+        if path is not None:
+            reason = "text must not contain the NUL character (U+0000)"
+            return Refused(
+                command_id=command.command_id,
+                type=command.type,
+                program_id=command.program_id,
+                tenant_id=None if "\x00" in command.tenant_id else command.tenant_id,
+                error=CommandError(
+                    code=ErrorCode.VALIDATION_FAILED,
+                    message=f"{path or 'the command'}: {reason}",
+                    details=[ErrorDetail(path=path, reason=reason)],
+                ),
+            )
+    return Parsed(command)
+
+
+def _nul_path(value: Any, location: tuple[str | int, ...] = ()) -> str | None:
+    """The wire path of the first string (or key) holding U+0000, if any."""
+    if isinstance(value, str):
+        return format_path(location) if "\x00" in value else None
+    if isinstance(value, list):
+        items: Any = enumerate(value)
+    elif isinstance(value, dict):
+        items = value.items()
+    else:
+        return None
+    for key, item in items:
+        if isinstance(key, str) and "\x00" in key:
+            return format_path(location)
+        found = _nul_path(item, (*location, key))
+        if found is not None:
+            return found
+    return None
 
 
 def _classify(value: bytes, error: ValidationError) -> ParseOutcome:
@@ -83,7 +118,7 @@ def _classify(value: bytes, error: ValidationError) -> ParseOutcome:
             DeadLetterCode.NO_COMMAND_ID, "the message has no commandId that is a UUID string"
         )
     raw_type = document.get("type")
-    type_name = raw_type if isinstance(raw_type, str) else ""
+    type_name = _printable(raw_type) if isinstance(raw_type, str) else ""
     tenant = document.get("tenantId")
     refused = _refusal(command_id, type_name[:200], document, tenant)
     if isinstance(raw_type, str) and raw_type not in COMMAND_TYPES:
@@ -116,7 +151,13 @@ def _refusal(
             command_id=command_id,
             type=type_name,
             program_id=_uuid(document.get("programId")),
-            tenant_id=tenant if isinstance(tenant, str) and 0 < len(tenant) <= 100 else None,
+            tenant_id=(
+                tenant
+                if isinstance(tenant, str)
+                and 0 < len(tenant) <= 100
+                and _printable(tenant) == tenant
+                else None
+            ),
             error=error,
         )
 
@@ -158,7 +199,9 @@ def error_details(error: ValidationError) -> list[ErrorDetail]:
             )
             continue
         path = format_path(location)
-        details.append(ErrorDetail(path=path, reason=_reason(item["type"], item["msg"])))
+        # Some pydantic messages quote the input (`found \u0000 at 0`): escape what we echo.
+        reason = _printable(_reason(item["type"], item["msg"]))
+        details.append(ErrorDetail(path=path, reason=reason))
     return details[:50]
 
 
@@ -168,8 +211,17 @@ def format_path(location: tuple[str | int, ...]) -> str:
         if isinstance(part, int):
             path += f"[{part}]"
         else:
-            path += f".{part}" if path else part
+            name = _printable(part)
+            path += f".{name}" if path else name
     return path
+
+
+def _printable(text: str) -> str:
+    """Text from the message that we echo back: U+0000 and lone surrogates escaped, so that the
+    result can be stored (PostgreSQL refuses both) and encoded."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\u0000")
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _reason(kind: str, message: str) -> str:

@@ -320,3 +320,33 @@ def test_a_refusal_keeps_what_it_can_identify() -> None:
     assert str(outcome.program_id) == CREATE["programId"]
     assert outcome.tenant_id == CREATE["tenantId"]
     assert outcome.error.message.startswith("weeks")
+
+
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        ({"name": "Bench\u0000press"}, "name"),
+        ({"tenantId": "coach\u0000"}, "tenantId"),
+        ({"series": [{"reps": 5, "notes": "\u0000"}]}, "series[0].notes"),
+    ],
+)
+def test_text_with_nul_is_refused_at_its_path(change: dict[str, Any], path: str) -> None:
+    """PostgreSQL cannot store U+0000 in text or jsonb: refused up front, never a database error."""
+    outcome = parse({**EXAMPLES["commands"]["exercise.add"], **change})
+    assert_refused(outcome, path)
+    assert isinstance(outcome, Refused)
+    assert "NUL" in outcome.error.message
+    assert outcome.tenant_id is None or "\u0000" not in outcome.tenant_id
+
+
+def test_echoed_text_is_storable() -> None:
+    """Paths and types taken from a hostile message are escaped before they reach a result."""
+    command = {**EXAMPLES["commands"]["exercise.add"], "na\u0000me": 1, "tenantId": "\ud800"}
+    outcome = parse(command)
+    assert isinstance(outcome, Refused)
+    assert outcome.tenant_id is None
+    assert all("\u0000" not in d.path for d in outcome.error.details)
+    unknown = parse({**command, "type": "program.\u0000\ud800"})
+    assert isinstance(unknown, Refused)
+    assert "\u0000" not in unknown.type
+    unknown.type.encode()  # no lone surrogate left
