@@ -55,8 +55,8 @@ class Settings(BaseSettings):
     relay_poll_interval_seconds: float = Field(default=1.0, gt=0)
     producer_linger_ms: int = Field(default=0, ge=0)
 
-    outbox_retention_seconds: int = Field(default=86_400, ge=60)
-    inbox_retention_seconds: int = Field(default=7 * 86_400, ge=60)
+    outbox_retention_seconds: int = Field(default=86_400, ge=1)
+    inbox_retention_seconds: int = Field(default=7 * 86_400, ge=1)
     retention_interval_seconds: float = Field(default=300.0, gt=0)
 
     @property
