@@ -138,6 +138,15 @@ class DemoClient:
         )
         return result
 
+    async def quiet(self, seconds: float, timeout: float) -> None:
+        """Until no event arrived for `seconds` (or `timeout` passed)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            seen = len(self.events)
+            await asyncio.sleep(seconds)
+            if len(self.events) == seen:
+                return
+
     async def wait_for(self, found: Callable[[], Any], timeout: float) -> Any:
         async with self.changed:
             await asyncio.wait_for(self.changed.wait_for(found), timeout)
@@ -337,8 +346,10 @@ async def run_demo(settings: Settings, console: Console | None = None, timeout: 
             steps.add_row(str(number), text, kind, outcome, str(result["programVersion"]))
             last = command["commandId"]
         console.print(steps)
-        # The last command's events arrive right after its result: wait for them too.
+        # Events follow their results on other topics and partitions: wait for the last
+        # command's first event, then until nothing new arrived for half a second.
         await client.wait_for(lambda: any(e["causationId"] == last for _, e in client.events), 10)
+        await client.quiet(0.5, timeout=10)
         console.print(_state_table(client, names))
         console.print(
             f"{len(client.results)} results, "
