@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck unit integration e2e schemas bench demo docs clean
+.PHONY: install run test lint typecheck unit integration e2e reliability schemas bench demo docs clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is required")'
@@ -38,6 +38,10 @@ integration: install
 
 e2e: install
 	$(BIN)/pytest tests/e2e
+
+## make reliability: kills, outages, fuzzing, tenants, retention (RELIABILITY_SCALE=10 for longer)
+reliability: install
+	$(BIN)/pytest tests/reliability -s
 
 ## make bench: the end-to-end benchmark on the embedded stack (prints a table, writes JSON + PNG)
 bench: install
