@@ -303,10 +303,17 @@ async def soak(
     database_url: str,
     args: argparse.Namespace,
     rng: random.Random,
+    broker_pid: int | None = None,
 ) -> dict[str, Any]:
-    """Hold `rate` commands/s for `seconds` in 10 s slices; sample RSS and table sizes."""
+    """Hold `rate` commands/s for `seconds` in 10 s slices; sample RSS and table sizes (and the
+    embedded broker's RSS and CPU). Each slice is printed as it ends; the soak stops early once a
+    slice's p99 passes 30 s: from then on it would only measure its own backlog."""
     import asyncpg
 
+    broker = psutil.Process(broker_pid) if broker_pid else None
+    if broker is not None:
+        broker.cpu_percent(None)
+    stopped_early = False
     slices = max(1, int(args.soak_seconds // 10))
     samples = []
     connection = await asyncpg.connect(database_url)
@@ -319,15 +326,22 @@ async def soak(
                 "SELECT (SELECT count(*) FROM outbox) AS outbox,"
                 " (SELECT count(*) FROM inbox) AS inbox"
             )
-            samples.append(
-                {
-                    "at_seconds": round(time.perf_counter() - started, 1),
-                    "rss_mb": round(service.handle.memory_info().rss / 2**20, 1),
-                    "p99_ms": result["result"].get("p99_ms"),
-                    "outbox_rows": counts["outbox"],
-                    "inbox_rows": counts["inbox"],
-                }
-            )
+            sample = {
+                "at_seconds": round(time.perf_counter() - started, 1),
+                "rss_mb": round(service.handle.memory_info().rss / 2**20, 1),
+                "p99_ms": result["result"].get("p99_ms"),
+                "outbox_rows": counts["outbox"],
+                "inbox_rows": counts["inbox"],
+            }
+            if broker is not None:
+                sample["broker_rss_mb"] = round(broker.memory_info().rss / 2**20, 1)
+                sample["broker_cpu_percent"] = broker.cpu_percent(None)
+            samples.append(sample)
+            tqdm.write(f"soak slice {sample}")
+            if (sample["p99_ms"] or 0) > 30_000:
+                stopped_early = True
+                tqdm.write("soak stopped: the service fell behind the offered rate")
+                break
     finally:
         await connection.close()
     # Flat: after the first minute (warm-up), every sample within ±10 % of their median.
@@ -341,6 +355,7 @@ async def soak(
         "rss_min_mb": min(steady),
         "rss_max_mb": max(steady),
         "rss_flat": all(abs(value - median) <= 0.1 * median for value in steady),
+        "stopped_early": stopped_early,
         "retention": {
             "OUTBOX_RETENTION_SECONDS": args.soak_retention_seconds,
             "RETENTION_INTERVAL_SECONDS": 10,
@@ -417,12 +432,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     RESULTS.mkdir(exist_ok=True)
     rng = random.Random(args.seed)
     stack = None
+    broker_pid: int | None = None
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and os.environ.get("DATABASE_URL"):
         bootstrap, database_url = os.environ["KAFKA_BOOTSTRAP_SERVERS"], os.environ["DATABASE_URL"]
         settings_used = {"broker": bootstrap, "postgres": "configured by DATABASE_URL"}
         bin_dir = Path("/nonexistent")
     else:
         stack = EmbeddedStack().start()
+        broker_pid = stack.broker.process.pid if stack.broker.process else None
         bootstrap, database_url = stack.broker.bootstrap_servers, stack.postgres.url
         settings_used = {
             "broker": stack.broker.settings_description(),
@@ -498,7 +515,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     await open_loop(driver, programs, "editor", rate, args.seconds, rng)
                 )
             if args.soak_seconds:
-                report["soak"] = await soak(driver, programs, service, database_url, args, rng)
+                report["soak"] = await soak(
+                    driver, programs, service, database_url, args, rng, broker_pid
+                )
             report["service_peak_rss_mb"] = round(service.peak_rss / 2**20, 1)
             await driver.stop()
         finally:
