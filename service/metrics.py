@@ -54,6 +54,13 @@ class Metrics:
             "Age of the oldest unpublished outbox message.",
             registry=self.registry,
         )
+        self.consumer_lag = Gauge(
+            "program_builder_consumer_lag",
+            "Commands on the partition not yet fetched by this process (high watermark - "
+            "position), per assigned partition of the commands topic.",
+            ["partition"],
+            registry=self.registry,
+        )
 
     def observe_batch(self, outcomes: Iterable[Outcome], seconds: float) -> None:
         count = 0

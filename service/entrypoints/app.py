@@ -328,7 +328,7 @@ def build_app(settings: Settings) -> tuple[AsgiFastStream | FastStream, Runtime]
     routes = [
         ("/healthz", _healthz()),
         ("/readyz", _readyz(runtime, broker)),
-        ("/metrics", _metrics(runtime)),
+        ("/metrics", _metrics(runtime, subscribers)),
     ]
     app = AsgiFastStream(
         broker,
@@ -352,9 +352,30 @@ def _healthz() -> Any:
     return healthz
 
 
-def _metrics(runtime: Runtime) -> Any:
+async def _observe_lag(runtime: Runtime, subscribers: list[Any]) -> None:
+    """Lag of the partitions this process owns, from its consumers' own fetch state."""
+    runtime.metrics.consumer_lag.clear()
+    for subscriber in subscribers:
+        consumer = getattr(subscriber, "consumer", None)
+        if consumer is None:
+            continue
+        for partition in consumer.assignment():
+            high = consumer.highwater(partition)
+            if high is None:
+                continue  # nothing fetched from it yet
+            try:
+                position = await asyncio.wait_for(consumer.position(partition), 1)
+            except Exception:  # noqa: S112 - a rebalance may take the partition meanwhile
+                continue
+            runtime.metrics.consumer_lag.labels(str(partition.partition)).set(
+                max(0, high - position)
+            )
+
+
+def _metrics(runtime: Runtime, subscribers: list[Any]) -> Any:
     @get(include_in_schema=False)
     async def metrics(scope: Any) -> AsgiResponse:
+        await _observe_lag(runtime, subscribers)
         if runtime.pool is not None:
             try:
                 async with asyncio.timeout(2), runtime.pool.acquire() as connection:

@@ -56,6 +56,7 @@ async def test_probes_metrics_and_docs(
         assert f"program_builder_commands_total{{{applied}}} 1.0" in metrics
         assert f"program_builder_commands_total{{{rejected}}} 1.0" in metrics
         assert "program_builder_outbox_backlog" in metrics
+        assert 'program_builder_consumer_lag{partition="' in metrics
         assert "faststream_received_messages_total" in metrics
         docs = await http.get("/docs/asyncapi")
         assert docs.status_code == 200
