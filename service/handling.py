@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from contracts.topics import Topics
 from service.domain.changes import PRESCRIPTION_EVENT, Event
 from service.domain.commands import Context, apply, required_exercises
 from service.domain.errors import Rejection
+from service.retry import backoff
 from service.storage import inbox, outbox, programs
 from service.storage.database import Connection, is_transient
 from service.storage.inbox import InboxEntry
@@ -117,7 +117,7 @@ class CommandProcessor:
                 if not is_transient(error):
                     raise
                 attempt += 1
-                delay = min(max_backoff, 0.05 * 2**attempt) * random.uniform(0.5, 1.0)
+                delay = backoff(attempt, base=0.05, cap=max_backoff)
                 log.warning(
                     "database unavailable (%s), retrying batch of %d in %.2f s",
                     type(error).__name__,

@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Callable
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from service.retry import backoff
 from service.storage import inbox, outbox
 from service.storage.database import is_transient
 
@@ -64,7 +64,7 @@ class OutboxRelay:
                     failures += 1
                     self.healthy = False
                     self.on_error(error)
-                    delay = min(10.0, 0.1 * 2**failures) * random.uniform(0.5, 1.0)
+                    delay = backoff(failures, base=0.1, cap=10.0)
                     log.warning(
                         "relay failed (%s: %s), retrying in %.2f s",
                         type(error).__name__,

@@ -15,7 +15,8 @@ log = logging.getLogger("program_builder.retry")
 
 def backoff(attempt: int, base: float = 0.2, cap: float = 5.0) -> float:
     """Seconds to wait before retry number `attempt` (1, 2, …): up to base·2^attempt, capped,
-    with jitter so that instances restarted together do not retry in lockstep."""
+    with jitter so that instances restarted together do not retry in lockstep. Every jittered
+    retry of the service (startup, batches, relay) waits by this."""
     return min(cap, base * (1 << min(attempt, 16))) * random.uniform(0.5, 1.0)
 
 

@@ -249,7 +249,7 @@ def build_app(settings: Settings) -> tuple[AsgiFastStream | FastStream, Runtime]
                 settings.db_pool_size,
                 settings.db_command_timeout_seconds,
             ),
-            lambda error: is_transient(error) or isinstance(error, asyncpg.CannotConnectNowError),
+            is_transient,  # includes cannot_connect_now: a server still starting
         )
         async with runtime.pool.acquire() as connection:
             await check_schema_current(connection)
