@@ -6,11 +6,67 @@ import asyncio
 import json
 import uuid
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any, Self
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from contracts.topics import Topics
 from service.config import Settings
+
+
+async def assign_from_beginning(
+    consumer: AIOKafkaConsumer, topics: list[str], timeout: float
+) -> None:
+    """Assign every partition of `topics` (waiting for them to exist) from offset 0."""
+    partitions = []
+    for topic in topics:
+        for _ in range(int(timeout * 10)):
+            found = consumer.partitions_for_topic(topic)
+            if found:
+                break
+            await consumer._client.force_metadata_update()
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError(f"topic {topic} does not exist after {timeout} s")
+        partitions += [TopicPartition(topic, p) for p in found]
+    consumer.assign(partitions)
+    await consumer.seek_to_beginning(*partitions)
+
+
+async def wait_consumed(
+    pool: asyncpg.Pool,
+    events: Mapping[str, list[Any]],
+    topics: Topics,
+    timeout: float,
+    *,
+    all_sent: bool = False,
+) -> None:
+    """Until `events` (topic -> what a reader consumed) holds as many messages of each event
+    topic as the service committed to its outbox; with `all_sent`, also no unsent row is left."""
+    event_topics = [topics.prescription_updated, topics.session_updated]
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        unsent = (
+            await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+            if all_sent
+            else 0
+        )
+        committed = dict(
+            await pool.fetch(
+                "SELECT topic, count(*) FROM outbox WHERE topic = ANY($1::text[]) GROUP BY topic",
+                event_topics,
+            )
+        )
+        if unsent == 0 and all(len(events[t]) >= committed.get(t, 0) for t in event_topics):
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            consumed = {t: len(events[t]) for t in event_topics}
+            raise AssertionError(
+                f"outbox: {unsent} unsent; events committed {committed}, consumed {consumed}"
+            )
+        await asyncio.sleep(0.1)
 
 
 class CommandClient:
@@ -53,19 +109,7 @@ class CommandClient:
         return self
 
     async def _assign(self, topics: list[str]) -> None:
-        partitions = []
-        for topic in topics:
-            for _ in range(50):
-                found = self._consumer.partitions_for_topic(topic)
-                if found:
-                    break
-                await self._consumer._client.force_metadata_update()
-                await asyncio.sleep(0.1)
-            else:
-                raise AssertionError(f"topic {topic} does not exist")
-            partitions += [TopicPartition(topic, p) for p in found]
-        self._consumer.assign(partitions)
-        await self._consumer.seek_to_beginning(*partitions)
+        await assign_from_beginning(self._consumer, topics, timeout=5)
 
     async def __aexit__(self, *exc: object) -> None:
         if self._reader:

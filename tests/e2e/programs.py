@@ -4,14 +4,13 @@ database (what a compacting downstream consumer would hold)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
 import asyncpg
 
 from contracts.events import PrescriptionUpdated, SessionUpdated
-from tests.client import CommandClient
+from tests.client import CommandClient, wait_consumed
 
 
 def new_id() -> str:
@@ -69,21 +68,7 @@ def assert_valid_events(
 
 async def settle(client: CommandClient, pool: asyncpg.Pool, timeout: float = 30) -> None:
     """Wait until the client consumed every event row the service committed to its outbox."""
-    topics = (client.topics.prescription_updated, client.topics.session_updated)
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        committed = dict(
-            await pool.fetch(
-                "SELECT topic, count(*) FROM outbox WHERE topic = ANY($1::text[]) GROUP BY topic",
-                list(topics),
-            )
-        )
-        if all(len(client.events[topic]) >= committed.get(topic, 0) for topic in topics):
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            received = {topic: len(client.events[topic]) for topic in topics}
-            raise AssertionError(f"events committed {committed}, consumed {received}")
-        await asyncio.sleep(0.1)
+    await wait_consumed(pool, client.events, client.topics, timeout)
 
 
 async def assert_events_reconstruct_database(client: CommandClient, pool: asyncpg.Pool) -> None:

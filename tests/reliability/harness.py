@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import TypeAdapter
 
 from contracts.commands import Command
@@ -27,6 +27,7 @@ from contracts.topics import Topics
 from service.domain.commands import Context, apply
 from service.domain.errors import Rejection
 from service.domain.model import Program
+from tests.client import assign_from_beginning, wait_consumed
 
 SCALE = float(os.environ.get("RELIABILITY_SCALE", "1"))
 """Multiplies the size of the long runs: `RELIABILITY_SCALE=10 make test` for a night run."""
@@ -102,7 +103,7 @@ class StreamBuilder:
             return
         self.expected[command_id] = "applied"
         self.programs[program_id] = applied.program
-        self.taken |= {e for e in _ids_of(applied.program)}
+        self.taken |= _ids_of(applied.program)
 
     def _choose(self, program_id: uuid.UUID) -> dict[str, Any]:
         rng = self.rng
@@ -363,19 +364,7 @@ class OutputReader:
             topics.session_updated,
             topics.dead_letters,
         ]
-        partitions = []
-        for topic in wanted:
-            for _ in range(200):
-                found = self.consumer.partitions_for_topic(topic)
-                if found:
-                    break
-                await self.consumer._client.force_metadata_update()
-                await asyncio.sleep(0.1)
-            else:
-                raise AssertionError(f"topic {topic} was never created")
-            partitions += [TopicPartition(topic, p) for p in found]
-        self.consumer.assign(partitions)
-        await self.consumer.seek_to_beginning(*partitions)
+        await assign_from_beginning(self.consumer, wanted, timeout=20)
         self.task = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -407,21 +396,8 @@ async def wait_until(predicate: Any, timeout: float, what: str) -> None:
 
 async def wait_relayed(pool: asyncpg.Pool, reader: OutputReader, timeout: float) -> None:
     """Until the outbox is empty of unsent rows and the reader holds every event row."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    topics = reader.outputs.topics
-    while True:
-        unsent = await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
-        counts = dict(
-            await pool.fetch(
-                "SELECT topic, count(*) FROM outbox WHERE topic = ANY($1::text[]) GROUP BY topic",
-                [topics.prescription_updated, topics.session_updated],
-            )
-        )
-        if unsent == 0 and all(len(reader.outputs.events[t]) >= n for t, n in counts.items()):
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"outbox: {unsent} unsent; events {counts}")
-        await asyncio.sleep(0.2)
+    outputs = reader.outputs
+    await wait_consumed(pool, outputs.events, outputs.topics, timeout, all_sent=True)
 
 
 # --- the database, comparable across runs

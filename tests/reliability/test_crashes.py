@@ -58,11 +58,8 @@ class Run:
     async def begin(self, messages: list[tuple[bytes, bytes]]) -> None:
         first = self.process()
         first.start()  # creates the topics
-        await self.reader_started()
-        await produce(self.bootstrap, self.topics.commands, messages)
-
-    async def reader_started(self) -> None:
         await self.reader.start()
+        await produce(self.bootstrap, self.topics.commands, messages)
 
     def answered(self, command_ids: set[str]) -> bool:
         return command_ids <= self.reader.outputs.results.keys()
