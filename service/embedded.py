@@ -173,7 +173,9 @@ class EmbeddedPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if user is not None:
             account = pwd.getpwnam(user)
-            for parent in self.data_dir.parents:  # the server must be able to reach its directory
+            # The server must be able to reach its data directory and its own binaries (the
+            # checkout may sit in a 0700 directory such as one from `mktemp -d`).
+            for parent in {*self.data_dir.parents, *self.bin_dir.parent.parents}:
                 parent.chmod(parent.stat().st_mode | 0o011)
             for path in (self.data_dir, *self.data_dir.rglob("*")):
                 os.chown(path, account.pw_uid, account.pw_gid)
