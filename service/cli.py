@@ -39,12 +39,13 @@ async def serve(settings: Settings) -> None:
     """Run consumer, relay and HTTP until SIGINT/SIGTERM (or a fatal error), then drain."""
     from faststream.asgi import AsgiFastStream
 
-    from service.entrypoints.app import build_app
+    from service.entrypoints.app import Service
 
-    app, runtime = build_app(settings)
+    service = Service(settings)
+    app = service.app
     if not isinstance(app, AsgiFastStream):
         runner = asyncio.create_task(app.run())
-        stopper = asyncio.create_task(runtime.stopping.wait())
+        stopper = asyncio.create_task(service.stopping.wait())
         await asyncio.wait([runner, stopper], return_when=asyncio.FIRST_COMPLETED)
         if not runner.done():
             app.exit()
@@ -73,7 +74,7 @@ async def serve(settings: Settings) -> None:
     )
 
     async def stop_on_fatal() -> None:
-        await runtime.stopping.wait()
+        await service.stopping.wait()
         server.should_exit = True
 
     watcher = asyncio.create_task(stop_on_fatal())
@@ -152,10 +153,10 @@ def command_demo(args: argparse.Namespace) -> int:
 
 
 async def _demo_with_service(settings: Settings) -> int:
-    from service.entrypoints.app import build_app
+    from service.entrypoints.app import Service
     from service.entrypoints.demo import run_demo
 
-    app, _ = build_app(settings)
+    app = Service(settings).app
     await app.start()
     try:
         return await run_demo(settings)

@@ -18,7 +18,6 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -289,9 +288,3 @@ class EmbeddedStack:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-@contextlib.contextmanager
-def embedded_stack(durable: bool = False) -> Iterator[EmbeddedStack]:
-    with EmbeddedStack(durable=durable) as stack:
-        yield stack

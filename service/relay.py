@@ -18,7 +18,7 @@ from collections.abc import Callable
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from service.retry import backoff
+from service.retry import Backoff, Stopped
 from service.storage import inbox, outbox
 from service.storage.database import is_transient
 
@@ -47,7 +47,6 @@ class OutboxRelay:
         self.on_published = on_published
         self.on_error = on_error
         self._wake = asyncio.Event()
-        self.healthy = True
 
     def wake(self) -> None:
         self._wake.set()
@@ -55,26 +54,26 @@ class OutboxRelay:
     async def run(self, stopping: asyncio.Event) -> None:
         """Relay until `stopping` is set, then return (call `drain` to flush what is left)."""
         listener = asyncio.create_task(self._listen(stopping))
-        failures = 0
+        waits = Backoff(stopping, base=0.1, cap=10.0)
         try:
             while not stopping.is_set():
                 try:
                     count = await self.relay_once()
                 except Exception as error:
-                    failures += 1
-                    self.healthy = False
                     self.on_error(error)
-                    delay = backoff(failures, base=0.1, cap=10.0)
+                    delay = waits.next_delay()
                     log.warning(
                         "relay failed (%s: %s), retrying in %.2f s",
                         type(error).__name__,
                         error,
                         delay,
                     )
-                    await _wait(stopping, delay)
+                    try:
+                        await waits.wait(delay)
+                    except Stopped:
+                        return
                     continue
-                failures = 0
-                self.healthy = True
+                waits.reset()
                 if count < self.batch_size:
                     self._wake.clear()
                     await _wait_any(self._wake, stopping, self.poll_interval)
@@ -145,14 +144,16 @@ class OutboxRelay:
 
     async def _listen(self, stopping: asyncio.Event) -> None:
         """Hold a LISTEN connection; reconnect with backoff (polling covers the gaps)."""
-        failures = 0
+        waits = Backoff(stopping, base=0.2, cap=10.0)
         while not stopping.is_set():
             try:
                 connection = await self.pool.acquire()
             except Exception as error:
-                failures += 1
-                await _wait(stopping, min(10.0, 0.2 * 2**failures))
                 log.debug("LISTEN connection failed: %s", error)
+                try:
+                    await waits.wait(waits.next_delay())
+                except Stopped:
+                    return
                 continue
             lost = asyncio.Event()
 
@@ -162,12 +163,12 @@ class OutboxRelay:
             try:
                 connection.add_termination_listener(lambda _: lost.set())  # noqa: B023
                 await connection.add_listener(NOTIFY_CHANNEL, on_notify)
-                failures = 0
+                waits.reset()
                 await _wait_any(lost, stopping, None)
             except Exception as error:
-                failures += 1
                 log.debug("LISTEN failed: %s", error)
-                await _wait(stopping, min(10.0, 0.2 * 2**failures))
+                with contextlib.suppress(Stopped):
+                    await waits.wait(waits.next_delay())
             finally:
                 with contextlib.suppress(Exception):
                     await connection.remove_listener(NOTIFY_CHANNEL, on_notify)
@@ -211,12 +212,8 @@ class Retention:
             except Exception as error:
                 level = logging.WARNING if is_transient(error) else logging.ERROR
                 log.log(level, "retention failed: %s", error)
-            await _wait(stopping, self.interval)
-
-
-async def _wait(event: asyncio.Event, timeout: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(event.wait(), timeout)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), self.interval)
 
 
 async def _wait_any(first: asyncio.Event, second: asyncio.Event, timeout: float | None) -> None:

@@ -1,8 +1,14 @@
-"""Waiting for a dependency that is not there yet: capped exponential backoff with full jitter."""
+"""Retrying what depends on the broker or the database: one jittered backoff that a stop ends.
+
+Every retry loop of the service (startup waits, the batch retry, the relay, the LISTEN
+reconnect) waits through `Backoff`, so each answers SIGTERM within the same bound and instances
+restarted together do not retry in lockstep.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -13,34 +19,90 @@ T = TypeVar("T")
 log = logging.getLogger("program_builder.retry")
 
 
+class Stopped(Exception):
+    """The service was asked to stop while this work waited to be retried."""
+
+
 def backoff(attempt: int, base: float = 0.2, cap: float = 5.0) -> float:
     """Seconds to wait before retry number `attempt` (1, 2, …): up to base·2^attempt, capped,
-    with jitter so that instances restarted together do not retry in lockstep. Every jittered
-    retry of the service (startup, batches, relay) waits by this."""
+    with full jitter over the upper half."""
     return min(cap, base * (1 << min(attempt, 16))) * random.uniform(0.5, 1.0)
+
+
+class Backoff:
+    """The waits of one retry loop: growing after each failure, reset by a success, and cut
+    short by `stopping` (then `Stopped` is raised)."""
+
+    def __init__(self, stopping: asyncio.Event, *, base: float = 0.2, cap: float = 5.0) -> None:
+        self.stopping = stopping
+        self.base = base
+        self.cap = cap
+        self.failures = 0
+
+    def reset(self) -> None:
+        self.failures = 0
+
+    def next_delay(self) -> float:
+        self.failures += 1
+        return backoff(self.failures, self.base, self.cap)
+
+    async def wait(self, delay: float) -> None:
+        """Sleep `delay` seconds unless stopping is (or becomes) set: then raise `Stopped`."""
+        if self.stopping.is_set():
+            raise Stopped
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), delay)
+        if self.stopping.is_set():
+            raise Stopped
+
+
+async def unless_stopped(work: Awaitable[T], stopping: asyncio.Event) -> T:
+    """Await `work`, but cancel it and raise `Stopped` as soon as `stopping` is set."""
+    if stopping.is_set():
+        if asyncio.iscoroutine(work):
+            work.close()
+        raise Stopped
+    task = asyncio.ensure_future(work)
+    stop = asyncio.ensure_future(stopping.wait())
+    try:
+        await asyncio.wait((task, stop), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(BaseException):
+        await task
+    raise Stopped
 
 
 async def until_available(
     what: str,
     attempt: Callable[[], Awaitable[T]],
     transient: Callable[[BaseException], bool],
+    stopping: asyncio.Event,
+    *,
+    base: float = 0.2,
+    cap: float = 5.0,
 ) -> T:
-    """Run `attempt` until it succeeds; errors that `transient` does not accept are raised."""
-    failures = 0
+    """Run `attempt` until it succeeds. Errors `transient` does not accept are raised; a stop
+    (even in the middle of an attempt) raises `Stopped`."""
+    waits = Backoff(stopping, base=base, cap=cap)
     while True:
         try:
-            return await attempt()
+            return await unless_stopped(attempt(), stopping)
+        except Stopped:
+            raise
         except Exception as error:
             if not transient(error):
                 raise
-            failures += 1
-            delay = backoff(failures)
+            delay = waits.next_delay()
             log.warning(
                 "%s not available (%s: %s); retry %d in %.1f s",
                 what,
                 type(error).__name__,
                 str(error)[:200],
-                failures,
+                waits.failures,
                 delay,
             )
-            await asyncio.sleep(delay)
+            await waits.wait(delay)

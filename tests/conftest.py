@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from service.config import Settings
-from service.entrypoints.app import Runtime, build_app
+from service.entrypoints.app import Service
 from service.storage.database import create_pool
 from service.storage.migrations import migrate
 from tests.client import CommandClient
@@ -129,17 +129,17 @@ def settings(infrastructure: Infrastructure, database_url: str) -> Settings:
 
 
 @pytest.fixture
-async def service(settings: Settings) -> AsyncIterator[Runtime]:
+async def service(settings: Settings) -> AsyncIterator[Service]:
     """The real FastStream application, consuming its own topics on the real broker."""
-    app, runtime = build_app(settings)
-    await app.start()
+    service = Service(settings)
+    await service.app.start()
     try:
-        yield runtime
+        yield service
     finally:
-        await app.stop()
+        await service.app.stop()
 
 
 @pytest.fixture
-async def client(service: Runtime, settings: Settings) -> AsyncIterator[CommandClient]:
+async def client(service: Service, settings: Settings) -> AsyncIterator[CommandClient]:
     async with CommandClient(settings) as command_client:
         yield command_client

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from contracts.results import CommandError, ErrorCode, ErrorDetail
 
 
@@ -46,4 +48,11 @@ class ValidationFailed(Rejection):
 
 
 class PrescriptionsNotLoaded(Exception):
-    """A domain function read prescriptions the handler did not load: a bug, never a rejection."""
+    """A command needs stored prescriptions its caller did not load: load them and apply again.
+
+    Never a rejection: `reads_of` names what a command reads on the stored structure, and this
+    covers what an earlier operation of the same batch made it need besides."""
+
+    def __init__(self, program_exercise_id: UUID) -> None:
+        super().__init__(f"prescriptions of program exercise {program_exercise_id} not loaded")
+        self.program_exercise_id = program_exercise_id

@@ -34,16 +34,15 @@ from service.domain.model import (
 )
 
 
-def program_from_snapshot(
-    program_id: UUID,
-    tenant_id: str,
-    snapshot: ProgramSnapshotV1 | LegacyProgramSnapshot,
-    ids: IdDeriver,
-) -> Program:
-    program = Program(program_id, tenant_id, snapshot.name, snapshot.weeks, 1)
+def fill_from_snapshot(
+    program: Program, snapshot: ProgramSnapshotV1 | LegacyProgramSnapshot, ids: IdDeriver
+) -> None:
+    """Give the new (empty) `program` the snapshot's name, weeks, sessions and prescriptions."""
+    program.name = snapshot.name
+    program.weeks = snapshot.weeks
     if isinstance(snapshot, LegacyProgramSnapshot):
         _convert_legacy(program, snapshot, ids)
-        return program
+        return
     for session_snapshot in snapshot.sessions:
         groups: list[ExerciseGroup] = []
         for group_snapshot in session_snapshot.groups:
@@ -69,7 +68,6 @@ def program_from_snapshot(
                 )
             )
         program.sessions.append(Session(session_snapshot.session_id, session_snapshot.name, groups))
-    return program
 
 
 def _add_prescriptions(

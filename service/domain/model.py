@@ -151,7 +151,7 @@ class Program:
 
     def prescriptions_of(self, program_exercise_id: UUID) -> dict[int, Prescription]:
         if program_exercise_id not in self.loaded:
-            raise PrescriptionsNotLoaded(str(program_exercise_id))
+            raise PrescriptionsNotLoaded(program_exercise_id)
         return self.prescriptions.setdefault(program_exercise_id, {})
 
     def placements(self, session: Session) -> dict[UUID, Placement]:

@@ -11,14 +11,14 @@ from pydantic import TypeAdapter
 
 from contracts.commands import Command
 from service.config import Settings
-from service.entrypoints.app import build_app
+from service.entrypoints.app import Service
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "contracts" / "schemas" / "asyncapi.json"
 
 
 def render() -> str:
     settings = Settings(http_port=0, _env_file=None)
-    app, _ = build_app(settings)
+    app = Service(settings).app
     document: dict[str, Any] = app.schema.to_specification().to_jsonable()
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     command_schema = TypeAdapter(Command).json_schema(

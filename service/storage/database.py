@@ -10,6 +10,8 @@ import asyncpg
 import asyncpg.pool
 from pydantic_core import to_json
 
+from contracts.results import CommandError, ErrorCode
+
 # A plain connection or one borrowed from the pool: the storage functions take either.
 Connection: TypeAlias = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 
@@ -46,6 +48,24 @@ def is_transient(error: BaseException) -> bool:
         | asyncpg.InterfaceError
         | asyncpg.exceptions.ConnectionDoesNotExistError,
     )
+
+
+def refusal(error: BaseException) -> CommandError | None:
+    """The rejection a command earns when the database refused its change, or None when the
+    error is not about the command's data (then it is transient or a bug).
+
+    Only reached when a command passed the domain's checks and still broke a constraint: an id
+    it creates that another command of the same batch took first, in another program."""
+    if isinstance(error, asyncpg.UniqueViolationError):
+        return CommandError(
+            code=ErrorCode.CONFLICT, message="an id this command creates is already in use"
+        )
+    if isinstance(error, asyncpg.IntegrityConstraintViolationError):
+        return CommandError(
+            code=ErrorCode.INVARIANT_VIOLATED,
+            message=f"the database refused the change ({type(error).__name__})",
+        )
+    return None
 
 
 async def _init_connection(connection: asyncpg.Connection) -> None:

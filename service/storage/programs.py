@@ -78,6 +78,22 @@ ON CONFLICT (id) DO UPDATE
 SET session_id = EXCLUDED.session_id, group_id = EXCLUDED.group_id,
     order_within_group = EXCLUDED.order_within_group
 """
+# Rows of sessions, groups and exercises that were not loaded are inserted without ON CONFLICT:
+# an id that another program took meanwhile (another instance, or an earlier command of the same
+# batch) then fails the transaction with a unique violation instead of overwriting that row.
+_INSERT_SESSION = """
+INSERT INTO sessions (id, program_id, name, order_index) VALUES ($1, $2, $3, $4)
+"""
+_INSERT_GROUP = """
+INSERT INTO exercise_groups
+    (id, program_id, session_id, order_index, rounds, rest_between_rounds_seconds, notes)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+"""
+_INSERT_EXERCISE = """
+INSERT INTO program_exercises
+    (id, program_id, session_id, group_id, order_within_group, exercise_id, name)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+"""
 _UPSERT_PRESCRIPTION = """
 INSERT INTO prescriptions (id, program_id, program_exercise_id, week, version, series)
 VALUES ($1, $2, $3, $4, $5, $6)
@@ -143,6 +159,18 @@ async def lock_and_load(connection: Connection, program_ids: Iterable[UUID]) -> 
     return programs
 
 
+def stored_ids(programs: dict[UUID, Program]) -> set[UUID]:
+    """The ids of every session, group and exercise of these (just loaded) programs."""
+    found: set[UUID] = set()
+    for program in programs.values():
+        for session in program.sessions:
+            found.add(session.id)
+            for group in session.groups:
+                found.add(group.id)
+                found.update(exercise.id for exercise in group.exercises)
+    return found
+
+
 def _first(pair: tuple[int, object]) -> int:
     return pair[0]
 
@@ -197,6 +225,7 @@ async def taken_ids(connection: Connection, candidates: Iterable[UUID]) -> set[U
 class PendingWrites:
     """What a transaction's commands changed, accumulated per program and written once."""
 
+    stored: set[UUID]  # the session, group and exercise ids as loaded (`stored_ids`)
     programs: dict[UUID, Program] = field(default_factory=dict)
     sessions: dict[UUID, UUID] = field(default_factory=dict)  # session -> program
     deleted_sessions: set[UUID] = field(default_factory=set)
@@ -224,12 +253,17 @@ class PendingWrites:
             [(p.id, p.tenant_id, p.name, p.weeks, p.version) for p in self.programs.values()],
         )
         session_rows, group_rows, exercise_rows = self._structure_rows()
-        if session_rows:
-            await connection.executemany(_UPSERT_SESSION, session_rows)
-        if group_rows:
-            await connection.executemany(_UPSERT_GROUP, group_rows)
-        if exercise_rows:
-            await connection.executemany(_UPSERT_EXERCISE, exercise_rows)
+        for upsert, insert, rows in (
+            (_UPSERT_SESSION, _INSERT_SESSION, session_rows),
+            (_UPSERT_GROUP, _INSERT_GROUP, group_rows),
+            (_UPSERT_EXERCISE, _INSERT_EXERCISE, exercise_rows),
+        ):
+            known = [row for row in rows if row[0] in self.stored]
+            new = [row for row in rows if row[0] not in self.stored]
+            if known:
+                await connection.executemany(upsert, known)
+            if new:
+                await connection.executemany(insert, new)
         # Deletions before prescription upserts: a week re-created gets a new id and the same
         # (exercise, week).
         for statement, ids in (

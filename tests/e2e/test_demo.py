@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 
 from service.config import Settings
-from service.entrypoints.app import Runtime
+from service.entrypoints.app import Service
 
 
 async def test_demo_runs_against_the_service_and_exits_0(
-    service: Runtime, settings: Settings
+    service: Service, settings: Settings
 ) -> None:
     env = {
         **os.environ,

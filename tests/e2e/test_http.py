@@ -13,7 +13,7 @@ import uvicorn
 
 from service.config import Settings
 from service.embedded import free_port
-from service.entrypoints.app import build_app
+from service.entrypoints.app import Service
 from tests.client import CommandClient
 from tests.infrastructure import Infrastructure
 
@@ -21,7 +21,7 @@ from tests.infrastructure import Infrastructure
 @pytest.fixture
 async def http_service(settings: Settings) -> AsyncIterator[str]:
     port = free_port()
-    app, _ = build_app(settings.model_copy(update={"http_port": port}))
+    app = Service(settings.model_copy(update={"http_port": port})).app
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_config=None)
     )

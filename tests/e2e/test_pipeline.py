@@ -19,9 +19,10 @@ from faststream.kafka.message import KafkaAckableMessage
 from contracts.dlq import DeadLetterCode
 from service.config import Settings
 from service.embedded import EmbeddedBroker
-from service.entrypoints.app import build_app
-from service.handling import CommandProcessor, Record
+from service.entrypoints.app import Service
+from service.handling import CommandProcessor
 from service.kafka import create_producer
+from service.messages import Messages, Record
 from service.relay import OutboxRelay
 from tests.client import CommandClient
 from tests.e2e.programs import assert_events_reconstruct_database, build_program, new_id
@@ -188,7 +189,7 @@ async def test_redelivery_after_crash_between_commit_and_offset_commit(
     """The transaction commits but the offset commit never happens (the process dies in between):
     the next consumer gets the same records again, answers them `duplicate`, changes nothing, and
     the first result is still delivered."""
-    app, _ = build_app(settings)
+    app = Service(settings).app
 
     async def crash_before_ack(self: KafkaAckableMessage) -> None:
         return None  # the offset is never committed
@@ -209,9 +210,8 @@ async def test_redelivery_after_crash_between_commit_and_offset_commit(
             "SELECT version FROM programs WHERE id = $1", uuid.UUID(program)
         )
 
-        restarted, _ = build_app(
-            settings
-        )  # same consumer group: gets the uncommitted records again
+        # Same consumer group: gets the uncommitted records again.
+        restarted = Service(settings).app
         await restarted.start()
         try:
             await client.wait_for(
@@ -246,7 +246,7 @@ async def test_relay_catches_up_after_the_broker_was_unreachable(
 ) -> None:
     broker = EmbeddedBroker()  # a broker of our own, so that we can take it away
     local = settings.model_copy(update={"kafka_bootstrap_servers": broker.bootstrap_servers})
-    processor = CommandProcessor(pool, local.topics)
+    processor = CommandProcessor(pool, Messages(local.topics))
     program = new_id()
     commands = [
         {
@@ -267,7 +267,7 @@ async def test_relay_catches_up_after_the_broker_was_unreachable(
         }
         for n in range(20)
     ]
-    await processor.process([_record(local, c, n) for n, c in enumerate(commands)])
+    await processor.process([_record(local, c, n) for n, c in enumerate(commands)], asyncio.Event())
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == len(commands)
 
     producer = create_producer(local)
@@ -313,7 +313,7 @@ async def test_relay_catches_up_after_the_broker_was_unreachable(
 async def test_rolled_back_transaction_publishes_nothing(
     settings: Settings, pool: asyncpg.Pool
 ) -> None:
-    processor = CommandProcessor(pool, settings.topics)
+    processor = CommandProcessor(pool, Messages(settings.topics))
     command = {
         "commandId": new_id(),
         "type": "program.create",

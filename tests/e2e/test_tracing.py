@@ -13,7 +13,7 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from service.config import Settings
-from service.entrypoints.app import build_app
+from service.entrypoints.app import Service
 from tests.client import CommandClient
 from tests.e2e.programs import new_id
 
@@ -108,7 +108,7 @@ async def test_with_otlp_the_events_carry_the_services_span_which_is_exported(
     settings: Settings, receiver: OtlpReceiver
 ) -> None:
     traced = settings.model_copy(update={"otel_exporter_otlp_endpoint": receiver.endpoint})
-    app, _ = build_app(traced)
+    app = Service(traced).app
     await app.start()
     try:
         async with CommandClient(traced) as client:

@@ -49,7 +49,9 @@ async def run(connection: asyncpg.Connection, document: Any) -> Program:
         program = await load(connection)
         taken = await programs.taken_ids(connection, _ids_in(document))
         applied = apply(program, document, Context(datetime.now(UTC), taken.__contains__))
-        writes = programs.PendingWrites()
+        writes = programs.PendingWrites(
+            programs.stored_ids({program.id: program} if program else {})
+        )
         writes.add(applied.program, applied.changes)
         await writes.write(connection)
     return applied.program

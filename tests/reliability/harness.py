@@ -8,14 +8,10 @@ import asyncio
 import json
 import os
 import random
-import signal
-import subprocess
-import sys
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -258,61 +254,6 @@ async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]
         await asyncio.gather(*pending)
     finally:
         await producer.stop()
-
-
-# --- the service as a process
-
-
-@dataclass
-class ServiceProcess:
-    """`program-builder run` in its own process group, so SIGKILL takes it down at once."""
-
-    env: dict[str, str]
-    log: Path
-    process: subprocess.Popen[bytes] | None = None
-    starts: int = 0
-
-    def start(self) -> None:
-        script = Path(sys.executable).with_name("program-builder")
-        self.process = subprocess.Popen(
-            [str(script), "run"],
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.log, "ab"),  # noqa: SIM115 - owned by the child
-            start_new_session=True,
-        )
-        self.starts += 1
-
-    def kill(self) -> None:
-        assert self.process is not None
-        os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
-
-    def terminate(self, timeout: float = 30) -> int:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout)
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-
-def service_env(bootstrap: str, database_url: str, prefix: str, **extra: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "DATABASE_URL": database_url,
-        "TOPIC_PREFIX": prefix,
-        "CONSUMER_GROUP": prefix,
-        "KAFKA_ENABLE_IDEMPOTENCE": "false",
-        "HTTP_PORT": "0",
-        "LOG_LEVEL": "WARNING",
-        "KAFKA_SESSION_TIMEOUT_MS": "3000",
-        "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-        "RELAY_POLL_INTERVAL_SECONDS": "0.25",
-        **extra,
-    }
 
 
 # --- reading every output

@@ -22,15 +22,14 @@ from service.storage.database import create_pool
 from tests.infrastructure import Infrastructure
 from tests.reliability.harness import (
     OutputReader,
-    ServiceProcess,
     StreamBuilder,
     database_state,
     produce,
     scaled,
-    service_env,
     wait_relayed,
     wait_until,
 )
+from tests.support.process import ServiceProcess, service_env
 
 pytestmark = pytest.mark.reliability
 

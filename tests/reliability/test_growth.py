@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from service.config import Settings
-from service.entrypoints.app import build_app
+from service.entrypoints.app import Service
 from tests.client import CommandClient
 from tests.e2e.programs import build_program
 from tests.reliability.harness import produce, scaled, wait_until
@@ -29,7 +29,7 @@ async def short_retention(settings: Settings) -> AsyncIterator[Settings]:
             "retention_interval_seconds": 0.5,
         }
     )
-    app, _ = build_app(local)
+    app = Service(local).app
     await app.start()
     try:
         yield local

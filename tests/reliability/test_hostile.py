@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from contracts.commands import MAX_COMMAND_BYTES
 from contracts.dlq import DeadLetterCode
 from service.config import Settings
-from service.entrypoints.app import Runtime
+from service.entrypoints.app import Service
 from tests.client import CommandClient
 from tests.e2e.programs import build_program, new_id
 from tests.reliability.harness import produce, scaled
@@ -173,7 +173,7 @@ def generate(count: int, programs: list[str]) -> list[bytes]:
 
 
 async def test_a_fuzz_run_never_stops_the_consumer_and_answers_every_message(
-    client: CommandClient, settings: Settings, pool: asyncpg.Pool, service: Runtime
+    client: CommandClient, settings: Settings, pool: asyncpg.Pool, service: Service
 ) -> None:
     programs = [(await build_program(client))["program"] for _ in range(3)]
     messages = generate(scaled(10_000), programs)

@@ -24,14 +24,13 @@ from service.storage.migrations import migrate
 from tests.infrastructure import Infrastructure
 from tests.reliability.harness import (
     OutputReader,
-    ServiceProcess,
     StreamBuilder,
     produce,
     scaled,
-    service_env,
     wait_relayed,
     wait_until,
 )
+from tests.support.process import ServiceProcess, service_env
 
 pytestmark = pytest.mark.reliability
 

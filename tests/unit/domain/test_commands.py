@@ -15,6 +15,7 @@ from contracts.commands import Command
 from service.domain.commands import Applied, Context, apply
 from service.domain.errors import Conflict, InvariantViolated, NotFound, Rejection
 from service.domain.model import Program
+from service.messages import event_payload
 
 COMMANDS: TypeAdapter[Any] = TypeAdapter(Command)
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
@@ -61,7 +62,7 @@ class Editor:
 
     def events(self, kind: str) -> list[dict[str, Any]]:
         assert self.last is not None
-        return [e.payload for e in self.last.events if e.payload["type"] == kind]
+        return [p for p in map(event_payload, self.last.events) if p["type"] == kind]
 
 
 def sets(count: int) -> list[dict[str, Any]]:
@@ -129,7 +130,7 @@ def test_exercise_add_creates_standalone_group_with_derived_id(editor: Editor) -
     session = with_session(editor)
     exercise = add_exercise(editor, session, series=sets(3))
     assert editor.last is not None and editor.program is not None
-    command_id = editor.last.events[0].payload["causationId"]
+    command_id = event_payload(editor.last.events[0])["causationId"]
     group = editor.program.sessions[0].groups[0]
     assert group.id == uuid.uuid5(UUID(command_id), "group")
     prescription = editor.program.prescriptions_of(exercise)[0]
@@ -232,7 +233,7 @@ def test_events_are_deterministic_per_command(editor: Editor) -> None:
     assert program is not None
     first = apply(program.copy(), command, Context(NOW, lambda _: False))
     second = apply(program.copy(), command, Context(NOW, lambda _: False))
-    assert [e.payload for e in first.events] == [e.payload for e in second.events]
+    assert [*map(event_payload, first.events)] == [*map(event_payload, second.events)]
 
 
 def test_batch_is_all_or_nothing_with_one_version(editor: Editor) -> None:
@@ -258,7 +259,7 @@ def test_batch_is_all_or_nothing_with_one_version(editor: Editor) -> None:
     )
     assert editor.program is not None and editor.program.version == 2
     assert editor.last is not None
-    command_id = UUID(editor.last.events[0].payload["causationId"])
+    command_id = UUID(event_payload(editor.last.events[0])["causationId"])
     assert editor.program.sessions[0].groups[0].id == uuid.uuid5(command_id, "1:group")
 
 

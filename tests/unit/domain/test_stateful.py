@@ -24,6 +24,7 @@ from contracts.events import GroupKind
 from service.domain.commands import Context, apply
 from service.domain.errors import Rejection
 from service.domain.model import Program
+from service.messages import event_payload
 
 COMMANDS: TypeAdapter[Any] = TypeAdapter(Command)
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
@@ -67,7 +68,7 @@ class ProgramMachine(RuleBasedStateMachine):
         self.applied += 1
         self.program = applied.program
         for event in applied.events:
-            payload = event.payload
+            payload = event_payload(event)
             if payload["type"] == "prescription.updated":
                 self.prescription_events[payload["prescriptionId"]] = payload
             else:

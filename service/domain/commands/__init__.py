@@ -1,0 +1,11 @@
+"""The command handlers of the domain core, one module per family, and the table that names them.
+
+`apply` is the single entry. `reads_of` and `ids_created_by` tell the service layer what to load
+and which ids to check before applying, without it naming any command type.
+"""
+
+from service.domain.commands import programs, series, structure  # noqa: F401  (registration)
+from service.domain.commands.dispatch import Applied, apply
+from service.domain.commands.registry import Context, Reads, ids_created_by, reads_of
+
+__all__ = ["Applied", "Context", "Reads", "apply", "ids_created_by", "reads_of"]

@@ -1,0 +1,116 @@
+"""Commands on a whole program: create, import, update, republish, and the batch of edits."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from contracts import commands as c
+from contracts.snapshots import LegacyProgramSnapshot
+from service.domain.commands.registry import (
+    WHOLE_PROGRAM,
+    IdPaths,
+    Reads,
+    Step,
+    handler_of,
+    handles,
+    ids_created_by,
+    reads_of,
+)
+from service.domain.errors import Rejection
+from service.domain.imports import fill_from_snapshot
+from service.domain.model import Program
+
+
+@handles(c.ProgramCreateBody, creates_program=True)
+def program_create(program: Program, body: c.ProgramCreateBody, step: Step) -> None:
+    program.name = body.name
+    program.weeks = body.weeks
+    step.changes.program_row = True
+
+
+def _snapshot_ids(body: c.ProgramImportBody) -> IdPaths:
+    """Every id the snapshot creates, at its path in the command."""
+    snapshot = body.program
+    found: list[tuple[str, UUID | None]] = []
+    if isinstance(snapshot, LegacyProgramSnapshot):
+        for s, legacy in enumerate(snapshot.sessions):
+            at = f"program.sessions[{s}]"
+            found.append((f"{at}.sessionId", legacy.session_id))
+            found += [
+                (f"{at}.exercises[{e}].programExerciseId", exercise.program_exercise_id)
+                for e, exercise in enumerate(legacy.exercises)
+            ]
+        return found
+    for s, session in enumerate(snapshot.sessions):
+        at = f"program.sessions[{s}]"
+        found.append((f"{at}.sessionId", session.session_id))
+        for g, group in enumerate(session.groups):
+            found.append((f"{at}.groups[{g}].groupId", group.group_id))
+            found += [
+                (f"{at}.groups[{g}].exercises[{e}].programExerciseId", exercise.program_exercise_id)
+                for e, exercise in enumerate(group.exercises)
+            ]
+    return found
+
+
+@handles(c.ProgramImportBody, creates=_snapshot_ids, creates_program=True)
+def program_import(program: Program, body: c.ProgramImportBody, step: Step) -> None:
+    fill_from_snapshot(program, body.program, step.ids)
+    step.changes.program_row = True
+    for session in program.sessions:
+        step.changes.touch_new(session)
+
+
+def _program_update_reads(program: Program, body: c.ProgramUpdateBody) -> Reads:
+    shrinking = body.weeks is not None and body.weeks < program.weeks
+    return WHOLE_PROGRAM if shrinking else Reads()
+
+
+@handles(c.ProgramUpdateBody, reads=_program_update_reads)
+def program_update(program: Program, body: c.ProgramUpdateBody, step: Step) -> None:
+    step.changes.program_row = True
+    if body.name is not None:
+        program.name = body.name
+    if body.weeks is not None and body.weeks < program.weeks:
+        for session in program.sessions:
+            for exercise in session.exercises():
+                by_week = program.prescriptions_of(exercise.id)
+                for week in [w for w in by_week if w >= body.weeks]:
+                    step.changes.delete_prescription(by_week.pop(week), exercise, session.id)
+    if body.weeks is not None:
+        program.weeks = body.weeks
+
+
+def _everything(program: Program, body: c.ProgramRepublishBody) -> Reads:
+    return WHOLE_PROGRAM
+
+
+@handles(c.ProgramRepublishBody, reads=_everything, copies=False, versioned=False)
+def program_republish(program: Program, body: c.ProgramRepublishBody, step: Step) -> None:
+    step.changes.republish = True
+
+
+def _batch_reads(program: Program, body: c.BatchBody) -> Reads:
+    reads = Reads()
+    for operation in body.operations:
+        reads |= reads_of(program, operation)
+    return reads
+
+
+def _batch_ids(body: c.BatchBody) -> IdPaths:
+    return [
+        (f"operations[{at}].{path}", value)
+        for at, operation in enumerate(body.operations)
+        for path, value in ids_created_by(operation)
+    ]
+
+
+@handles(c.BatchBody, reads=_batch_reads, creates=_batch_ids)
+def batch(program: Program, body: c.BatchBody, step: Step) -> None:
+    """Every operation in order on the same copy, all or nothing, one version increment."""
+    for at, operation in enumerate(body.operations):
+        operation_step = Step(step.changes, step.context, step.ids.for_operation(at))
+        try:
+            handler_of(operation).apply(program, operation, operation_step)
+        except Rejection as rejection:
+            raise rejection.prefixed(f"operations[{at}].") from None

@@ -1,0 +1,118 @@
+"""The events a command causes, as domain values: what changed and where it now stands.
+
+`announce` turns a command's `Changes` into these values by comparing each touched exercise's
+placement before and after, so a shift caused by an insert or a removal elsewhere in the session
+is announced as surely as the edit itself. Their wire form is written in `service.messages`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from uuid import UUID
+
+from service.domain.changes import Changes
+from service.domain.model import Placement, Prescription, Program, ProgramExercise, Session
+
+
+@dataclass(frozen=True, slots=True)
+class Cause:
+    """What every event of one command shares."""
+
+    command_id: UUID
+    tenant_id: str
+    program_id: UUID
+    program_version: int
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PrescriptionEvent:
+    """A prescription's state after the command; `placement` None means it was deleted."""
+
+    cause: Cause
+    prescription: Prescription
+    exercise: ProgramExercise
+    session_id: UUID
+    placement: Placement | None
+
+    @property
+    def key(self) -> UUID:
+        return self.prescription.id
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEvent:
+    """A session's structure after the command (a snapshot: later commands copy, never mutate)."""
+
+    cause: Cause
+    session: Session
+    order_index: int
+    deleted: bool
+
+    @property
+    def key(self) -> UUID:
+        return self.session.id
+
+
+Event = PrescriptionEvent | SessionEvent
+
+
+def announce(
+    program: Program, changes: Changes, command_id: UUID, occurred_at: datetime
+) -> list[Event]:
+    """Bump the version of every prescription to announce and build the command's events.
+
+    Mutates `program.prescriptions` (versions) only; call once per command, after it applied.
+    """
+    cause = Cause(command_id, program.tenant_id, program.id, program.version, occurred_at)
+    events: list[Event] = []
+    session_index = {session.id: (index, session) for index, session in enumerate(program.sessions)}
+    touched = session_index if changes.republish else changes.sessions
+
+    to_announce: dict[UUID, dict[int, None] | None] = {}  # exercise -> weeks (None: all weeks)
+    after: dict[UUID, tuple[Placement, ProgramExercise]] = {}
+    for session_id in touched:
+        if session_id not in session_index:
+            continue
+        session = session_index[session_id][1]
+        placements = program.placements(session)
+        for exercise in session.exercises():
+            placement = placements[exercise.id]
+            after[exercise.id] = (placement, exercise)
+            if changes.republish or changes.placements_before.get(exercise.id) != placement:
+                to_announce[exercise.id] = None
+    for exercise_id, week in changes.series:
+        weeks = to_announce.setdefault(exercise_id, {})
+        if weeks is not None:
+            weeks[week] = None
+
+    for exercise_id, weeks in to_announce.items():
+        if exercise_id not in after:
+            location = program.locate(exercise_id)
+            after[exercise_id] = (
+                program.placements(location.session)[exercise_id],
+                location.exercise,
+            )
+        placement, exercise = after[exercise_id]
+        by_week = program.prescriptions_of(exercise_id)
+        for week in sorted(by_week) if weeks is None else weeks:
+            prescription = by_week[week]
+            if not changes.republish:
+                prescription = replace(prescription, version=prescription.version + 1)
+                by_week[week] = prescription
+                changes.announced.add((exercise_id, week))
+            events.append(
+                PrescriptionEvent(cause, prescription, exercise, placement.session_id, placement)
+            )
+    for prescription, exercise, session_id in changes.deleted_prescriptions.values():
+        gone = replace(prescription, version=prescription.version + 1, series=())
+        events.append(PrescriptionEvent(cause, gone, exercise, session_id, None))
+
+    for session_id in touched:
+        if session_id in session_index:
+            index, session = session_index[session_id]
+            events.append(SessionEvent(cause, session, index, deleted=False))
+    for session, order_index in changes.deleted_sessions.values():
+        events.append(SessionEvent(cause, session, order_index, deleted=True))
+    return events

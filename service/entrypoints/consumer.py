@@ -1,0 +1,159 @@
+"""The Kafka entry point: the broker, the commands subscriber, and its handler.
+
+The subscriber consumes `<prefix>.commands` in batches with manual acks: a batch's offsets are
+committed only after its transaction committed, so a crash in between redelivers it and the
+inbox answers `duplicate`. The handler never raises: a batch that cannot commit (database down)
+is retried with backoff until it commits or the service stops (then it is not acked).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Annotated, Any
+
+from aiokafka import ConsumerRecord
+from faststream import AckPolicy, Context
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from opentelemetry.sdk.trace import TracerProvider
+
+from service.config import Settings
+from service.factory import ProcessContext
+from service.kafka import security
+from service.messages import Record
+from service.metrics import Metrics
+from service.retry import Stopped
+
+log = logging.getLogger("program_builder")
+
+PROCESS = "process"
+"""The FastStream context key under which the running `ProcessContext` is found."""
+
+
+def build_broker(
+    settings: Settings, metrics: Metrics, provider: TracerProvider | None = None
+) -> KafkaBroker:
+    middlewares: list[Any] = [
+        KafkaPrometheusMiddleware(registry=metrics.registry, app_name="program-builder")
+    ]
+    if provider is not None:
+        middlewares.append(KafkaTelemetryMiddleware(tracer_provider=provider))
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        middlewares=middlewares,
+        security=security(settings),
+        client_id="program-builder",
+        enable_idempotence=settings.kafka_enable_idempotence,
+        acks="all",
+        request_timeout_ms=15_000,
+        logger=logging.getLogger("program_builder.broker"),
+    )
+
+
+def subscribe_commands(broker: KafkaBroker, settings: Settings) -> list[Any]:
+    """`CONSUME_CONCURRENCY` members of the consumer group, each applying its own batches."""
+    topics = settings.topics
+    subscribers = []
+    for member in range(settings.consume_concurrency):
+        subscriber = broker.subscriber(
+            topics.commands,
+            group_id=settings.consumer_group,
+            batch=True,
+            max_records=settings.consume_max_records,
+            batch_timeout_ms=settings.consume_batch_timeout_ms,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.MANUAL,
+            parser=parse_keeping_records,
+            decoder=raw_values,
+            max_poll_interval_ms=10 * 60 * 1000,
+            fetch_max_wait_ms=settings.consume_fetch_max_wait_ms,
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+            title=topics.commands,
+            description="Program-building commands, keyed by programId (see CONTRACT.md).",
+            include_in_schema=member == 0,  # one channel in the AsyncAPI document
+        )
+        subscriber(consume_commands)
+        subscribers.append(subscriber)
+    return subscribers
+
+
+async def parse_keeping_records(
+    records: tuple[ConsumerRecord[Any, Any], ...], original: Callable[..., Awaitable[Any]]
+) -> Any:
+    """FastStream's parser, fed headers it can decode: it decodes header values as UTF-8 and
+    would fail on binary ones, dropping the batch. The handler reads the original records."""
+    safe = tuple(
+        replace(
+            record,
+            headers=[
+                (k, (v or b"").decode(errors="replace").encode()) for k, v in record.headers or ()
+            ],
+        )
+        for record in records
+    )
+    message = await original(safe)
+    message.raw_message = records
+    return message
+
+
+async def raw_values(message: Any, original: Callable[..., Awaitable[Any]]) -> Any:
+    """No JSON decoding by FastStream (a `content-type: application/json` header with a broken
+    body would raise before the handler): the body stays the list of raw values."""
+    return message.body
+
+
+def record_of(raw: ConsumerRecord[Any, Any]) -> Record:
+    return Record(
+        topic=raw.topic,
+        partition=raw.partition,
+        offset=raw.offset,
+        key=raw.key,
+        value=raw.value,
+        headers=tuple((name, value or b"") for name, value in (raw.headers or ())),
+    )
+
+
+async def consume_commands(
+    message: KafkaMessage, process: Annotated[ProcessContext, Context(PROCESS)]
+) -> None:
+    """Apply a batch of commands (the body is left as bytes: `contracts` parses it)."""
+    raw = message.raw_message
+    records = [record_of(r) for r in (raw if isinstance(raw, tuple | list) else (raw,))]
+    if not records:
+        return
+    started = time.perf_counter()
+    async with process.in_flight.track():
+        try:
+            outcomes = await process.processor.process(records, process.stopping)
+        except Stopped:
+            log.warning(
+                "stopping with %d uncommitted commands: they will be redelivered", len(records)
+            )
+            return
+        except Exception:
+            # Not transient and not attributable to one record: never ack, never skip.
+            log.exception("batch of %d could not be processed; stopping consumption", len(records))
+            process.stopping.set()
+            return
+        await message.ack()
+    seconds = time.perf_counter() - started
+    process.metrics.observe_batch(outcomes, seconds)
+    for outcome in outcomes:
+        log.info(
+            "command processed",
+            extra={
+                "command_id": str(outcome.command_id) if outcome.command_id else None,
+                "command_type": outcome.command_type,
+                "program_id": str(outcome.program_id) if outcome.program_id else None,
+                "outcome": outcome.status,
+                "error_code": outcome.error_code,
+                "events": outcome.events,
+                "batch_ms": round(seconds * 1000, 2),
+            },
+        )

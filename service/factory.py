@@ -1,0 +1,145 @@
+"""The per-process singletons, created once the broker and database answer and closed at the end.
+
+`ProcessContext.create` waits for its dependencies (a stop interrupts the wait), and whatever it
+opened before a failure is closed again. `aclose` drains in the order the guarantees need: the
+batch in flight commits, the background tasks end, the relay flushes, then the producer and the
+pool close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from service.config import Settings
+from service.handling import CommandProcessor
+from service.kafka import create_producer, ensure_topics
+from service.messages import Messages
+from service.metrics import Metrics
+from service.relay import OutboxRelay, Retention
+from service.retry import unless_stopped, until_available
+from service.storage.database import create_pool, is_transient
+from service.storage.migrations import check_schema_current
+from service.tracing import Tracing
+
+log = logging.getLogger("program_builder")
+
+
+class InFlight:
+    """Counts batches being applied, so shutdown can wait until none is."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @contextlib.asynccontextmanager
+    async def track(self) -> AsyncIterator[None]:
+        self._count += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._count -= 1
+            if self._count == 0:
+                self._idle.set()
+
+    async def wait_idle(self) -> None:
+        await self._idle.wait()
+
+
+def kafka_unavailable(error: BaseException) -> bool:
+    return isinstance(error, KafkaError | OSError | TimeoutError)
+
+
+@dataclass
+class ProcessContext:
+    """What the consumer handler and the probes use while the service runs."""
+
+    settings: Settings
+    pool: asyncpg.Pool
+    producer: AIOKafkaProducer
+    processor: CommandProcessor
+    relay: OutboxRelay
+    metrics: Metrics
+    stopping: asyncio.Event
+    in_flight: InFlight = field(default_factory=InFlight)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    async def create(
+        cls, settings: Settings, metrics: Metrics, tracing: Tracing, stopping: asyncio.Event
+    ) -> ProcessContext:
+        """Wait for the broker and the database (a cluster may be coming up together), then
+        start the relay and the retention job. Raises `retry.Stopped` if stopped meanwhile."""
+        await until_available(
+            "broker", lambda: ensure_topics(settings), kafka_unavailable, stopping
+        )
+        pool = await until_available(
+            "database",
+            lambda: create_pool(
+                settings.database_url.get_secret_value(),
+                settings.db_pool_size,
+                settings.db_command_timeout_seconds,
+            ),
+            is_transient,  # includes cannot_connect_now: a server still starting
+            stopping,
+        )
+        producer = create_producer(settings)
+        try:
+            async with pool.acquire() as connection:
+                await check_schema_current(connection)
+            await unless_stopped(producer.start(), stopping)
+        except BaseException:
+            await producer.stop()
+            await _close_pool(pool)
+            raise
+        relay = OutboxRelay(
+            pool,
+            producer,
+            required_topics=frozenset(settings.topics.all()),
+            on_published=metrics.published.inc,
+            on_error=lambda error: metrics.publish_errors.labels(type(error).__name__).inc(),
+            batch_size=settings.relay_batch_size,
+            poll_interval=settings.relay_poll_interval_seconds,
+        )
+        retention = Retention(
+            pool,
+            outbox_seconds=settings.outbox_retention_seconds,
+            inbox_seconds=settings.inbox_retention_seconds,
+            interval=settings.retention_interval_seconds,
+        )
+        processor = CommandProcessor(pool, Messages(settings.topics), tracing=tracing)
+        context = cls(settings, pool, producer, processor, relay, metrics, stopping)
+        context.tasks = [
+            asyncio.create_task(relay.run(stopping), name="outbox-relay"),
+            asyncio.create_task(retention.run(stopping), name="retention"),
+        ]
+        return context
+
+    async def aclose(self) -> None:
+        """Called once the consumer stopped fetching: let the batch in flight commit (or give
+        up on its retry), end the background tasks, publish what is left, close the clients."""
+        self.stopping.set()
+        await self.in_flight.wait_idle()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.relay.drain(timeout=10)
+        await self.producer.stop()
+        await _close_pool(self.pool)
+
+
+async def _close_pool(pool: asyncpg.Pool) -> None:
+    try:
+        await asyncio.wait_for(pool.close(), 10)
+    except TimeoutError:
+        log.warning("database connections still busy after 10 s; closing them")
+        pool.terminate()

@@ -1,0 +1,1 @@
+"""What every test layer shares: the service as a process, Kafka clients, generators."""

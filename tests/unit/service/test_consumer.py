@@ -1,0 +1,78 @@
+"""The Kafka entry point's wiring without a broker (FastStream's test broker): the handler gets
+every record as the original bytes and headers, acks only what was committed, and leaves a
+batch unacked when the service stops during its retry."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from faststream.kafka import TestKafkaBroker
+from faststream.kafka.message import KafkaAckableMessage
+
+from service.config import Settings
+from service.entrypoints.consumer import PROCESS, build_broker, subscribe_commands
+from service.factory import InFlight
+from service.handling import Outcome
+from service.messages import Record
+from service.metrics import Metrics
+from service.retry import Stopped
+
+
+@dataclass
+class FakeProcessor:
+    stop: bool = False
+    batches: list[list[Record]] = field(default_factory=list)
+
+    async def process(self, records: list[Record], stopping: asyncio.Event) -> list[Outcome]:
+        self.batches.append(records)
+        if self.stop:
+            raise Stopped
+        return [Outcome(None, "", None, "dead_letter", "not_json", 0) for _ in records]
+
+
+@dataclass
+class FakeProcess:
+    processor: FakeProcessor
+    metrics: Metrics = field(default_factory=Metrics)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    in_flight: InFlight = field(default_factory=InFlight)
+
+
+@pytest.fixture
+def acks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+
+    async def ack(self: KafkaAckableMessage) -> None:
+        calls.append(1)
+
+    monkeypatch.setattr(KafkaAckableMessage, "ack", ack)
+    return calls
+
+
+async def deliver(processor: FakeProcessor, value: bytes, headers: dict[str, Any]) -> None:
+    settings = Settings(_env_file=None, topic_prefix="unit")
+    broker = build_broker(settings, Metrics())
+    subscribe_commands(broker, settings)
+    broker.context.set_global(PROCESS, FakeProcess(processor))
+    async with TestKafkaBroker(broker) as test_broker:
+        await test_broker.publish(value, settings.topics.commands, key=b"program", headers=headers)
+
+
+async def test_the_handler_gets_the_original_bytes_and_headers_and_acks(acks: list[int]) -> None:
+    processor = FakeProcessor()
+    broken = b'{"commandId": '  # JSON that FastStream would fail to decode
+    await deliver(processor, broken, {"content-type": "application/json", "reply-to": "r"})
+    [[record]] = processor.batches
+    assert (record.topic, record.key, record.value) == ("unit.commands", b"program", broken)
+    assert ("reply-to", b"r") in record.headers
+    assert acks == [1]
+
+
+async def test_a_batch_given_up_at_a_stop_is_not_acked(acks: list[int]) -> None:
+    processor = FakeProcessor(stop=True)
+    await deliver(processor, b"{}", {})
+    assert len(processor.batches) == 1
+    assert acks == []
