@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Literal, Self, get_args
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, Field, StringConstraints, field_validator, model_validator
 
-from contracts.base import WireModel
+from contracts.base import WireModel, fail_at
 from contracts.series import PrescriptionSeriesData, PrescriptionSeriesPatch, Series
-from contracts.snapshots import ProgramSnapshot
+from contracts.snapshots import ProgramSnapshot, WeekLabelInput
 
 MAX_WEEKS = 52
 MAX_SESSIONS_PER_PROGRAM = 50
@@ -23,6 +23,17 @@ TenantId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Position = Annotated[int, Field(ge=0)]
 Week = Annotated[int, Field(ge=0, le=MAX_WEEKS - 1)]
 Weeks = Annotated[int, Field(ge=1, le=MAX_WEEKS)]
+TargetWeeks = Annotated[list[Week], Field(min_length=1, max_length=MAX_WEEKS)]
+WeekLabels = Annotated[list[WeekLabelInput], Field(max_length=MAX_WEEKS)]
+
+
+def check_distinct_weeks(weeks: list[int], field: str) -> None:
+    """Refuse a week given twice, at the path of its second appearance."""
+    seen: set[int] = set()
+    for at, week in enumerate(weeks):
+        if week in seen:
+            fail_at((field, at), f"week {week} is given more than once", week)
+        seen.add(week)
 
 
 # --- bodies: the fields of each command type, without the common envelope (also batch operations)
@@ -35,14 +46,19 @@ class ProgramCreateBody(WireModel):
 
 
 class ProgramUpdateBody(WireModel):
+    """`weekLabels` replaces every label (`[]` clears them all); absent keeps them."""
+
     type: Literal["program.update"]
     name: Name | None = None
     weeks: Weeks | None = None
+    week_labels: WeekLabels | None = None
 
     @model_validator(mode="after")
     def _something_to_change(self) -> Self:
-        if self.name is None and self.weeks is None:
-            raise ValueError("program.update needs name, weeks or both")
+        if self.name is None and self.weeks is None and self.week_labels is None:
+            raise ValueError("program.update needs name, weeks, weekLabels or several of them")
+        if self.week_labels is not None:
+            check_distinct_weeks([label.week for label in self.week_labels], "weekLabels")
         return self
 
 
@@ -200,6 +216,83 @@ class SeriesMoveBody(WireModel):
     to: Position
 
 
+class WeekCopyBody(WireModel):
+    """Copies every `fromWeek` series (of one session, or of the whole program) to `toWeeks`."""
+
+    type: Literal["week.copy"]
+    from_week: Week
+    to_weeks: TargetWeeks
+    session_id: UUID | None = None
+
+    @model_validator(mode="after")
+    def _targets(self) -> Self:
+        check_distinct_weeks(self.to_weeks, "toWeeks")
+        for at, week in enumerate(self.to_weeks):
+            if week == self.from_week:
+                fail_at(("toWeeks", at), f"week {week} is fromWeek itself", week)
+        return self
+
+
+class WeekInsertBody(WireModel):
+    """Inserts `count` empty weeks at `at`; later weeks (and their labels) move up."""
+
+    type: Literal["week.insert"]
+    at: Annotated[int, Field(ge=0, le=MAX_WEEKS)]
+    count: Annotated[int, Field(ge=1, le=MAX_WEEKS - 1)] = 1
+
+
+class WeekRemoveBody(WireModel):
+    """Deletes one week; later weeks (and their labels) move down."""
+
+    type: Literal["week.remove"]
+    week: Week
+
+
+class ProgressionStep(WireModel):
+    """What each week after `fromWeek` adds to the sets that have the field."""
+
+    load: Annotated[float, Field(ge=-10_000, le=10_000)] | None = None
+    reps: Annotated[int, Field(ge=-1000, le=1000)] | None = None
+    rpe: Annotated[float, Field(ge=-9, le=9)] | None = None
+    rir: Annotated[int, Field(ge=-10, le=10)] | None = None
+
+    @field_validator("rpe")
+    @classmethod
+    def _rpe_steps(cls, value: float | None) -> float | None:
+        if value is not None and not (value * 2).is_integer():
+            raise ValueError(f"an rpe step is a multiple of 0.5, got {value:g}")
+        return value
+
+    @model_validator(mode="after")
+    def _something_to_add(self) -> Self:
+        if all(value is None for value in (self.load, self.reps, self.rpe, self.rir)):
+            raise ValueError("step needs at least one of load, reps, rpe and rir")
+        return self
+
+
+class SeriesProgressBody(WireModel):
+    """Writes week `w` as the `fromWeek` series plus `step * (w - fromWeek)`."""
+
+    type: Literal["series.progress"]
+    program_exercise_id: UUID
+    from_week: Week = 0
+    to_weeks: TargetWeeks
+    step: ProgressionStep
+
+    @model_validator(mode="after")
+    def _later_weeks(self) -> Self:
+        check_distinct_weeks(self.to_weeks, "toWeeks")
+        for at, week in enumerate(self.to_weeks):
+            if week <= self.from_week:
+                fail_at(
+                    ("toWeeks", at),
+                    f"week {week} is not after fromWeek ({self.from_week}): progression goes "
+                    "forward",
+                    week,
+                )
+        return self
+
+
 class ProgramImportBody(WireModel):
     type: Literal["program.import"]
     program: ProgramSnapshot
@@ -225,7 +318,11 @@ BatchOperation = Annotated[
     | SeriesAddBody
     | SeriesUpdateBody
     | SeriesRemoveBody
-    | SeriesMoveBody,
+    | SeriesMoveBody
+    | WeekCopyBody
+    | WeekInsertBody
+    | WeekRemoveBody
+    | SeriesProgressBody,
     Field(discriminator="type"),
 ]
 """What a batch may hold: every edit of an existing program.
@@ -305,6 +402,18 @@ class SeriesRemove(CommandEnvelope, SeriesRemoveBody): ...
 class SeriesMove(CommandEnvelope, SeriesMoveBody): ...
 
 
+class WeekCopy(CommandEnvelope, WeekCopyBody): ...
+
+
+class WeekInsert(CommandEnvelope, WeekInsertBody): ...
+
+
+class WeekRemove(CommandEnvelope, WeekRemoveBody): ...
+
+
+class SeriesProgress(CommandEnvelope, SeriesProgressBody): ...
+
+
 class ProgramImport(CommandEnvelope, ProgramImportBody): ...
 
 
@@ -332,6 +441,10 @@ Command = Annotated[
     | SeriesUpdate
     | SeriesRemove
     | SeriesMove
+    | WeekCopy
+    | WeekInsert
+    | WeekRemove
+    | SeriesProgress
     | ProgramImport
     | ProgramRepublish
     | Batch,

@@ -33,6 +33,15 @@ def _refuse_repeated_ids(ids: list[tuple[Location, Any]]) -> None:
 
 # --- v1 shape (what a consumer rebuilds from the events)
 
+MAX_WEEK_LABEL_LENGTH = 40
+
+
+class WeekLabelInput(WireModel):
+    """A name for one week (`deload`, `test`); weeks are 0-based."""
+
+    week: Week
+    label: Annotated[str, StringConstraints(min_length=1, max_length=MAX_WEEK_LABEL_LENGTH)]
+
 
 class PrescriptionSnapshot(WireModel):
     week: Week = 0
@@ -74,9 +83,22 @@ class ProgramSnapshotV1(WireModel):
     name: Name
     weeks: Annotated[int, Field(ge=1, le=_MAX_WEEKS)] = 1
     sessions: Annotated[list[SessionSnapshot], Field(max_length=50)] = Field(default_factory=list)
+    week_labels: Annotated[list[WeekLabelInput], Field(max_length=_MAX_WEEKS)] = Field(
+        default_factory=list
+    )
 
     @model_validator(mode="after")
     def _ids_and_weeks(self) -> Self:
+        seen_weeks: set[int] = set()
+        for at, label in enumerate(self.week_labels):
+            if label.week >= self.weeks or label.week in seen_weeks:
+                reason = (
+                    f"week must be below the program's weeks ({self.weeks})"
+                    if label.week >= self.weeks
+                    else f"week {label.week} is labelled more than once"
+                )
+                fail_at(("weekLabels", at, "week"), reason, label.week)
+            seen_weeks.add(label.week)
         ids: list[tuple[Location, Any]] = []
         for s, session in enumerate(self.sessions):
             at_session: Location = ("sessions", s)

@@ -25,7 +25,7 @@ from contracts.dlq import (
     HEADER_REPLY_TO,
 )
 from contracts.topics import Topics
-from service.domain.events import Cause, Event, PrescriptionEvent, SessionEvent
+from service.domain.events import Cause, Event, PrescriptionEvent, ProgramEvent, SessionEvent
 from service.domain.ids import event_id
 from service.storage.inbox import InboxEntry
 from service.storage.outbox import OutgoingMessage
@@ -68,6 +68,7 @@ class Messages:
         self._event_topics = {
             PrescriptionEvent: topics.prescription_updated,
             SessionEvent: topics.session_updated,
+            ProgramEvent: topics.program_updated,
         }
 
     def results(
@@ -139,10 +140,26 @@ def result_payload(entry: InboxEntry, processed_at: datetime, *, duplicate: bool
 
 
 def event_payload(event: Event) -> dict[str, Any]:
-    """A `PrescriptionUpdated` or `SessionUpdated`."""
+    """A `PrescriptionUpdated`, `SessionUpdated` or `ProgramUpdated`."""
     if isinstance(event, PrescriptionEvent):
         return _prescription_updated(event)
+    if isinstance(event, ProgramEvent):
+        return _program_updated(event)
     return _session_updated(event)
+
+
+def _program_updated(event: ProgramEvent) -> dict[str, Any]:
+    return {
+        **_envelope(event.cause, "program", event.key, "program.updated"),
+        "programVersion": event.cause.program_version,
+        "deleted": event.deleted,
+        "name": event.name,
+        "weeks": event.weeks,
+        "weekLabels": [{"week": week, "label": label} for week, label in event.week_labels],
+        "sessionIds": [str(session_id) for session_id in event.session_ids],
+        "source": None,
+        "causationId": str(event.cause.command_id),
+    }
 
 
 def _envelope(cause: Cause, topic_kind: str, key: Any, event_type: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from service.domain.model import Placement, Prescription, Program, ProgramExerci
 class Changes:
     """Everything one command changed (a batch's operations share one)."""
 
+    # The program's own state (name, weeks, week labels, session order) changed: announce it.
     program_row: bool = False
     placements_before: dict[UUID, Placement] = field(default_factory=dict)
     sessions: dict[UUID, None] = field(default_factory=dict)  # touched, in order of touching
@@ -39,6 +40,7 @@ class Changes:
 
     def delete_session(self, program: Program, session: Session, order_index: int) -> None:
         self.touch(program, session)
+        self.program_row = True  # its session order changed
         self.deleted_sessions[session.id] = (session, order_index)
         for group in session.groups:
             self.deleted_groups.add(group.id)

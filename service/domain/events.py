@@ -55,7 +55,33 @@ class SessionEvent:
         return self.session.id
 
 
-Event = PrescriptionEvent | SessionEvent
+@dataclass(frozen=True, slots=True)
+class ProgramEvent:
+    """A program's own state after the command: name, weeks, week labels, sessions in order."""
+
+    cause: Cause
+    name: str
+    weeks: int
+    week_labels: tuple[tuple[int, str], ...]
+    session_ids: tuple[UUID, ...]
+    deleted: bool = False
+
+    @property
+    def key(self) -> UUID:
+        return self.cause.program_id
+
+
+Event = PrescriptionEvent | SessionEvent | ProgramEvent
+
+
+def program_event(program: Program, cause: Cause) -> ProgramEvent:
+    return ProgramEvent(
+        cause,
+        program.name,
+        program.weeks,
+        tuple(sorted(program.week_labels.items())),
+        tuple(session.id for session in program.sessions),
+    )
 
 
 def announce(
@@ -115,4 +141,6 @@ def announce(
             events.append(SessionEvent(cause, session, index, deleted=False))
     for session, order_index in changes.deleted_sessions.values():
         events.append(SessionEvent(cause, session, order_index, deleted=True))
+    if changes.program_row or changes.republish:
+        events.append(program_event(program, cause))
     return events

@@ -43,6 +43,7 @@ def fill_from_snapshot(
     if isinstance(snapshot, LegacyProgramSnapshot):
         _convert_legacy(program, snapshot, ids)
         return
+    program.week_labels = {label.week: label.label for label in snapshot.week_labels}
     for session_snapshot in snapshot.sessions:
         groups: list[ExerciseGroup] = []
         for group_snapshot in session_snapshot.groups:

@@ -99,6 +99,7 @@ class Program:
     weeks: int
     version: int
     sessions: list[Session] = field(default_factory=list)
+    week_labels: dict[int, str] = field(default_factory=dict)
     # Prescriptions by program exercise, then week; only for exercises in `loaded`.
     prescriptions: dict[UUID, dict[int, Prescription]] = field(default_factory=dict)
     loaded: set[UUID] = field(default_factory=set)
@@ -108,6 +109,7 @@ class Program:
         return replace(
             self,
             sessions=[session.copy() for session in self.sessions],
+            week_labels=dict(self.week_labels),
             prescriptions={pe: dict(weeks) for pe, weeks in self.prescriptions.items()},
             loaded=set(self.loaded),
         )

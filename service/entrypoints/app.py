@@ -16,7 +16,7 @@ from faststream import FastStream
 from faststream.asgi import AsgiFastStream
 from faststream.specification import AsyncAPI
 
-from contracts.events import PrescriptionUpdated, SessionUpdated
+from contracts.events import PrescriptionUpdated, ProgramUpdated, SessionUpdated
 from contracts.results import CommandResult
 from service.config import Settings
 from service.entrypoints import http
@@ -93,6 +93,11 @@ class Service:
                 topics.session_updated,
                 SessionUpdated,
                 "Session structure snapshots, keyed by sessionId.",
+            ),
+            (
+                topics.program_updated,
+                ProgramUpdated,
+                "Program snapshots (name, weeks, week labels, sessions), keyed by programId.",
             ),
         ):
             self.broker.publisher(topic, title=topic, schema=schema, description=description)

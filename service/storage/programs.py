@@ -19,7 +19,7 @@ from service.domain.model import (
 from service.storage.database import Connection
 
 _LOCK_PROGRAMS = """
-SELECT id, tenant_id, name, weeks, version
+SELECT id, tenant_id, name, weeks, version, week_labels
 FROM programs WHERE id = ANY($1::uuid[])
 ORDER BY id
 FOR UPDATE
@@ -53,9 +53,11 @@ UNION ALL SELECT id FROM program_exercises WHERE id = ANY($1::uuid[])
 """
 
 _UPSERT_PROGRAM = """
-INSERT INTO programs (id, tenant_id, name, weeks, version) VALUES ($1, $2, $3, $4, $5)
+INSERT INTO programs (id, tenant_id, name, weeks, version, week_labels)
+VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (id) DO UPDATE
-SET name = EXCLUDED.name, weeks = EXCLUDED.weeks, version = EXCLUDED.version, updated_at = now()
+SET name = EXCLUDED.name, weeks = EXCLUDED.weeks, version = EXCLUDED.version,
+    week_labels = EXCLUDED.week_labels, updated_at = now()
 """
 _UPSERT_SESSION = """
 INSERT INTO sessions (id, program_id, name, order_index) VALUES ($1, $2, $3, $4)
@@ -97,7 +99,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7)
 _UPSERT_PRESCRIPTION = """
 INSERT INTO prescriptions (id, program_id, program_exercise_id, week, version, series)
 VALUES ($1, $2, $3, $4, $5, $6)
-ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, series = EXCLUDED.series
+ON CONFLICT (id) DO UPDATE
+SET week = EXCLUDED.week, version = EXCLUDED.version, series = EXCLUDED.series
 """
 _DELETE_PRESCRIPTIONS = "DELETE FROM prescriptions WHERE id = ANY($1::uuid[])"
 _DELETE_EXERCISES = "DELETE FROM program_exercises WHERE id = ANY($1::uuid[])"
@@ -111,7 +114,14 @@ async def lock_and_load(connection: Connection, program_ids: Iterable[UUID]) -> 
     ids = sorted(set(program_ids))
     rows = await connection.fetch(_LOCK_PROGRAMS, ids)
     programs = {
-        row["id"]: Program(row["id"], row["tenant_id"], row["name"], row["weeks"], row["version"])
+        row["id"]: Program(
+            row["id"],
+            row["tenant_id"],
+            row["name"],
+            row["weeks"],
+            row["version"],
+            week_labels={label["week"]: label["label"] for label in row["week_labels"]},
+        )
         for row in rows
     }
     if not programs:
@@ -250,7 +260,17 @@ class PendingWrites:
             return
         await connection.executemany(
             _UPSERT_PROGRAM,
-            [(p.id, p.tenant_id, p.name, p.weeks, p.version) for p in self.programs.values()],
+            [
+                (
+                    p.id,
+                    p.tenant_id,
+                    p.name,
+                    p.weeks,
+                    p.version,
+                    [{"week": w, "label": label} for w, label in sorted(p.week_labels.items())],
+                )
+                for p in self.programs.values()
+            ],
         )
         session_rows, group_rows, exercise_rows = self._structure_rows()
         for upsert, insert, rows in (

@@ -83,8 +83,10 @@ async def test_a_batch_commits_state_inbox_results_and_events_together(
     rows = await outbox(pool)
     assert [r["topic"] for r in rows] == [
         TOPICS.command_results,
+        TOPICS.program_updated,
         TOPICS.command_results,
         TOPICS.session_updated,
+        TOPICS.program_updated,
         TOPICS.command_results,
     ]
     assert json.loads(rows[-1]["value"])["status"] == "duplicate"

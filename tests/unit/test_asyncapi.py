@@ -22,6 +22,7 @@ def test_every_channel_carries_a_contract_model() -> None:
         "program-builder.command-results:Message": "CommandResult",
         "program-builder.prescription-updated:Message": "PrescriptionUpdated",
         "program-builder.session-updated:Message": "SessionUpdated",
+        "program-builder.program-updated:Message": "ProgramUpdated",
     }
     command = document["components"]["schemas"]["Command"]
-    assert len(command["oneOf"]) == 20
+    assert len(command["oneOf"]) == 24

@@ -16,7 +16,7 @@ from service.domain.commands.registry import (
     ids_created_by,
     reads_of,
 )
-from service.domain.errors import Rejection
+from service.domain.errors import InvariantViolated, Rejection
 from service.domain.imports import fill_from_snapshot
 from service.domain.model import Program
 
@@ -68,17 +68,28 @@ def _program_update_reads(program: Program, body: c.ProgramUpdateBody) -> Reads:
 
 @handles(c.ProgramUpdateBody, reads=_program_update_reads)
 def program_update(program: Program, body: c.ProgramUpdateBody, step: Step) -> None:
+    weeks = body.weeks if body.weeks is not None else program.weeks
+    for at, label in enumerate(body.week_labels or ()):
+        if label.week >= weeks:
+            raise InvariantViolated(
+                f"weekLabels[{at}].week {label.week} is outside the program, which "
+                f"{'would have' if body.weeks is not None else 'has'} {weeks} weeks (0.."
+                f"{weeks - 1})",
+                path=f"weekLabels[{at}].week",
+            )
     step.changes.program_row = True
     if body.name is not None:
         program.name = body.name
-    if body.weeks is not None and body.weeks < program.weeks:
+    if weeks < program.weeks:
         for session in program.sessions:
             for exercise in session.exercises():
                 by_week = program.prescriptions_of(exercise.id)
-                for week in [w for w in by_week if w >= body.weeks]:
+                for week in [w for w in by_week if w >= weeks]:
                     step.changes.delete_prescription(by_week.pop(week), exercise, session.id)
-    if body.weeks is not None:
-        program.weeks = body.weeks
+        program.week_labels = {w: label for w, label in program.week_labels.items() if w < weeks}
+    program.weeks = weeks
+    if body.week_labels is not None:
+        program.week_labels = {label.week: label.label for label in body.week_labels}
 
 
 def _everything(program: Program, body: c.ProgramRepublishBody) -> Reads:

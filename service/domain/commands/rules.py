@@ -122,3 +122,4 @@ def insert_session(program: Program, session: Session, at: int, changes: Changes
         changes.touch(program, shifted)
     program.sessions.insert(at, session)
     changes.touch_new(session)
+    changes.program_row = True  # its session order changed

@@ -12,7 +12,7 @@ from pydantic import TypeAdapter
 
 from contracts import generate
 from contracts.commands import COMMAND_TYPES, Command
-from contracts.events import PrescriptionUpdated, SessionUpdated
+from contracts.events import PrescriptionUpdated, ProgramUpdated, SessionUpdated
 from contracts.parsing import Parsed, parse_command
 from contracts.results import CommandResult
 
@@ -66,14 +66,22 @@ def test_result_example_round_trips(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(EXAMPLES["events"]))
 def test_event_example_round_trips(name: str) -> None:
     example = EXAMPLES["events"][name]
-    model = SessionUpdated if example["type"] == "session.updated" else PrescriptionUpdated
+    model = {
+        "session.updated": SessionUpdated,
+        "prescription.updated": PrescriptionUpdated,
+        "program.updated": ProgramUpdated,
+    }[example["type"]]
     event = model.model_validate_json(json.dumps(example))
     assert json.loads(event.model_dump_json(by_alias=True)) == example
 
 
-def test_examples_cover_a_deleted_prescription_and_both_event_types() -> None:
+def test_examples_cover_a_deleted_prescription_and_every_event_type() -> None:
     events = EXAMPLES["events"].values()
-    assert {event["type"] for event in events} == {"prescription.updated", "session.updated"}
+    assert {event["type"] for event in events} == {
+        "prescription.updated",
+        "session.updated",
+        "program.updated",
+    }
     assert any(event.get("deleted") and event["group"] is None for event in events)
 
 

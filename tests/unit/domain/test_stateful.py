@@ -32,7 +32,16 @@ TENANT = "coach"
 
 set_strategy = st.fixed_dictionaries(
     {"reps": st.integers(0, 20)},
-    optional={"rpe": st.sampled_from([6, 7.5, 9]), "restSeconds": st.integers(0, 300)},
+    optional={
+        "rpe": st.sampled_from([6, 7.5, 9]),
+        "restSeconds": st.integers(0, 300),
+        "load": st.fixed_dictionaries(
+            {
+                "value": st.sampled_from([0, 20, 102.5]),
+                "unit": st.sampled_from(["kg", "lb", "percent1rm", "bodyweight"]),
+            }
+        ),
+    },
 )
 series_strategy = st.lists(set_strategy, max_size=4)
 
@@ -45,7 +54,9 @@ class ProgramMachine(RuleBasedStateMachine):
         self.ever: set[UUID] = set()  # ids ever created (for `id_taken`)
         self.prescription_events: dict[str, dict[str, Any]] = {}
         self.session_events: dict[str, dict[str, Any]] = {}
+        self.program_event: dict[str, Any] | None = None
         self.applied = self.rejected = 0
+        self.applied_kinds: set[str] = set()
 
     # --- driving
 
@@ -66,11 +77,14 @@ class ProgramMachine(RuleBasedStateMachine):
             assert self.fingerprint() == before, f"{kind} was rejected but changed the program"
             return
         self.applied += 1
+        self.applied_kinds.add(kind)
         self.program = applied.program
         for event in applied.events:
             payload = event_payload(event)
             if payload["type"] == "prescription.updated":
                 self.prescription_events[payload["prescriptionId"]] = payload
+            elif payload["type"] == "program.updated":
+                self.program_event = payload
             else:
                 self.session_events[payload["sessionId"]] = payload
         for session in self.program.sessions:
@@ -82,7 +96,13 @@ class ProgramMachine(RuleBasedStateMachine):
     def fingerprint(self) -> Any:
         if self.program is None:
             return None
-        return repr(self.program.sessions), repr(self.program.prescriptions), self.program.version
+        return (
+            repr(self.program.sessions),
+            repr(self.program.prescriptions),
+            self.program.version,
+            self.program.weeks,
+            repr(self.program.week_labels),
+        )
 
     def sessions(self) -> list[UUID]:
         return [s.id for s in self.program.sessions] if self.program else []
@@ -213,9 +233,67 @@ class ProgramMachine(RuleBasedStateMachine):
         exercise = self.pick(data, self.exercises())
         self.send("series.move", programExerciseId=exercise, **{"from": source, "to": to})
 
-    @rule(weeks=st.integers(1, 5))
-    def program_update(self, weeks: int) -> None:
-        self.send("program.update", weeks=weeks)
+    @rule(
+        weeks=st.integers(1, 5),
+        labels=st.none()
+        | st.dictionaries(st.integers(0, 5), st.sampled_from(["deload", "test"]), max_size=3),
+    )
+    def program_update(self, weeks: int, labels: dict[int, str] | None) -> None:
+        fields: dict[str, Any] = {"weeks": weeks}
+        if labels is not None:
+            fields["weekLabels"] = [{"week": w, "label": label} for w, label in labels.items()]
+        self.send("program.update", **fields)
+
+    @rule(
+        data=st.data(),
+        source=st.integers(0, 4),
+        weeks=st.sets(st.integers(0, 5), min_size=1, max_size=3),
+        whole=st.booleans(),
+    )
+    def week_copy(self, data: st.DataObject, source: int, weeks: set[int], whole: bool) -> None:
+        weeks.discard(source)
+        if not weeks:
+            return
+        fields: dict[str, Any] = {"fromWeek": source, "toWeeks": sorted(weeks)}
+        if not whole:
+            fields["sessionId"] = self.pick(data, self.sessions())
+        self.send("week.copy", **fields)
+
+    @rule(at=st.integers(0, 6), count=st.integers(1, 3))
+    def week_insert(self, at: int, count: int) -> None:
+        self.send("week.insert", at=at, count=count)
+
+    @rule(week=st.integers(0, 5))
+    def week_remove(self, week: int) -> None:
+        self.send("week.remove", week=week)
+
+    @rule(
+        data=st.data(),
+        source=st.integers(0, 2),
+        ahead=st.sets(st.integers(1, 3), min_size=1, max_size=3),
+        load=st.none() | st.sampled_from([2.5, -5.0]),
+        reps=st.none() | st.integers(-2, 1),
+        rpe=st.none() | st.sampled_from([0.5, -1.0]),
+    )
+    def series_progress(
+        self,
+        data: st.DataObject,
+        source: int,
+        ahead: set[int],
+        load: float | None,
+        reps: int | None,
+        rpe: float | None,
+    ) -> None:
+        step = {k: v for k, v in {"load": load, "reps": reps, "rpe": rpe}.items() if v is not None}
+        if not step:
+            step = {"rir": 1}
+        self.send(
+            "series.progress",
+            programExerciseId=self.pick(data, self.exercises()),
+            fromWeek=source,
+            toWeeks=sorted(source + n for n in ahead),
+            step=step,
+        )
 
     @rule(data=st.data())
     def batch(self, data: st.DataObject) -> None:
@@ -253,7 +331,8 @@ class ProgramMachine(RuleBasedStateMachine):
                     by_week = program.prescriptions_of(exercise.id)
                     assert 0 in by_week, "every exercise has a week-0 prescription"
                     for week, prescription in by_week.items():
-                        assert 0 <= week < max(program.weeks, 1) or week < 52
+                        assert 0 <= week < program.weeks, "no prescription outside the weeks"
+                        assert prescription.week == week
                         assert len(prescription.series) <= 50
                         orders = [s["orderIndex"] for s in prescription.series]
                         assert orders == list(range(len(orders)))
@@ -302,6 +381,14 @@ class ProgramMachine(RuleBasedStateMachine):
         for key, event in self.session_events.items():
             if key not in live_sessions:
                 assert event["deleted"]
+        assert self.program_event is not None
+        assert self.program_event["name"] == program.name
+        assert self.program_event["weeks"] == program.weeks
+        assert self.program_event["sessionIds"] == [str(s.id) for s in program.sessions]
+        assert self.program_event["weekLabels"] == [
+            {"week": w, "label": label} for w, label in sorted(program.week_labels.items())
+        ]
+        assert all(w < program.weeks for w in program.week_labels)
 
 
 ProgramMachine.TestCase.settings = settings(
@@ -315,7 +402,7 @@ TestProgramMachine = ProgramMachine.TestCase
 
 @pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiveExampleWarning")
 def test_the_machine_mostly_applies_commands() -> None:
-    """Guard against a vacuous run: most random commands must apply, some must be refused."""
+    """Guard against a vacuous run: every kind of command applies sometimes."""
     import random
 
     machine = ProgramMachine()
@@ -327,16 +414,28 @@ def test_the_machine_mostly_applies_commands() -> None:
             return strategy.example()
 
     data: Any = Data()
-    for _ in range(200):
-        choice = rng.randrange(4)
+    for _ in range(300):
+        choice = rng.randrange(9)
         if choice == 0:
             machine.session_add(data, None)
         elif choice == 1:
-            machine.exercise_add(data, [{"reps": 5}], rng.random() < 0.5)
+            machine.exercise_add(data, [{"reps": 5, "load": {"value": 60, "unit": "kg"}}], False)
         elif choice == 2:
             machine.exercise_move(data, rng.choice(["group", "new", "other-session"]))
-        else:
+        elif choice == 3:
             machine.series_update(data, 0, 8.5)
+        elif choice == 4:
+            machine.week_copy(data, 0, {rng.randrange(1, 4)}, rng.random() < 0.5)
+        elif choice == 5:
+            machine.week_insert(rng.randrange(0, 3), 1)
+        elif choice == 6:
+            machine.week_remove(rng.randrange(0, 4))
+        elif choice == 7:
+            machine.series_progress(data, 0, {1, 2}, 2.5, 1, None)
+        else:
+            machine.program_update(rng.randrange(2, 6), {1: "deload"})
         machine.structure_holds()
         machine.latest_events_reconstruct_the_program()
+    new_kinds = {"week.copy", "week.insert", "week.remove", "series.progress", "program.update"}
+    assert new_kinds <= machine.applied_kinds
     assert machine.applied > 100 and machine.rejected > 0
