@@ -45,7 +45,7 @@ async def wait_consumed(
 ) -> None:
     """Until `events` (topic -> what a reader consumed) holds as many messages of each event
     topic as the service committed to its outbox; with `all_sent`, also no unsent row is left."""
-    event_topics = [topics.prescription_updated, topics.session_updated]
+    event_topics = [topics.prescription_updated, topics.session_updated, topics.program_updated]
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         unsent = (
@@ -101,6 +101,7 @@ class CommandClient:
                 self.topics.command_results,
                 self.topics.prescription_updated,
                 self.topics.session_updated,
+                self.topics.program_updated,
                 self.topics.dead_letters,
                 *self.extra_topics,
             ]
@@ -187,6 +188,10 @@ class CommandClient:
 
     def prescription_events(self, causation_id: str | None = None) -> list[dict[str, Any]]:
         events = self.events[self.topics.prescription_updated]
+        return [e for e in events if causation_id is None or e["causationId"] == causation_id]
+
+    def program_events(self, causation_id: str | None = None) -> list[dict[str, Any]]:
+        events = self.events[self.topics.program_updated]
         return [e for e in events if causation_id is None or e["causationId"] == causation_id]
 
     def session_events(self, causation_id: str | None = None) -> list[dict[str, Any]]:

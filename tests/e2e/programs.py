@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from contracts.events import PrescriptionUpdated, SessionUpdated
+from contracts.events import PrescriptionUpdated, ProgramUpdated, SessionUpdated
 from tests.client import CommandClient, wait_consumed
 
 
@@ -64,6 +64,11 @@ def assert_valid_events(
         PrescriptionUpdated.model_validate(event, strict=False)
     for event in sessions:
         SessionUpdated.model_validate(event, strict=False)
+
+
+def assert_valid_program_events(events: list[dict[str, Any]]) -> None:
+    for event in events:
+        ProgramUpdated.model_validate(event, strict=False)
 
 
 async def settle(client: CommandClient, pool: asyncpg.Pool, timeout: float = 30) -> None:
@@ -128,6 +133,36 @@ async def assert_events_reconstruct_database(client: CommandClient, pool: asyncp
             ],
         }
         for key, event in sessions.items()
+    }
+    assert await database_programs(pool) == {
+        key: {
+            "name": event["name"],
+            "weeks": event["weeks"],
+            "weekLabels": event["weekLabels"],
+            "sessionIds": event["sessionIds"],
+        }
+        for key, event in client.latest(client.topics.program_updated, "programId").items()
+        if not event["deleted"]
+    }
+
+
+async def database_programs(pool: asyncpg.Pool) -> dict[str, dict[str, Any]]:
+    """Every program's own state (its version moves with every command, its event only when
+    this state changes, so the version is not part of it)."""
+    rows = await pool.fetch(
+        """SELECT p.id, p.name, p.weeks, p.week_labels,
+                  coalesce(array_agg(s.id ORDER BY s.order_index)
+                           FILTER (WHERE s.id IS NOT NULL), '{}') AS sessions
+           FROM programs p LEFT JOIN sessions s ON s.program_id = p.id GROUP BY p.id"""
+    )
+    return {
+        str(r["id"]): {
+            "name": r["name"],
+            "weeks": r["weeks"],
+            "weekLabels": r["week_labels"],
+            "sessionIds": [str(s) for s in r["sessions"]],
+        }
+        for r in rows
     }
 
 

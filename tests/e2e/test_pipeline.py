@@ -268,7 +268,8 @@ async def test_relay_catches_up_after_the_broker_was_unreachable(
         for n in range(20)
     ]
     await processor.process([_record(local, c, n) for n, c in enumerate(commands)], asyncio.Event())
-    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == len(commands)
+    unsent = "SELECT count(*) FROM outbox WHERE sent_at IS NULL"
+    assert await pool.fetchval(unsent) == 2 * len(commands)  # a result and a program event
 
     producer = create_producer(local)
     relay = OutboxRelay(pool, producer, batch_size=7, poll_interval=0.1)
@@ -276,7 +277,7 @@ async def test_relay_catches_up_after_the_broker_was_unreachable(
     with pytest.raises(Exception):  # noqa: B017 - no broker: starting or publishing fails
         await asyncio.wait_for(producer.start(), 5)
         await relay.relay_once()
-    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == len(commands)
+    assert await pool.fetchval(unsent) == 2 * len(commands)  # a result and a program event
 
     broker.start()
     try:
@@ -325,7 +326,8 @@ async def test_rolled_back_transaction_publishes_nothing(
         transaction = connection.transaction()
         await transaction.start()
         await processor._apply_batch(connection, [_record(settings, command, 0)])
-        assert await connection.fetchval("SELECT count(*) FROM outbox") == 1  # visible inside only
+        # The result and the program event, visible inside the transaction only.
+        assert await connection.fetchval("SELECT count(*) FROM outbox") == 2
         await transaction.rollback()
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
     assert await pool.fetchval("SELECT count(*) FROM programs") == 0

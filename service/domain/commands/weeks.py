@@ -80,6 +80,8 @@ def _shift_weeks(program: Program, first: int, by: int, step: Step) -> None:
             for week in moving:
                 prescription = by_week.pop(week)
                 by_week[week + by] = replace(prescription, week=week + by)
+                # An earlier operation of the same batch may have written it at its old week.
+                step.changes.series.pop((exercise.id, week), None)
                 step.changes.series_changed(exercise.id, week + by)
     program.week_labels = {
         week + by if week >= first else week: label for week, label in program.week_labels.items()

@@ -312,6 +312,41 @@ class ProgramMachine(RuleBasedStateMachine):
             operations.append({"type": "session.remove", "sessionId": str(uuid.uuid4())})
         self.send("batch", operations=operations)
 
+    @rule(data=st.data(), size=st.integers(2, 4))
+    def week_batch(self, data: st.DataObject, size: int) -> None:
+        """Week operations after each other in one command: later ones see earlier moves."""
+        operations: list[dict[str, Any]] = []
+        for _ in range(size):
+            kind = data.draw(st.sampled_from(["insert", "remove", "copy", "progress", "replace"]))
+            week = data.draw(st.integers(0, 4))
+            if kind == "insert":
+                operations.append({"type": "week.insert", "at": week})
+            elif kind == "remove":
+                operations.append({"type": "week.remove", "week": week})
+            elif kind == "copy":
+                operations.append({"type": "week.copy", "fromWeek": week, "toWeeks": [week + 1]})
+            else:
+                exercise = str(self.pick(data, self.exercises()))
+                if kind == "progress":
+                    operations.append(
+                        {
+                            "type": "series.progress",
+                            "programExerciseId": exercise,
+                            "toWeeks": [1, 2],
+                            "step": {"load": 2.5},
+                        }
+                    )
+                else:
+                    operations.append(
+                        {
+                            "type": "series.replace",
+                            "programExerciseId": exercise,
+                            "week": week,
+                            "series": [{"reps": 3}],
+                        }
+                    )
+        self.send("batch", operations=operations)
+
     @rule()
     def republish(self) -> None:
         self.send("program.republish")

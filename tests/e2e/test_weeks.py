@@ -1,0 +1,486 @@
+"""Weeks and progression (CONTRACT.md v1.1) through the real broker and PostgreSQL: week labels,
+week.copy, week.insert, week.remove and series.progress, each applied and with each of its
+rejections, the events they cause, and a coach's whole block built from week 0."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+
+from tests.client import CommandClient
+from tests.e2e.programs import (
+    assert_events_reconstruct_database,
+    assert_valid_events,
+    assert_valid_program_events,
+    build_program,
+    derived,
+    new_id,
+)
+
+
+def weeks_of(client: CommandClient, exercise: str) -> dict[int, dict[str, Any]]:
+    """The latest live prescription event of each week of one exercise."""
+    latest = client.latest(client.topics.prescription_updated, "prescriptionId").values()
+    return {e["week"]: e for e in latest if e["programExerciseId"] == exercise and not e["deleted"]}
+
+
+async def rejected(client: CommandClient, kind: str, program: str, **fields: Any) -> dict[str, Any]:
+    result = await client.run(kind, program, **fields)
+    assert result["status"] == "rejected", result
+    return result["error"]
+
+
+def kg(value: float) -> dict[str, Any]:
+    return {"value": value, "unit": "kg"}
+
+
+async def test_week_labels_are_replaced_ordered_and_dropped_with_their_weeks(
+    client: CommandClient, pool: asyncpg.Pool
+) -> None:
+    ids = await build_program(client, weeks=6)
+    program = ids["program"]
+    labels = [{"week": 5, "label": "test"}, {"week": 3, "label": "deload"}]
+    result = await client.applied("program.update", program, weekLabels=labels)
+
+    await client.wait_for(lambda: client.program_events(result["commandId"]))
+    [event] = client.program_events(result["commandId"])
+    assert_valid_program_events([event])
+    assert event["weekLabels"] == [{"week": 3, "label": "deload"}, {"week": 5, "label": "test"}]
+    assert (event["name"], event["weeks"], event["source"]) == ("Strength block", 6, None)
+    assert event["sessionIds"] == [ids["session"]]
+    assert event["programVersion"] == result["programVersion"]
+
+    shrink = await client.applied("program.update", program, weeks=4)
+    await client.wait_for(lambda: client.program_events(shrink["commandId"]))
+    assert client.program_events(shrink["commandId"])[0]["weekLabels"] == [
+        {"week": 3, "label": "deload"}
+    ]
+    stored = await pool.fetchval(
+        "SELECT week_labels FROM programs WHERE id = $1", uuid.UUID(program)
+    )
+    assert stored == [{"week": 3, "label": "deload"}]
+
+    outside = await rejected(
+        client, "program.update", program, weekLabels=[{"week": 4, "label": "x"}]
+    )
+    assert outside["code"] == "invariant_violated"
+    assert outside["details"][0]["path"] == "weekLabels[0].week"
+    assert "4 weeks" in outside["message"]
+    twice = await rejected(
+        client,
+        "program.update",
+        program,
+        weekLabels=[{"week": 1, "label": "a"}, {"week": 1, "label": "b"}],
+    )
+    assert (twice["code"], twice["details"][0]["path"]) == ("validation_failed", "weekLabels[1]")
+    too_long = await rejected(
+        client, "program.update", program, weekLabels=[{"week": 1, "label": "x" * 41}]
+    )
+    assert too_long["code"] == "validation_failed"
+    assert too_long["details"][0]["path"] == "weekLabels[0].label"
+    cleared = await client.applied("program.update", program, weekLabels=[])
+    await client.wait_for(lambda: client.program_events(cleared["commandId"]))
+    assert client.program_events(cleared["commandId"])[0]["weekLabels"] == []
+    await assert_events_reconstruct_database(client, pool)
+
+
+async def test_week_copy_writes_every_target_with_derived_ids_and_leaves_the_rest(
+    client: CommandClient, pool: asyncpg.Pool
+) -> None:
+    ids = await build_program(client, weeks=4)
+    program = ids["program"]
+    await client.applied(
+        "series.replace", program, programExerciseId=ids["squat"], week=2, series=[{"reps": 1}]
+    )
+    command = client.command("week.copy", program, fromWeek=0, toWeeks=[1, 2])
+    result = await client.request(command)
+    assert result["status"] == "applied", result
+    # Every exercise has a week-0 prescription, so each gets weeks 1 and 2.
+    prescriptions, sessions = await client.events_of(command["commandId"], 6)
+    assert sessions == []
+    assert_valid_events(prescriptions, [])
+    squat = weeks_of(client, ids["squat"])
+    assert squat[1]["series"] == squat[2]["series"] == squat[0]["series"]
+    assert squat[1]["prescriptionId"] == derived(
+        command["commandId"], f"prescription:{ids['squat']}:1"
+    )
+    assert squat[2]["version"] == 2, "the existing week 2 was replaced, not created"
+
+    # One session only: an exercise outside it is left alone.
+    other_session = new_id()
+    await client.applied("session.add", program, sessionId=other_session, name="Day 2")
+    deadlift = new_id()
+    await client.applied(
+        "exercise.add",
+        program,
+        sessionId=other_session,
+        programExerciseId=deadlift,
+        exerciseId=new_id(),
+        name="Deadlift",
+        series=[{"reps": 3, "load": kg(180)}],
+    )
+    scoped = await client.applied(
+        "week.copy", program, fromWeek=0, toWeeks=[3], sessionId=other_session
+    )
+    prescriptions, _ = await client.events_of(scoped["commandId"], 1)
+    assert [(e["programExerciseId"], e["week"]) for e in prescriptions] == [(deadlift, 3)]
+    assert 3 not in weeks_of(client, ids["squat"])
+
+    beyond = await rejected(client, "week.copy", program, fromWeek=0, toWeeks=[1, 4])
+    assert (beyond["code"], beyond["details"][0]["path"]) == ("invariant_violated", "toWeeks[1]")
+    assert "4 weeks" in beyond["message"]
+    itself = await rejected(client, "week.copy", program, fromWeek=1, toWeeks=[1])
+    assert (itself["code"], itself["details"][0]["path"]) == ("validation_failed", "toWeeks[0]")
+    unknown = await rejected(
+        client, "week.copy", program, fromWeek=0, toWeeks=[1], sessionId=new_id()
+    )
+    assert (unknown["code"], unknown["details"][0]["path"]) == ("not_found", "sessionId")
+    await assert_events_reconstruct_database(client, pool)
+
+
+async def test_week_insert_moves_later_weeks_and_labels_keeping_prescription_ids(
+    client: CommandClient, pool: asyncpg.Pool
+) -> None:
+    ids = await build_program(client, weeks=4)
+    program = ids["program"]
+    for week in (1, 2, 3):
+        await client.applied(
+            "series.replace",
+            program,
+            programExerciseId=ids["squat"],
+            week=week,
+            series=[{"reps": 5 - week}],
+        )
+    await client.applied("program.update", program, weekLabels=[{"week": 2, "label": "heavy"}])
+    before = weeks_of(client, ids["squat"])
+    command = client.command("week.insert", program, at=2, count=2)
+    result = await client.request(command)
+    assert result["status"] == "applied", result
+
+    prescriptions, _ = await client.events_of(command["commandId"], 2)
+    assert sorted((e["prescriptionId"], e["week"]) for e in prescriptions) == sorted(
+        [(before[2]["prescriptionId"], 4), (before[3]["prescriptionId"], 5)]
+    )
+    after = weeks_of(client, ids["squat"])
+    assert after[4]["series"] == before[2]["series"] and after[5]["series"] == before[3]["series"]
+    assert 2 not in after and 3 not in after, "the inserted weeks are empty"
+    await client.wait_for(lambda: client.program_events(command["commandId"]))
+    [event] = client.program_events(command["commandId"])
+    assert (event["weeks"], event["weekLabels"]) == (6, [{"week": 4, "label": "heavy"}])
+
+    at_start = await client.applied("week.insert", program, at=0)
+    await client.events_of(at_start["commandId"], 4)
+    moved = weeks_of(client, ids["squat"])
+    assert moved[1]["series"] == before[0]["series"]
+    assert moved[0]["series"] == [], "week 0 exists again, empty"
+
+    past = await rejected(client, "week.insert", program, at=7, count=46)
+    assert (past["code"], past["details"][0]["path"]) == ("invariant_violated", "count")
+    assert "52" in past["message"]
+    nowhere = await rejected(client, "week.insert", program, at=8)
+    assert (nowhere["code"], nowhere["details"][0]["path"]) == ("invariant_violated", "at")
+    await assert_events_reconstruct_database(client, pool)
+
+
+async def test_week_remove_deletes_one_week_and_moves_the_rest_down(
+    client: CommandClient, pool: asyncpg.Pool
+) -> None:
+    ids = await build_program(client, weeks=4)
+    program = ids["program"]
+    for week in (1, 2):
+        await client.applied(
+            "series.replace",
+            program,
+            programExerciseId=ids["squat"],
+            week=week,
+            series=[{"reps": 10 + week}],
+        )
+    await client.applied(
+        "program.update",
+        program,
+        weekLabels=[{"week": 1, "label": "volume"}, {"week": 2, "label": "deload"}],
+    )
+    before = weeks_of(client, ids["squat"])
+    command = client.command("week.remove", program, week=1)
+    assert (await client.request(command))["status"] == "applied"
+    prescriptions, _ = await client.events_of(command["commandId"], 2)
+    assert {(e["prescriptionId"], e["week"], e["deleted"]) for e in prescriptions} == {
+        (before[1]["prescriptionId"], 1, True),
+        (before[2]["prescriptionId"], 1, False),
+    }
+    await client.wait_for(lambda: client.program_events(command["commandId"]))
+    [event] = client.program_events(command["commandId"])
+    assert (event["weeks"], event["weekLabels"]) == (3, [{"week": 1, "label": "deload"}])
+
+    # Removing week 0: week 1 becomes week 0; an exercise without week 1 gets an empty week 0.
+    first = client.command("week.remove", program, week=0)
+    assert (await client.request(first))["status"] == "applied"
+    await client.events_of(first["commandId"], 5)
+    squat, bench = weeks_of(client, ids["squat"]), weeks_of(client, ids["bench"])
+    assert squat[0]["prescriptionId"] == before[2]["prescriptionId"]
+    assert squat[0]["series"] == before[2]["series"]
+    assert bench[0]["series"] == []
+    assert bench[0]["prescriptionId"] == derived(
+        first["commandId"], f"prescription:{ids['bench']}:0"
+    )
+
+    outside = await rejected(client, "week.remove", program, week=2)
+    assert (outside["code"], outside["details"][0]["path"]) == ("invariant_violated", "week")
+    await client.applied("week.remove", program, week=1)
+    only = await rejected(client, "week.remove", program, week=0)
+    assert only["code"] == "invariant_violated"
+    assert "only week" in only["message"]
+    await assert_events_reconstruct_database(client, pool)
+
+
+async def test_series_progress_follows_the_arithmetic_rule(
+    client: CommandClient, pool: asyncpg.Pool
+) -> None:
+    ids = await build_program(client, weeks=5)
+    program, squat = ids["program"], ids["squat"]
+    await client.applied(
+        "series.replace",
+        program,
+        programExerciseId=squat,
+        series=[
+            {"setType": "warmup", "reps": 5, "load": {"value": 60.333, "unit": "kg"}},
+            {"repsMin": 6, "repsMax": 8, "load": kg(100), "rpe": 7.5, "rir": 3},
+            {"reps": 10, "load": {"value": 0, "unit": "bodyweight"}},
+        ],
+    )
+    command = client.command(
+        "series.progress",
+        program,
+        programExerciseId=squat,
+        toWeeks=[1, 3],
+        step={"load": 2.5, "reps": -1, "rpe": 0.5, "rir": -1},
+    )
+    assert (await client.request(command))["status"] == "applied"
+    prescriptions, _ = await client.events_of(command["commandId"], 2)
+    assert_valid_events(prescriptions, [])
+    week = weeks_of(client, squat)
+    assert week[3]["series"] == [
+        {
+            "orderIndex": 0,
+            "setType": "warmup",
+            "reps": 2,
+            "load": {"value": 67.83, "unit": "kg"},
+        },
+        {
+            "orderIndex": 1,
+            "setType": "working",
+            "repsMin": 3,
+            "repsMax": 5,
+            "load": kg(107.5),
+            "rpe": 9.0,
+            "rir": 0,
+        },
+        {
+            "orderIndex": 2,
+            "setType": "working",
+            "reps": 7,
+            "load": {"value": 0, "unit": "bodyweight"},
+        },
+    ]
+    assert week[1]["series"][1]["load"] == kg(102.5)
+    assert week[1]["prescriptionId"] == derived(command["commandId"], f"prescription:{squat}:1")
+
+    versions = {w: e["version"] for w, e in weeks_of(client, squat).items()}
+    too_far = await rejected(
+        client,
+        "series.progress",
+        program,
+        programExerciseId=squat,
+        toWeeks=[2, 4],
+        step={"reps": -2},
+    )
+    assert (too_far["code"], too_far["details"][0]["path"]) == ("invariant_violated", "toWeeks[1]")
+    assert "reps would be -3" in too_far["message"] and "0..1000" in too_far["message"]
+    assert {w: e["version"] for w, e in weeks_of(client, squat).items()} == versions
+    assert (
+        2 not in versions
+        and await pool.fetchval(
+            "SELECT count(*) FROM prescriptions WHERE program_exercise_id = $1 AND week = 2",
+            uuid.UUID(squat),
+        )
+        == 0
+    ), "nothing was written"
+    rpe = await rejected(
+        client,
+        "series.progress",
+        program,
+        programExerciseId=squat,
+        toWeeks=[4],
+        step={"rpe": 1},
+    )
+    assert "rpe would be 11.5" in rpe["message"] and "1..10" in rpe["message"]
+    missing = await rejected(
+        client,
+        "series.progress",
+        program,
+        programExerciseId=squat,
+        fromWeek=2,
+        toWeeks=[4],
+        step={"load": 1},
+    )
+    assert (missing["code"], missing["details"][0]["path"]) == ("not_found", "fromWeek")
+    beyond = await rejected(
+        client,
+        "series.progress",
+        program,
+        programExerciseId=squat,
+        toWeeks=[5],
+        step={"load": 1},
+    )
+    assert (beyond["code"], beyond["details"][0]["path"]) == ("invariant_violated", "toWeeks[0]")
+    assert "5 weeks" in beyond["message"]
+    backwards = await rejected(
+        client,
+        "series.progress",
+        program,
+        programExerciseId=squat,
+        fromWeek=3,
+        toWeeks=[1],
+        step={"load": 1},
+    )
+    assert (backwards["code"], backwards["details"][0]["path"]) == (
+        "validation_failed",
+        "toWeeks[0]",
+    )
+    nothing = await rejected(
+        client, "series.progress", program, programExerciseId=squat, toWeeks=[1], step={}
+    )
+    assert (nothing["code"], nothing["details"][0]["path"]) == ("validation_failed", "step")
+    await assert_events_reconstruct_database(client, pool)
+
+
+async def test_week_commands_inside_a_batch_apply_all_or_nothing(
+    client: CommandClient, pool: asyncpg.Pool
+) -> None:
+    ids = await build_program(client, weeks=3)
+    program = ids["program"]
+    operations: list[dict[str, Any]] = [
+        {"type": "week.insert", "at": 3, "count": 2},
+        {"type": "week.copy", "fromWeek": 0, "toWeeks": [1, 2]},
+        {
+            "type": "series.progress",
+            "programExerciseId": ids["squat"],
+            "toWeeks": [3, 4],
+            "step": {"load": 5},
+        },
+        {"type": "week.remove", "week": 2},
+    ]
+    result = await client.applied("batch", program, operations=operations)
+    await client.wait_for(lambda: client.program_events(result["commandId"]))
+    [event] = client.program_events(result["commandId"])
+    assert event["weeks"] == 4
+    await assert_events_reconstruct_database(client, pool)
+    squat = weeks_of(client, ids["squat"])
+    assert [squat[w]["series"][0]["load"]["value"] for w in (0, 1, 2, 3)] == [140, 140, 155, 160]
+
+    failing = await rejected(
+        client,
+        "batch",
+        program,
+        operations=[{"type": "week.insert", "at": 0}, {"type": "week.remove", "week": 9}],
+    )
+    assert failing["details"][0]["path"] == "operations[1].week"
+    assert await pool.fetchval("SELECT weeks FROM programs") == 4
+
+
+async def test_a_coach_builds_a_block_from_week_0(
+    client: CommandClient, pool: asyncpg.Pool
+) -> None:
+    """Week 0 built, spread over 4 weeks (+2.5 kg, +1 rep), week 3 labelled and deloaded by
+    hand, then a week inserted before it because the athlete travels. A copy of the session and
+    an import of the program rebuilt from the latest events carry every week and label."""
+    ids = await build_program(client, weeks=4)
+    program = ids["program"]
+    await client.applied(
+        "series.replace",
+        program,
+        programExerciseId=ids["bench"],
+        series=[{"reps": 8, "load": kg(80), "restSeconds": 90}] * 3,
+    )
+    await client.applied(
+        "series.progress",
+        program,
+        programExerciseId=ids["squat"],
+        toWeeks=[1, 2, 3],
+        step={"load": 2.5},
+    )
+    await client.applied(
+        "series.progress",
+        program,
+        programExerciseId=ids["bench"],
+        toWeeks=[1, 2, 3],
+        step={"reps": 1},
+    )
+    await client.applied("program.update", program, weekLabels=[{"week": 3, "label": "deload"}])
+    await client.applied(
+        "series.replace",
+        program,
+        programExerciseId=ids["squat"],
+        week=3,
+        series=[{"reps": 5, "load": kg(100)}],
+    )
+    await client.applied("week.insert", program, at=3)
+    await assert_events_reconstruct_database(client, pool)
+
+    squat, bench = weeks_of(client, ids["squat"]), weeks_of(client, ids["bench"])
+    assert [squat[w]["series"][0]["load"]["value"] for w in (0, 1, 2, 4)] == [140, 142.5, 145, 100]
+    assert [bench[w]["series"][0]["reps"] for w in (0, 1, 2, 4)] == [8, 9, 10, 11]
+    assert 3 not in squat and 3 not in bench
+    program_event = client.latest(client.topics.program_updated, "programId")[program]
+    assert (program_event["weeks"], program_event["weekLabels"]) == (
+        5,
+        [{"week": 4, "label": "deload"}],
+    )
+
+    # The session copied carries every week; the program rebuilt from the events imports whole.
+    copy = client.command("session.copy", program, sessionId=ids["session"], newSessionId=new_id())
+    assert (await client.request(copy))["status"] == "applied"
+    copied = weeks_of(client, derived(copy["commandId"], ids["squat"]))
+    assert {w: e["series"] for w, e in copied.items()} == {w: e["series"] for w, e in squat.items()}
+
+    sessions = client.latest(client.topics.session_updated, "sessionId")
+    snapshot = {
+        "format": "v1",
+        "name": program_event["name"],
+        "weeks": program_event["weeks"],
+        "weekLabels": program_event["weekLabels"],
+        "sessions": [
+            {
+                "sessionId": new_id(),
+                "name": sessions[ids["session"]]["name"],
+                "groups": [
+                    {
+                        "groupId": new_id(),
+                        "exercises": [
+                            {
+                                "programExerciseId": new_id(),
+                                "exerciseId": member["exerciseId"],
+                                "name": member["name"],
+                                "prescriptions": [
+                                    {"week": w, "series": e["series"]}
+                                    for w, e in sorted(
+                                        weeks_of(client, member["programExerciseId"]).items()
+                                    )
+                                ],
+                            }
+                            for member in group["exercises"]
+                        ],
+                    }
+                    for group in sessions[ids["session"]]["groups"]
+                ],
+            }
+        ],
+    }
+    imported = new_id()
+    result = await client.applied("program.import", imported, program=snapshot)
+    await client.wait_for(lambda: client.program_events(result["commandId"]))
+    [event] = client.program_events(result["commandId"])
+    assert (event["weeks"], event["weekLabels"]) == (5, [{"week": 4, "label": "deload"}])
+    await assert_events_reconstruct_database(client, pool)
