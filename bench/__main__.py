@@ -99,7 +99,7 @@ class Driver:
                         command_id = record.key.decode()
                         self.result_at.setdefault(command_id, now)
                         self.statuses.setdefault(command_id, json.loads(record.value)["status"])
-                    elif tp.topic == events:
+                    elif tp.topic == events and record.value is not None:  # not a tombstone
                         cause = json.loads(record.value)["causationId"]
                         self.event_at.setdefault(cause, now)
 

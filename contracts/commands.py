@@ -8,6 +8,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, Field, StringConstraints, field_validator, model_validator
 
 from contracts.base import WireModel, fail_at
+from contracts.groups import GROUP_SETTINGS, GroupSettingsInput
 from contracts.series import PrescriptionSeriesData, PrescriptionSeriesPatch, Series
 from contracts.snapshots import ProgramSnapshot, WeekLabelInput
 
@@ -151,22 +152,19 @@ class GroupsReorderBody(WireModel):
     group_ids: Annotated[list[UUID], Field(min_length=1, max_length=MAX_GROUPS_PER_SESSION)]
 
 
-GROUP_SETTINGS = frozenset({"rounds", "rest_between_rounds_seconds", "notes"})
-
-
-class GroupUpdateBody(WireModel):
+class GroupUpdateBody(GroupSettingsInput):
     """Absent fields are left as they are; an explicit null clears the setting."""
 
     type: Literal["group.update"]
     group_id: UUID
-    rounds: Annotated[int, Field(ge=1, le=20)] | None = None
-    rest_between_rounds_seconds: Annotated[int, Field(ge=0, le=3600)] | None = None
-    notes: Annotated[str, Field(max_length=500)] | None = None
 
     @model_validator(mode="after")
     def _something_to_change(self) -> Self:
         if not self.model_fields_set & GROUP_SETTINGS:
-            raise ValueError("group.update needs rounds, restBetweenRoundsSeconds or notes")
+            raise ValueError(
+                "group.update needs at least one of rounds, restBetweenRoundsSeconds, notes, "
+                "format, timeCapSeconds, intervalSeconds and intervalRestSeconds"
+            )
         return self
 
 
@@ -302,6 +300,20 @@ class ProgramRepublishBody(WireModel):
     type: Literal["program.republish"]
 
 
+class ProgramCopyBody(WireModel):
+    """A deep copy of the command's program as a new program of the same tenant (a template)."""
+
+    type: Literal["program.copy"]
+    new_program_id: UUID
+    name: Name | None = None
+
+
+class ProgramDeleteBody(WireModel):
+    """Deletes the program with everything in it; its id is never used again."""
+
+    type: Literal["program.delete"]
+
+
 BatchOperation = Annotated[
     ProgramUpdateBody
     | SessionAddBody
@@ -420,6 +432,12 @@ class ProgramImport(CommandEnvelope, ProgramImportBody): ...
 class ProgramRepublish(CommandEnvelope, ProgramRepublishBody): ...
 
 
+class ProgramCopy(CommandEnvelope, ProgramCopyBody): ...
+
+
+class ProgramDelete(CommandEnvelope, ProgramDeleteBody): ...
+
+
 class Batch(CommandEnvelope, BatchBody): ...
 
 
@@ -447,6 +465,8 @@ Command = Annotated[
     | SeriesProgress
     | ProgramImport
     | ProgramRepublish
+    | ProgramCopy
+    | ProgramDelete
     | Batch,
     Field(discriminator="type"),
 ]

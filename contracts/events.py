@@ -10,6 +10,7 @@ from uuid import UUID
 from pydantic import AwareDatetime
 
 from contracts.base import WireModel
+from contracts.groups import GroupFormat
 from contracts.series import PrescriptionSeriesData
 
 
@@ -70,6 +71,10 @@ class SessionGroup(WireModel):
     rounds: int | None
     rest_between_rounds_seconds: int | None
     notes: str | None
+    format: GroupFormat
+    time_cap_seconds: int | None
+    interval_seconds: int | None
+    interval_rest_seconds: int | None
     exercises: list[SessionExercise]
 
 

@@ -103,6 +103,9 @@ class _SetFieldRules(WireModel):
         return _check_tempo(value)
 
 
+_OMITTED_WHEN_FALSE = frozenset({"perSide", "per_side"})
+
+
 class PrescriptionSeriesData(_SetFieldRules):
     """One set of a series.
 
@@ -121,6 +124,8 @@ class PrescriptionSeriesData(_SetFieldRules):
     tempo: str | None = None
     rest_seconds: RestSeconds | None = None
     notes: Notes | None = None
+    # v1.1: reps, duration and load are per side (unilateral work); left out on output when false.
+    per_side: bool = False
 
     @model_validator(mode="after")
     def _reps_combination(self) -> Self:
@@ -132,7 +137,11 @@ class PrescriptionSeriesData(_SetFieldRules):
     @model_serializer(mode="wrap")
     def _drop_nulls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
-        return {key: value for key, value in data.items() if value is not None}
+        return {
+            key: value
+            for key, value in data.items()
+            if value is not None and not (key in _OMITTED_WHEN_FALSE and value is False)
+        }
 
 
 class PrescriptionSeriesPatch(_SetFieldRules):
@@ -150,6 +159,7 @@ class PrescriptionSeriesPatch(_SetFieldRules):
     tempo: str | None = None
     rest_seconds: RestSeconds | None = None
     notes: Notes | None = None
+    per_side: bool | None = None
 
     @model_validator(mode="after")
     def _not_empty(self) -> Self:
@@ -164,6 +174,8 @@ class PrescriptionSeriesPatch(_SetFieldRules):
         merged = {name: getattr(current, name) for name in PrescriptionSeriesData.model_fields}
         for name in self.model_fields_set:
             merged[name] = getattr(self, name)
+        if merged["per_side"] is None:  # null clears: back to the default
+            merged["per_side"] = False
         return merged
 
 

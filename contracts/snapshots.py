@@ -8,6 +8,7 @@ from uuid import UUID
 from pydantic import Discriminator, Field, StringConstraints, Tag, model_validator
 
 from contracts.base import Location, WireModel, fail_at
+from contracts.groups import GroupSettingsInput
 from contracts.series import MAX_SETS_PER_SERIES, Series
 
 _MAX_WEEKS = 52
@@ -64,11 +65,8 @@ class ExerciseSnapshot(WireModel):
         return self
 
 
-class GroupSnapshot(WireModel):
+class GroupSnapshot(GroupSettingsInput):
     group_id: UUID
-    rounds: Annotated[int, Field(ge=1, le=20)] | None = None
-    rest_between_rounds_seconds: Annotated[int, Field(ge=0, le=3600)] | None = None
-    notes: Annotated[str, Field(max_length=500)] | None = None
     exercises: Annotated[list[ExerciseSnapshot], Field(min_length=1, max_length=12)]
 
 

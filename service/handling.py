@@ -183,7 +183,8 @@ class CommandProcessor:
                 error_code = entry.error["code"] if entry.error else None
                 span.outcome(entry.command_type, entry.status, error_code)
                 messages += self.messages.results(record, entry, now, span.headers, duplicate=False)
-                messages += [self.messages.event(event, span.headers) for event in events]
+                for event in events:
+                    messages += self.messages.events(event, span.headers)
                 outcomes.append(
                     Outcome(
                         command_id,
@@ -278,9 +279,11 @@ class _Batch:
                 )
                 if missing.program_exercise_id not in program.loaded:
                     raise
-        self.loaded[command.program_id] = applied.program
+        self.loaded[applied.program.id] = applied.program
         self.writes.add(applied.program, applied.changes)
         changes = applied.changes
+        if changes.program_deleted:
+            self.taken.add(applied.program.id)  # a program id is never used again
         self.taken -= {
             *changes.deleted_sessions,
             *changes.deleted_groups,
@@ -292,7 +295,7 @@ class _Batch:
             command.type,
             command.program_id,
             "applied",
-            applied.program.version,
+            applied.version,
             None,
         )
         return entry, applied.events

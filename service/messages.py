@@ -105,13 +105,14 @@ class Messages:
             return None
         return topic
 
-    def event(self, event: Event, trace_headers: Headers) -> OutgoingMessage:
-        return OutgoingMessage(
-            self._event_topics[type(event)],
-            str(event.key).encode(),
-            to_json(event_payload(event)),
-            trace_headers,
-        )
+    def events(self, event: Event, trace_headers: Headers) -> list[OutgoingMessage]:
+        """The event; after a `deleted: true` one, its tombstone (same topic and key, null
+        value), so a compacted topic forgets the key. Both go to one outbox lane in this order."""
+        topic, key = self._event_topics[type(event)], str(event.key).encode()
+        messages = [OutgoingMessage(topic, key, to_json(event_payload(event)), trace_headers)]
+        if is_deletion(event):
+            messages.append(OutgoingMessage(topic, key, None, trace_headers))
+        return messages
 
     def dead_letter(self, record: Record, code: str, message: str) -> OutgoingMessage:
         """The original key and bytes, unchanged, with why and where they came from."""
@@ -139,6 +140,12 @@ def result_payload(entry: InboxEntry, processed_at: datetime, *, duplicate: bool
     }
 
 
+def is_deletion(event: Event) -> bool:
+    if isinstance(event, PrescriptionEvent):
+        return event.placement is None
+    return event.deleted
+
+
 def event_payload(event: Event) -> dict[str, Any]:
     """A `PrescriptionUpdated`, `SessionUpdated` or `ProgramUpdated`."""
     if isinstance(event, PrescriptionEvent):
@@ -157,7 +164,12 @@ def _program_updated(event: ProgramEvent) -> dict[str, Any]:
         "weeks": event.weeks,
         "weekLabels": [{"week": week, "label": label} for week, label in event.week_labels],
         "sessionIds": [str(session_id) for session_id in event.session_ids],
-        "source": None,
+        "source": None
+        if event.source is None
+        else {
+            "programId": str(event.source.program_id),
+            "programVersion": event.source.program_version,
+        },
         "causationId": str(event.cause.command_id),
     }
 
@@ -208,9 +220,13 @@ def _session_updated(event: SessionEvent) -> dict[str, Any]:
                 "groupId": str(group.id),
                 "orderIndex": group_index,
                 "kind": group.kind.value,
-                "rounds": group.rounds,
-                "restBetweenRoundsSeconds": group.rest_between_rounds_seconds,
-                "notes": group.notes,
+                "rounds": group.settings.rounds,
+                "restBetweenRoundsSeconds": group.settings.rest_between_rounds_seconds,
+                "notes": group.settings.notes,
+                "format": group.settings.format.value,
+                "timeCapSeconds": group.settings.time_cap_seconds,
+                "intervalSeconds": group.settings.interval_seconds,
+                "intervalRestSeconds": group.settings.interval_rest_seconds,
                 "exercises": [
                     {
                         "programExerciseId": str(exercise.id),

@@ -69,6 +69,18 @@ async def wait_consumed(
         await asyncio.sleep(0.1)
 
 
+TOMBSTONE = "tombstone"
+
+
+def tombstone(key: bytes | None) -> dict[str, Any]:
+    """How a reader here records a null value: the key whose state is gone."""
+    return {TOMBSTONE: (key or b"").decode()}
+
+
+def is_tombstone(event: dict[str, Any]) -> bool:
+    return TOMBSTONE in event
+
+
 class CommandClient:
     """Produces commands; reads results and events from the beginning of the service's topics."""
 
@@ -129,6 +141,9 @@ class CommandClient:
                         self.raw[record.topic].append(record)
                         if record.topic == self.topics.dead_letters:
                             continue
+                        if record.value is None:  # a tombstone: the key is gone
+                            self.events[record.topic].append(tombstone(record.key))
+                            continue
                         value = json.loads(record.value)
                         if record.topic == self.topics.command_results:
                             self.results.setdefault(value["commandId"], value)
@@ -188,15 +203,15 @@ class CommandClient:
 
     def prescription_events(self, causation_id: str | None = None) -> list[dict[str, Any]]:
         events = self.events[self.topics.prescription_updated]
-        return [e for e in events if causation_id is None or e["causationId"] == causation_id]
+        return [e for e in events if causation_id in (None, e.get("causationId"))]
 
     def program_events(self, causation_id: str | None = None) -> list[dict[str, Any]]:
         events = self.events[self.topics.program_updated]
-        return [e for e in events if causation_id is None or e["causationId"] == causation_id]
+        return [e for e in events if causation_id in (None, e.get("causationId"))]
 
     def session_events(self, causation_id: str | None = None) -> list[dict[str, Any]]:
         events = self.events[self.topics.session_updated]
-        return [e for e in events if causation_id is None or e["causationId"] == causation_id]
+        return [e for e in events if causation_id in (None, e.get("causationId"))]
 
     async def events_of(
         self, command_id: str, prescriptions: int, sessions: int = 0, timeout: float = 20
@@ -212,8 +227,11 @@ class CommandClient:
         return self.prescription_events(command_id), self.session_events(command_id)
 
     def latest(self, topic: str, key_field: str) -> dict[str, dict[str, Any]]:
-        """What a compacting consumer keeps: the last event per key."""
+        """What a compacting consumer keeps: the last event per key (none after a tombstone)."""
         latest: dict[str, dict[str, Any]] = {}
         for event in self.events[topic]:
-            latest[event[key_field]] = event
+            if is_tombstone(event):
+                latest.pop(event[TOMBSTONE], None)
+            else:
+                latest[event[key_field]] = event
         return latest

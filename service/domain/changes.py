@@ -15,6 +15,7 @@ class Changes:
 
     # The program's own state (name, weeks, week labels, session order) changed: announce it.
     program_row: bool = False
+    program_deleted: bool = False
     placements_before: dict[UUID, Placement] = field(default_factory=dict)
     sessions: dict[UUID, None] = field(default_factory=dict)  # touched, in order of touching
     deleted_sessions: dict[UUID, tuple[Session, int]] = field(default_factory=dict)

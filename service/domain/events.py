@@ -12,7 +12,14 @@ from datetime import datetime
 from uuid import UUID
 
 from service.domain.changes import Changes
-from service.domain.model import Placement, Prescription, Program, ProgramExercise, Session
+from service.domain.model import (
+    Placement,
+    Prescription,
+    Program,
+    ProgramExercise,
+    ProgramSource,
+    Session,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +71,7 @@ class ProgramEvent:
     weeks: int
     week_labels: tuple[tuple[int, str], ...]
     session_ids: tuple[UUID, ...]
+    source: ProgramSource | None
     deleted: bool = False
 
     @property
@@ -81,6 +89,8 @@ def program_event(program: Program, cause: Cause) -> ProgramEvent:
         program.weeks,
         tuple(sorted(program.week_labels.items())),
         tuple(session.id for session in program.sessions),
+        program.source,
+        program.deleted,
     )
 
 

@@ -25,6 +25,7 @@ from service.domain.errors import ValidationFailed
 from service.domain.ids import IdDeriver
 from service.domain.model import (
     ExerciseGroup,
+    GroupSettings,
     Prescription,
     Program,
     ProgramExercise,
@@ -63,9 +64,7 @@ def fill_from_snapshot(
                 ExerciseGroup(
                     group_snapshot.group_id,
                     members,
-                    group_snapshot.rounds,
-                    group_snapshot.rest_between_rounds_seconds,
-                    group_snapshot.notes,
+                    GroupSettings.of(group_snapshot),
                 )
             )
         program.sessions.append(Session(session_snapshot.session_id, session_snapshot.name, groups))

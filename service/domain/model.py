@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from contracts.events import GroupKind
+from contracts.groups import GROUP_SETTINGS, GroupFormat, GroupSettingsInput
 from service.domain.errors import NotFound, PrescriptionsNotLoaded
 
 SetData = dict[str, Any]
@@ -31,13 +32,40 @@ class ProgramExercise:
     name: str
 
 
+@dataclass(frozen=True, slots=True)
+class GroupSettings:
+    """How a superset or circuit is performed; the default is plain rounds with nothing set."""
+
+    rounds: int | None = None
+    rest_between_rounds_seconds: int | None = None
+    notes: str | None = None
+    format: GroupFormat = GroupFormat.ROUNDS
+    time_cap_seconds: int | None = None
+    interval_seconds: int | None = None
+    interval_rest_seconds: int | None = None
+
+    @classmethod
+    def of(cls, given: GroupSettingsInput) -> GroupSettings:
+        """The settings a snapshot gives (an absent format is `rounds`)."""
+        return cls().updated(given)
+
+    def updated(self, given: GroupSettingsInput) -> GroupSettings:
+        """These settings with the given fields laid over them: null clears (a cleared format is
+        `rounds`), absent keeps."""
+        changes = {name: getattr(given, name) for name in given.model_fields_set & GROUP_SETTINGS}
+        if "format" in changes and changes["format"] is None:
+            changes["format"] = GroupFormat.ROUNDS
+        return replace(self, **changes)
+
+
+NO_SETTINGS = GroupSettings()
+
+
 @dataclass(slots=True)
 class ExerciseGroup:
     id: UUID
     exercises: list[ProgramExercise]
-    rounds: int | None = None
-    rest_between_rounds_seconds: int | None = None
-    notes: str | None = None
+    settings: GroupSettings = NO_SETTINGS
 
     @property
     def kind(self) -> GroupKind:
@@ -91,6 +119,14 @@ class Location:
     index_in_group: int
 
 
+@dataclass(frozen=True, slots=True)
+class ProgramSource:
+    """The template (and its version) that a `program.copy` made a program from."""
+
+    program_id: UUID
+    program_version: int
+
+
 @dataclass(slots=True)
 class Program:
     id: UUID
@@ -100,6 +136,8 @@ class Program:
     version: int
     sessions: list[Session] = field(default_factory=list)
     week_labels: dict[int, str] = field(default_factory=dict)
+    source: ProgramSource | None = None
+    deleted: bool = False
     # Prescriptions by program exercise, then week; only for exercises in `loaded`.
     prescriptions: dict[UUID, dict[int, Prescription]] = field(default_factory=dict)
     loaded: set[UUID] = field(default_factory=set)

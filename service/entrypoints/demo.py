@@ -120,6 +120,8 @@ class DemoClient:
             async with self.changed:
                 for records in batches.values():
                     for record in records:
+                        if record.value is None:  # a tombstone: the deleted event came first
+                            continue
                         value = json.loads(record.value)
                         if record.topic == self.topics.command_results:
                             self.results.setdefault(value["commandId"], value)

@@ -51,7 +51,7 @@ DELETE FROM outbox WHERE id IN (
 class OutgoingMessage:
     topic: str
     key: bytes | None
-    value: bytes
+    value: bytes | None  # None: a tombstone
     headers: tuple[tuple[str, bytes], ...] = ()
 
     def row(self) -> tuple[object, ...]:

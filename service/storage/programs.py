@@ -8,18 +8,22 @@ from uuid import UUID
 
 import asyncpg
 
+from contracts.groups import GroupFormat
 from service.domain.changes import Changes
 from service.domain.model import (
     ExerciseGroup,
+    GroupSettings,
     Prescription,
     Program,
     ProgramExercise,
+    ProgramSource,
     Session,
 )
 from service.storage.database import Connection
 
 _LOCK_PROGRAMS = """
-SELECT id, tenant_id, name, weeks, version, week_labels
+SELECT id, tenant_id, name, weeks, version, week_labels, source_program_id,
+       source_program_version
 FROM programs WHERE id = ANY($1::uuid[])
 ORDER BY id
 FOR UPDATE
@@ -29,13 +33,16 @@ FOR UPDATE
 # snapshot then includes whatever the previous holder of the lock committed.
 _STRUCTURE = """
 SELECT 's' AS kind, id, program_id AS parent, order_index, name, NULL::uuid AS exercise_id,
-       NULL::integer AS rounds, NULL::integer AS rest, NULL::text AS notes
+       NULL::integer AS rounds, NULL::integer AS rest, NULL::text AS notes, NULL::text AS format,
+       NULL::integer AS time_cap, NULL::integer AS interval, NULL::integer AS interval_rest
 FROM sessions WHERE program_id = ANY($1::uuid[])
 UNION ALL
-SELECT 'g', id, session_id, order_index, NULL, NULL, rounds, rest_between_rounds_seconds, notes
+SELECT 'g', id, session_id, order_index, NULL, NULL, rounds, rest_between_rounds_seconds, notes,
+       format, time_cap_seconds, interval_seconds, interval_rest_seconds
 FROM exercise_groups WHERE program_id = ANY($1::uuid[])
 UNION ALL
-SELECT 'e', id, group_id, order_within_group, name, exercise_id, NULL, NULL, NULL
+SELECT 'e', id, group_id, order_within_group, name, exercise_id, NULL, NULL, NULL, NULL, NULL,
+       NULL, NULL
 FROM program_exercises WHERE program_id = ANY($1::uuid[])
 """
 _PRESCRIPTIONS_OF_EXERCISES = """
@@ -47,17 +54,32 @@ SELECT id, program_id, program_exercise_id, week, version, series
 FROM prescriptions WHERE program_id = ANY($1::uuid[])
 """
 _TAKEN_IDS = """
-SELECT id FROM sessions WHERE id = ANY($1::uuid[])
+SELECT id FROM programs WHERE id = ANY($1::uuid[])
+UNION ALL SELECT id FROM deleted_programs WHERE id = ANY($1::uuid[])
+UNION ALL SELECT id FROM sessions WHERE id = ANY($1::uuid[])
 UNION ALL SELECT id FROM exercise_groups WHERE id = ANY($1::uuid[])
 UNION ALL SELECT id FROM program_exercises WHERE id = ANY($1::uuid[])
 """
 
 _UPSERT_PROGRAM = """
-INSERT INTO programs (id, tenant_id, name, weeks, version, week_labels)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO programs
+    (id, tenant_id, name, weeks, version, week_labels, source_program_id, source_program_version)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (id) DO UPDATE
 SET name = EXCLUDED.name, weeks = EXCLUDED.weeks, version = EXCLUDED.version,
     week_labels = EXCLUDED.week_labels, updated_at = now()
+"""
+# A program created by this transaction (create, import, copy): an id that another command
+# took meanwhile (a copy travels on another key, so another instance may) is then a conflict.
+_INSERT_PROGRAM = """
+INSERT INTO programs
+    (id, tenant_id, name, weeks, version, week_labels, source_program_id, source_program_version)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+"""
+_DELETE_PROGRAMS = "DELETE FROM programs WHERE id = ANY($1::uuid[])"
+_REMEMBER_DELETED = """
+INSERT INTO deleted_programs (id, tenant_id)
+SELECT * FROM unnest($1::uuid[], $2::text[])
 """
 _UPSERT_SESSION = """
 INSERT INTO sessions (id, program_id, name, order_index) VALUES ($1, $2, $3, $4)
@@ -65,12 +87,15 @@ ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, order_index = EXCLUDED.orde
 """
 _UPSERT_GROUP = """
 INSERT INTO exercise_groups
-    (id, program_id, session_id, order_index, rounds, rest_between_rounds_seconds, notes)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+    (id, program_id, session_id, order_index, rounds, rest_between_rounds_seconds, notes,
+     format, time_cap_seconds, interval_seconds, interval_rest_seconds)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (id) DO UPDATE
 SET session_id = EXCLUDED.session_id, order_index = EXCLUDED.order_index,
     rounds = EXCLUDED.rounds, rest_between_rounds_seconds = EXCLUDED.rest_between_rounds_seconds,
-    notes = EXCLUDED.notes
+    notes = EXCLUDED.notes, format = EXCLUDED.format,
+    time_cap_seconds = EXCLUDED.time_cap_seconds, interval_seconds = EXCLUDED.interval_seconds,
+    interval_rest_seconds = EXCLUDED.interval_rest_seconds
 """
 _UPSERT_EXERCISE = """
 INSERT INTO program_exercises
@@ -88,8 +113,9 @@ INSERT INTO sessions (id, program_id, name, order_index) VALUES ($1, $2, $3, $4)
 """
 _INSERT_GROUP = """
 INSERT INTO exercise_groups
-    (id, program_id, session_id, order_index, rounds, rest_between_rounds_seconds, notes)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+    (id, program_id, session_id, order_index, rounds, rest_between_rounds_seconds, notes,
+     format, time_cap_seconds, interval_seconds, interval_rest_seconds)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 """
 _INSERT_EXERCISE = """
 INSERT INTO program_exercises
@@ -121,6 +147,9 @@ async def lock_and_load(connection: Connection, program_ids: Iterable[UUID]) -> 
             row["weeks"],
             row["version"],
             week_labels={label["week"]: label["label"] for label in row["week_labels"]},
+            source=None
+            if row["source_program_id"] is None
+            else ProgramSource(row["source_program_id"], row["source_program_version"]),
         )
         for row in rows
     }
@@ -141,7 +170,19 @@ async def lock_and_load(connection: Connection, program_ids: Iterable[UUID]) -> 
         elif kind == "g":
             groups[row["id"]] = (
                 row["order_index"],
-                ExerciseGroup(row["id"], [], row["rounds"], row["rest"], row["notes"]),
+                ExerciseGroup(
+                    row["id"],
+                    [],
+                    GroupSettings(
+                        row["rounds"],
+                        row["rest"],
+                        row["notes"],
+                        GroupFormat(row["format"]),
+                        row["time_cap"],
+                        row["interval"],
+                        row["interval_rest"],
+                    ),
+                ),
                 row["parent"],
             )
         else:
@@ -169,9 +210,23 @@ async def lock_and_load(connection: Connection, program_ids: Iterable[UUID]) -> 
     return programs
 
 
+def _program_row(program: Program) -> tuple[object, ...]:
+    source = program.source
+    return (
+        program.id,
+        program.tenant_id,
+        program.name,
+        program.weeks,
+        program.version,
+        [{"week": w, "label": label} for w, label in sorted(program.week_labels.items())],
+        source.program_id if source else None,
+        source.program_version if source else None,
+    )
+
+
 def stored_ids(programs: dict[UUID, Program]) -> set[UUID]:
-    """The ids of every session, group and exercise of these (just loaded) programs."""
-    found: set[UUID] = set()
+    """The ids of these (just loaded) programs and of their sessions, groups and exercises."""
+    found: set[UUID] = set(programs)
     for program in programs.values():
         for session in program.sessions:
             found.add(session.id)
@@ -258,20 +313,13 @@ class PendingWrites:
     async def write(self, connection: Connection) -> None:
         if not self.programs:
             return
-        await connection.executemany(
-            _UPSERT_PROGRAM,
-            [
-                (
-                    p.id,
-                    p.tenant_id,
-                    p.name,
-                    p.weeks,
-                    p.version,
-                    [{"week": w, "label": label} for w, label in sorted(p.week_labels.items())],
-                )
-                for p in self.programs.values()
-            ],
-        )
+        live = [p for p in self.programs.values() if not p.deleted]
+        for statement, rows in (
+            (_UPSERT_PROGRAM, [_program_row(p) for p in live if p.id in self.stored]),
+            (_INSERT_PROGRAM, [_program_row(p) for p in live if p.id not in self.stored]),
+        ):
+            if rows:
+                await connection.executemany(statement, rows)
         session_rows, group_rows, exercise_rows = self._structure_rows()
         for upsert, insert, rows in (
             (_UPSERT_SESSION, _INSERT_SESSION, session_rows),
@@ -310,6 +358,13 @@ class PendingWrites:
                 )
         if prescription_rows:
             await connection.executemany(_UPSERT_PRESCRIPTION, prescription_rows)
+        gone = [p for p in self.programs.values() if p.deleted]
+        if gone:
+            # Everything of theirs goes with them (ON DELETE CASCADE); their ids stay taken.
+            await connection.execute(_DELETE_PROGRAMS, [p.id for p in gone])
+            await connection.execute(
+                _REMEMBER_DELETED, [p.id for p in gone], [p.tenant_id for p in gone]
+            )
 
     def _structure_rows(
         self,
@@ -331,9 +386,13 @@ class PendingWrites:
                             program.id,
                             session.id,
                             group_index,
-                            group.rounds,
-                            group.rest_between_rounds_seconds,
-                            group.notes,
+                            group.settings.rounds,
+                            group.settings.rest_between_rounds_seconds,
+                            group.settings.notes,
+                            group.settings.format.value,
+                            group.settings.time_cap_seconds,
+                            group.settings.interval_seconds,
+                            group.settings.interval_rest_seconds,
                         )
                     )
                     for index, exercise in enumerate(group.exercises):

@@ -27,7 +27,7 @@ def headers_of(client: CommandClient, topic: str, command_id: str) -> list[dict[
     return [
         dict(record.headers)
         for record in client.raw[topic]
-        if command_id.encode() in record.value or record.key == command_id.encode()
+        if command_id.encode() in (record.value or b"") or record.key == command_id.encode()
     ]
 
 

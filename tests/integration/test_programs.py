@@ -66,6 +66,8 @@ def shape(program: Program) -> Any:
         program.name,
         program.weeks,
         program.version,
+        program.week_labels,
+        program.source,
         [
             (
                 session.id,
@@ -73,9 +75,7 @@ def shape(program: Program) -> Any:
                 [
                     (
                         group.id,
-                        group.rounds,
-                        group.rest_between_rounds_seconds,
-                        group.notes,
+                        group.settings,
                         [
                             (
                                 exercise.id,
@@ -180,6 +180,27 @@ async def test_every_structure_change_round_trips(connection: asyncpg.Connection
         lambda p: command("group.ungroup", groupId=superset),
         lambda p: command("series.move", programExerciseId=a, week=2, **{"from": 2, "to": 0}),
         lambda p: command("exercise.remove", programExerciseId=c),
+        lambda p: command(
+            "group.update",
+            groupId=group_of(p, a),
+            format="tabata",
+            intervalSeconds=20,
+            intervalRestSeconds=10,
+            rounds=8,
+            notes="8 rounds",
+        ),
+        lambda p: command(
+            "series.replace",
+            programExerciseId=a,
+            week=1,
+            series=[{"reps": 8, "perSide": True, "load": {"value": 20, "unit": "kg"}}],
+        ),
+        lambda p: command("program.update", weekLabels=[{"week": 3, "label": "deload"}]),
+        lambda p: command("week.insert", at=1, count=2),
+        lambda p: command(
+            "series.progress", programExerciseId=a, fromWeek=3, toWeeks=[4, 5], step={"load": 2.5}
+        ),
+        lambda p: command("week.remove", week=0),
         lambda p: command("session.remove", sessionId=day2),
     ]
     for move in moves:
@@ -215,8 +236,13 @@ async def test_taken_ids_sees_every_kind_of_entity(connection: asyncpg.Connectio
         ),
     )
     group = program.sessions[0].groups[0].id
-    assert await programs.taken_ids(connection, [session, exercise, group, free]) == {
+    assert await programs.taken_ids(connection, [session, exercise, group, free, PROGRAM]) == {
         session,
         exercise,
         group,
+        PROGRAM,
     }
+    await run(connection, command("program.delete"))
+    assert await programs.taken_ids(connection, [session, exercise, group, PROGRAM]) == {PROGRAM}, (
+        "a deleted program's id stays taken; the ids of what it held are free again"
+    )

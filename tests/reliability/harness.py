@@ -272,6 +272,9 @@ class Outputs:
         latest: dict[str, dict[str, Any]] = {}
         for raw in self.events[topic]:
             event = json.loads(raw)
+            if "tombstone" in event:  # the key is gone
+                latest.pop(event["tombstone"], None)
+                continue
             event.pop("occurredAt")
             latest[event[key]] = event
         return latest
@@ -319,7 +322,11 @@ class OutputReader:
                     elif record.topic == outputs.topics.dead_letters:
                         outputs.dead_letters += 1
                     else:
-                        outputs.events[record.topic].append(record.value)
+                        outputs.events[record.topic].append(
+                            record.value
+                            if record.value is not None
+                            else json.dumps({"tombstone": record.key.decode()}).encode()
+                        )
 
     async def stop(self) -> None:
         if self.task:

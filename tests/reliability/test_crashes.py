@@ -72,7 +72,8 @@ class Run:
             committed = {
                 (r["topic"], bytes(r["value"]))
                 for r in await pool.fetch(
-                    "SELECT topic, value FROM outbox WHERE topic = ANY($1::text[])",
+                    "SELECT topic, value FROM outbox"
+                    " WHERE topic = ANY($1::text[]) AND value IS NOT NULL",
                     [self.topics.prescription_updated, self.topics.session_updated],
                 )
             }

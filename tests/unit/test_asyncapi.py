@@ -25,4 +25,4 @@ def test_every_channel_carries_a_contract_model() -> None:
         "program-builder.program-updated:Message": "ProgramUpdated",
     }
     command = document["components"]["schemas"]["Command"]
-    assert len(command["oneOf"]) == 24
+    assert len(command["oneOf"]) == 26

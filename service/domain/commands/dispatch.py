@@ -22,15 +22,21 @@ from service.domain.model import Program
 
 @dataclass(frozen=True, slots=True)
 class Applied:
+    """`program` is what `changes` describe and what is written: the command's program, or the
+    one it made (program.copy). `version` is the command's own program's version after it."""
+
     program: Program
     changes: Changes
     events: list[Event]
+    version: int
 
 
 def apply(program: Program | None, command: c.Command, context: Context) -> Applied:
     """Apply one command to `program` (None when it does not exist). Raises `Rejection`, and
     `PrescriptionsNotLoaded` when it needs stored prescriptions the caller did not load."""
     handler = handler_of(command)
+    if program is not None and program.deleted:
+        program = None  # deleted earlier in the same batch
     if handler.creates_program:
         if program is not None:
             raise Conflict(f"program {command.program_id} already exists", path="programId")
@@ -51,10 +57,18 @@ def apply(program: Program | None, command: c.Command, context: Context) -> Appl
         target = program.copy() if handler.copies else program
     for path, entity_id in ids_created_by(command):
         if context.id_taken(entity_id):
+            if path in ("programId", "newProgramId"):
+                raise Conflict(
+                    f"program {entity_id} exists or was deleted: a program id is never reused",
+                    path=path,
+                )
             raise Conflict(f"id {entity_id} is already in use", path=path)
 
     changes = Changes()
-    handler.apply(target, command, Step(changes, context, IdDeriver(command.command_id)))
+    step = Step(changes, context, IdDeriver(command.command_id))
+    handler.apply(target, command, step)
     if handler.versioned:
         target.version += 1
-    return Applied(target, changes, announce(target, changes, command.command_id, context.now))
+    written = step.output or target
+    events = announce(written, changes, command.command_id, context.now)
+    return Applied(written, changes, events, target.version)

@@ -18,20 +18,31 @@ from service.domain.commands.registry import (
 )
 from service.domain.errors import InvariantViolated, Rejection
 from service.domain.imports import fill_from_snapshot
-from service.domain.model import Program
+from service.domain.model import (
+    ExerciseGroup,
+    Prescription,
+    Program,
+    ProgramExercise,
+    ProgramSource,
+    Session,
+)
 
 
-@handles(c.ProgramCreateBody, creates_program=True)
+def _program_id(body: c.ProgramCreate) -> IdPaths:
+    return [("programId", body.program_id)]
+
+
+@handles(c.ProgramCreateBody, creates=_program_id, creates_program=True)
 def program_create(program: Program, body: c.ProgramCreateBody, step: Step) -> None:
     program.name = body.name
     program.weeks = body.weeks
     step.changes.program_row = True
 
 
-def _snapshot_ids(body: c.ProgramImportBody) -> IdPaths:
-    """Every id the snapshot creates, at its path in the command."""
+def _snapshot_ids(body: c.ProgramImport) -> IdPaths:
+    """The program's id and every id the snapshot creates, at its path in the command."""
     snapshot = body.program
-    found: list[tuple[str, UUID | None]] = []
+    found: list[tuple[str, UUID | None]] = [("programId", body.program_id)]
     if isinstance(snapshot, LegacyProgramSnapshot):
         for s, legacy in enumerate(snapshot.sessions):
             at = f"program.sessions[{s}]"
@@ -99,6 +110,58 @@ def _everything(program: Program, body: c.ProgramRepublishBody) -> Reads:
 @handles(c.ProgramRepublishBody, reads=_everything, copies=False, versioned=False)
 def program_republish(program: Program, body: c.ProgramRepublishBody, step: Step) -> None:
     step.changes.republish = True
+
+
+def _copy_ids(body: c.ProgramCopyBody) -> IdPaths:
+    return [("newProgramId", body.new_program_id)]
+
+
+@handles(c.ProgramCopyBody, reads=_everything, creates=_copy_ids, copies=False, versioned=False)
+def program_copy(program: Program, body: c.ProgramCopyBody, step: Step) -> None:
+    """A new program of the same tenant at version 1; every copied id is uuid5(commandId,
+    sourceId). The template itself is left as it is (its version stays)."""
+    ids = step.ids
+    copy = Program(
+        body.new_program_id,
+        program.tenant_id,
+        body.name or program.name,
+        program.weeks,
+        1,
+        week_labels=dict(program.week_labels),
+        source=ProgramSource(program.id, program.version),
+    )
+    for session in program.sessions:
+        groups: list[ExerciseGroup] = []
+        for group in session.groups:
+            members: list[ProgramExercise] = []
+            for exercise in group.exercises:
+                copy_id = ids.copy_of(exercise.id)
+                members.append(ProgramExercise(copy_id, exercise.exercise_id, exercise.name))
+                copy.loaded.add(copy_id)
+                copy.prescriptions[copy_id] = {
+                    week: Prescription(ids.copy_of(p.id), copy_id, week, 0, p.series)
+                    for week, p in program.prescriptions_of(exercise.id).items()
+                }
+                for week in copy.prescriptions[copy_id]:
+                    step.changes.series_changed(copy_id, week)
+            groups.append(ExerciseGroup(ids.copy_of(group.id), members, group.settings))
+        copy.sessions.append(Session(ids.copy_of(session.id), session.name, groups))
+        step.changes.touch_new(copy.sessions[-1])
+    step.changes.program_row = True
+    step.output = copy
+
+
+@handles(c.ProgramDeleteBody, reads=_everything)
+def program_delete(program: Program, body: c.ProgramDeleteBody, step: Step) -> None:
+    """Everything of the program is deleted and announced so (then tombstoned)."""
+    for at, session in enumerate(program.sessions):
+        step.changes.delete_session(program, session, at)
+    program.sessions = []
+    program.prescriptions = {}
+    program.week_labels = {}
+    program.deleted = True
+    step.changes.program_row = True
+    step.changes.program_deleted = True
 
 
 def _batch_reads(program: Program, body: c.BatchBody) -> Reads:

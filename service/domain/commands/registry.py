@@ -33,6 +33,9 @@ class Step:
     changes: Changes
     context: Context
     ids: IdDeriver
+    # A command that makes another program (program.copy) leaves it here: that program is then
+    # what `changes` describe and what gets written, and the command's own program is unchanged.
+    output: Program | None = None
 
 
 @dataclass(frozen=True, slots=True)

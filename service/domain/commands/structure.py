@@ -257,8 +257,7 @@ def groups_reorder(program: Program, body: c.GroupsReorderBody, step: Step) -> N
 def group_update(program: Program, body: c.GroupUpdateBody, step: Step) -> None:
     session, _, group = program.group(body.group_id)
     step.changes.touch(program, session)
-    for name in c.GROUP_SETTINGS & body.model_fields_set:
-        setattr(group, name, getattr(body, name))
+    group.settings = group.settings.updated(body)
 
 
 def _session_copy_reads(program: Program, body: c.SessionCopyBody) -> Reads:
@@ -296,9 +295,7 @@ def session_copy(program: Program, body: c.SessionCopyBody, step: Step) -> None:
             ExerciseGroup(
                 rules.new_id(program, context, ids.copy_of(group.id), "newSessionId"),
                 members,
-                group.rounds,
-                group.rest_between_rounds_seconds,
-                group.notes,
+                group.settings,
             )
         )
     rules.insert_session(

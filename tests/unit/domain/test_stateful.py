@@ -35,6 +35,7 @@ set_strategy = st.fixed_dictionaries(
     optional={
         "rpe": st.sampled_from([6, 7.5, 9]),
         "restSeconds": st.integers(0, 300),
+        "perSide": st.booleans(),
         "load": st.fixed_dictionaries(
             {
                 "value": st.sampled_from([0, 20, 102.5]),
@@ -199,9 +200,24 @@ class ProgramMachine(RuleBasedStateMachine):
         if order:
             self.send("groups.reorder", sessionId=session.id, groupIds=order)
 
-    @rule(data=st.data(), rounds=st.none() | st.integers(1, 5))
-    def group_update(self, data: st.DataObject, rounds: int | None) -> None:
-        self.send("group.update", groupId=self.pick(data, self.groups()), rounds=rounds)
+    @rule(
+        data=st.data(),
+        rounds=st.none() | st.integers(1, 5),
+        timing=st.none()
+        | st.sampled_from(
+            [
+                {"format": "emom", "intervalSeconds": 60},
+                {"format": "amrap", "timeCapSeconds": 600},
+                {"format": None, "timeCapSeconds": None},
+            ]
+        ),
+    )
+    def group_update(
+        self, data: st.DataObject, rounds: int | None, timing: dict[str, Any] | None
+    ) -> None:
+        self.send(
+            "group.update", groupId=self.pick(data, self.groups()), rounds=rounds, **(timing or {})
+        )
 
     @rule(data=st.data())
     def session_copy(self, data: st.DataObject) -> None:
@@ -381,12 +397,20 @@ class ProgramMachine(RuleBasedStateMachine):
             event = self.session_events[str(session.id)]
             assert not event["deleted"] and event["orderIndex"] == index
             assert [
-                (g["groupId"], g["kind"], [e["programExerciseId"] for e in g["exercises"]])
+                (
+                    g["groupId"],
+                    g["kind"],
+                    g["format"],
+                    g["timeCapSeconds"],
+                    [e["programExerciseId"] for e in g["exercises"]],
+                )
                 for g in event["groups"]
             ] == [
                 (
                     str(g.id),
                     GroupKind.of_size(len(g.exercises)).value,
+                    g.settings.format.value,
+                    g.settings.time_cap_seconds,
                     [str(e.id) for e in g.exercises],
                 )
                 for g in session.groups
