@@ -306,6 +306,7 @@ class OutputReader:
             topics.command_results,
             topics.prescription_updated,
             topics.session_updated,
+            topics.program_updated,
             topics.dead_letters,
         ]
         await assign_from_beginning(self.consumer, wanted, timeout=20)

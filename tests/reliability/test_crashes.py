@@ -102,6 +102,7 @@ def assert_same_outcome(reference: Run, crashed: Run, command_ids: set[str]) -> 
     for topic, key in (
         (reference.topics.prescription_updated, "prescriptionId"),
         (reference.topics.session_updated, "sessionId"),
+        (reference.topics.program_updated, "programId"),
     ):
         crashed_topic = topic.replace(reference.prefix, crashed.prefix)
         assert got.latest(crashed_topic, key) == ref.latest(topic, key)

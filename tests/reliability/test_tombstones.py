@@ -1,0 +1,145 @@
+"""A large program.delete with the process killed in the middle of publishing it: after a
+restart, the last record of every key the program had, on every event topic, is its tombstone
+(the deleted event before it), as a compacted topic needs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from contracts.topics import Topics
+from tests.infrastructure import Infrastructure
+from tests.reliability.harness import OutputReader, produce, wait_relayed, wait_until
+from tests.support.process import ServiceProcess, service_env
+
+pytestmark = pytest.mark.reliability
+
+KEY_FIELDS = {
+    "prescription-updated": "prescriptionId",
+    "session-updated": "sessionId",
+    "program-updated": "programId",
+}
+EXERCISES, WEEKS = 12, 40  # 480 prescriptions: ~1,000 outbox rows for the delete
+
+
+def snapshot() -> dict[str, Any]:
+    return {
+        "name": "Big block",
+        "weeks": WEEKS,
+        "sessions": [
+            {
+                "sessionId": str(uuid.uuid4()),
+                "name": f"Day {day}",
+                "groups": [
+                    {
+                        "groupId": str(uuid.uuid4()),
+                        "exercises": [
+                            {
+                                "programExerciseId": str(uuid.uuid4()),
+                                "exerciseId": str(uuid.uuid4()),
+                                "name": f"Lift {n}",
+                                "prescriptions": [
+                                    {"week": w, "series": [{"reps": 5, "restSeconds": 90}]}
+                                    for w in range(WEEKS)
+                                ],
+                            }
+                            for n in range(EXERCISES // 2)
+                        ],
+                    }
+                ],
+            }
+            for day in (1, 2)
+        ],
+    }
+
+
+def command(program_id: str, kind: str, **fields: Any) -> tuple[bytes, bytes]:
+    body = {
+        "commandId": str(uuid.uuid4()),
+        "type": kind,
+        "tenantId": "coach",
+        "programId": program_id,
+        **fields,
+    }
+    return program_id.encode(), json.dumps(body).encode()
+
+
+async def test_a_delete_killed_mid_publish_ends_every_key_with_its_tombstone(
+    infrastructure: Infrastructure, database_url: str, tmp_path: Path
+) -> None:
+    prefix = f"rel-tomb-{uuid.uuid4().hex[:8]}"
+    topics = Topics(prefix)
+    bootstrap = infrastructure.kafka_bootstrap_servers
+    # Small relay rounds, so that publishing the delete takes many of them.
+    env = service_env(bootstrap, database_url, prefix, RELAY_BATCH_SIZE="20")
+    log = tmp_path / "service.log"
+    first = ServiceProcess(env, log)
+    first.start()
+    reader = OutputReader(bootstrap, topics)
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    try:
+        await reader.start()
+        program = str(uuid.uuid4())
+        create = command(program, "program.import", program=snapshot())
+        await produce(bootstrap, topics.commands, [create])
+        await wait_until(lambda: reader.outputs.results, 60, "the import's result")
+        [[result]] = reader.outputs.results.values()
+        assert result["status"] == "applied", result
+        await wait_relayed(pool, reader, 120)
+        keys = {
+            topic: {
+                json.loads(value)[field]
+                for value in reader.outputs.events[topic]
+                if json.loads(value).get("programId") == program
+            }
+            for topic, field in (
+                (topics.prescription_updated, "prescriptionId"),
+                (topics.session_updated, "sessionId"),
+                (topics.program_updated, "programId"),
+            )
+        }
+        assert len(keys[topics.prescription_updated]) == EXERCISES * WEEKS
+        marker = await pool.fetchval("SELECT coalesce(max(id), 0) FROM outbox")
+
+        await produce(bootstrap, topics.commands, [command(program, "program.delete")])
+        progress = """SELECT count(*) FILTER (WHERE sent_at IS NULL),
+                             count(*) FILTER (WHERE sent_at IS NOT NULL)
+                      FROM outbox WHERE id > $1"""
+        while True:  # kill once the delete is committed and partly published
+            unsent, sent = await pool.fetchrow(progress, marker)
+            if sent > 0:
+                break
+            await asyncio.sleep(0.002)
+        first.kill()
+        unsent, sent = await pool.fetchrow(progress, marker)
+        assert unsent > 0 and sent > 0, f"killed mid-publish: {sent} sent, {unsent} left"
+
+        second = ServiceProcess(env, log)
+        second.start()
+        try:
+            await wait_relayed(pool, reader, 120)
+        finally:
+            assert second.terminate() == 0, log.read_text()[-3000:]
+        assert await pool.fetchval("SELECT count(*) FROM programs") == 0
+        for topic, wanted in keys.items():
+            last: dict[str, str] = {}
+            for value in reader.outputs.events[topic]:
+                event = json.loads(value)
+                if "tombstone" in event:
+                    last[event["tombstone"]] = "tombstone"
+                else:
+                    last[event[KEY_FIELDS[topic.rsplit(".", 1)[1]]]] = (
+                        "deleted" if event["deleted"] else "live"
+                    )
+            assert {key: last[key] for key in wanted} == dict.fromkeys(wanted, "tombstone"), topic
+    finally:
+        await reader.stop()
+        await pool.close()
+        if first.alive():
+            first.kill()
