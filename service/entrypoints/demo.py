@@ -34,6 +34,8 @@ def describe_set(item: dict[str, Any]) -> str:
         reps = f"{item['durationSeconds']} s"
     else:
         reps = "?"
+    if item.get("perSide"):
+        reps += " per side"
     text = reps if item.get("setType", "working") == "working" else f"{item['setType']} {reps}"
     load = item.get("load")
     if load:
@@ -92,6 +94,7 @@ class DemoClient:
             self.topics.command_results,
             self.topics.prescription_updated,
             self.topics.session_updated,
+            self.topics.program_updated,
         )
         deadline = time.monotonic() + timeout
         partitions: list[TopicPartition] = []
@@ -259,16 +262,61 @@ def _script() -> list[tuple[str, str, dict[str, Any]]]:
             {"programExerciseId": ids["lunge"], "toSessionId": ids["day2"], "toNewGroupAt": 2},
         ),
         (
+            "lunges are per leg",
+            "series.replace",
+            {
+                "programExerciseId": ids["lunge"],
+                "series": [{"reps": 10, "perSide": True, "restSeconds": 60}] * 3,
+            },
+        ),
+        (
+            "squat: +2.5 %1RM a week for weeks 2-4",
+            "series.progress",
+            {"programExerciseId": ids["squat"], "toWeeks": [1, 2, 3], "step": {"load": 2.5}},
+        ),
+        (
+            "day 2 as it stands, copied to weeks 2-4",
+            "week.copy",
+            {"fromWeek": 0, "toWeeks": [1, 2, 3], "sessionId": ids["day2"]},
+        ),
+        ("week 4 is a deload", "program.update", {"weekLabels": [{"week": 3, "label": "deload"}]}),
+        (
+            "deload: the squat's week 4 lighter",
+            "series.replace",
+            {
+                "programExerciseId": ids["squat"],
+                "week": 3,
+                "series": [{"reps": 5, "load": {"value": 70, "unit": "percent1rm"}}] * 3,
+            },
+        ),
+        (
+            "the circuit becomes an EMOM",
+            "group.update",
+            {"groupId": ids["circuit"], "format": "emom", "intervalSeconds": 60, "rounds": 10},
+        ),
+        (
+            "a week inserted before the deload (travel)",
+            "week.insert",
+            {"at": 3},
+        ),
+        (
+            "a copy of the block for one athlete",
+            "program.copy",
+            {"newProgramId": ids["copy"], "name": "Strength block — Sam"},
+        ),
+        (
             "import a legacy program",
             "program.import",
             {"program": _legacy_snapshot(ids), "_programId": ids["legacy"]},
         ),
+        ("and delete it again", "program.delete", {"_programId": ids["legacy"]}),
     ]
     return [(text, kind, {"programId": program, **fields}) for text, kind, fields in steps]
 
 
 DEMO_IDS = (
     "program",
+    "copy",
     "legacy",
     "day1",
     "day2",
@@ -353,6 +401,7 @@ async def run_demo(settings: Settings, console: Console | None = None, timeout: 
         await client.wait_for(lambda: any(e["causationId"] == last for _, e in client.events), 10)
         await client.quiet(0.5, timeout=10)
         console.print(_state_table(client, names))
+        console.print(_weeks_table(client, names, _SHOWN_WEEKS_OF))
         console.print(
             f"{len(client.results)} results, "
             f"{sum(1 for t, _ in client.events if t == client.topics.prescription_updated)} "
@@ -386,7 +435,7 @@ def _state_table(client: DemoClient, names: dict[str, str]) -> Table:
     for topic, event in client.events:
         if topic == client.topics.session_updated:
             sessions[event["sessionId"]] = event
-        else:
+        elif topic == client.topics.prescription_updated:
             prescriptions[event["prescriptionId"]] = event
     by_exercise: dict[str, list[dict[str, Any]]] = {}
     for event in prescriptions.values():
@@ -405,6 +454,8 @@ def _state_table(client: DemoClient, names: dict[str, str]) -> Table:
     for session in ordered:
         for group in session["groups"]:
             label = f"{group['orderIndex'] + 1}. {group['kind']}"
+            if group.get("format", "rounds") != "rounds":
+                label += f" {group['format']}"
             if group["rounds"]:
                 label += f" x{group['rounds']}"
             for member in group["exercises"]:
@@ -420,4 +471,42 @@ def _state_table(client: DemoClient, names: dict[str, str]) -> Table:
                         describe_series(event["series"]),
                     )
                     label = ""
+    return table
+
+
+_SHOWN_WEEKS_OF = "Back squat"
+"""The exercise whose weeks the demo prints side by side."""
+
+
+def _weeks_table(client: DemoClient, names: dict[str, str], exercise_name: str) -> Table:
+    """One exercise of the first program, its weeks side by side, labelled from program.updated."""
+    first_program = next(e["programId"] for _, e in client.events)
+    program: dict[str, Any] = {}
+    latest: dict[str, dict[str, Any]] = {}  # by prescriptionId: weeks move, ids stay
+    for topic, event in client.events:
+        if event["programId"] != first_program:
+            continue
+        if topic == client.topics.program_updated:
+            program = event
+        elif (
+            topic == client.topics.prescription_updated
+            and names.get(event["programExerciseId"]) == exercise_name
+        ):
+            latest[event["prescriptionId"]] = event
+    weeks = {e["week"]: e for e in latest.values() if not e["deleted"]}
+    labels = {label["week"]: label["label"] for label in program.get("weekLabels", [])}
+    table = Table(
+        title=f"{exercise_name}, week by week ({program.get('name', '')})", title_justify="left"
+    )
+    table.add_column("set")
+    for week in range(program.get("weeks", 0)):
+        label = f" ({labels[week]})" if week in labels else ""
+        table.add_column(f"week {week + 1}{label}")
+    rows = max((len(event["series"]) for event in weeks.values()), default=0)
+    for index in range(rows):
+        cells = []
+        for week in range(program.get("weeks", 0)):
+            series = weeks[week]["series"] if week in weeks else []
+            cells.append(describe_set(series[index]) if index < len(series) else "")
+        table.add_row(str(index + 1), *cells)
     return table

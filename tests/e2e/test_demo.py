@@ -31,8 +31,12 @@ async def test_demo_runs_against_the_service_and_exits_0(
     output, _ = await asyncio.wait_for(process.communicate(), 120)
     text = output.decode()
     assert process.returncode == 0, text
-    assert text.count("applied") == 19, text
-    assert "19 results" in text
-    assert "superset x3" in text  # the circuit after the bench press left it
+    assert text.count("applied") == 28, text
+    assert "28 results" in text
+    assert "superset emom x10" in text  # the circuit after the bench press left it
+    assert "week 5 (deload)" in text  # the weeks side by side, labelled
+    assert "warmup 5 @ 62.5 kg" in text  # the squat progressed
+    assert "10 per side" in text
     assert "3x 10-12 RIR 2 31X0 · 90 s" in text  # the rep-range progression, week 1
-    assert "Cable row" in text  # the legacy import
+    assert "import a legacy program" in text and "and delete it again" in text
+    assert "Cable row" not in text  # the deleted program is gone from the latest state
