@@ -12,9 +12,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from itertools import chain
+from types import MethodType
 from typing import Annotated, Any
 
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from faststream import AckPolicy, Context
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -79,8 +81,22 @@ def subscribe_commands(broker: KafkaBroker, settings: Settings) -> list[Any]:
             include_in_schema=member == 0,  # one channel in the AsyncAPI document
         )
         subscriber(consume_commands)
+        # FastStream sleeps another batch timeout after an empty poll; the poll itself already
+        # waited that long for data, so the sleep only delays the next command.
+        subscriber.get_msg = MethodType(_poll_without_sleeping, subscriber)  # type: ignore[method-assign]
         subscribers.append(subscriber)
     return subscribers
+
+
+async def _poll_without_sleeping(
+    subscriber: Any, consumer: AIOKafkaConsumer
+) -> tuple[ConsumerRecord[Any, Any], ...]:
+    """One poll of up to `max_records`, returning as soon as records arrive (or empty after
+    `batch_timeout_ms`)."""
+    batches = await consumer.getmany(
+        timeout_ms=subscriber.batch_timeout_ms, max_records=subscriber.max_records
+    )
+    return tuple(chain.from_iterable(batches.values()))
 
 
 async def parse_keeping_records(
@@ -142,6 +158,8 @@ async def consume_commands(
             process.stopping.set()
             return
         await message.ack()
+    # Publish what this batch committed now rather than when NOTIFY reaches the relay.
+    process.relay.wake()
     seconds = time.perf_counter() - started
     process.metrics.observe_batch(outcomes, seconds)
     for outcome in outcomes:

@@ -33,9 +33,18 @@ class FakeProcessor:
         return [Outcome(None, "", None, "dead_letter", "not_json", 0) for _ in records]
 
 
+class FakeRelay:
+    def __init__(self) -> None:
+        self.wakes = 0
+
+    def wake(self) -> None:
+        self.wakes += 1
+
+
 @dataclass
 class FakeProcess:
     processor: FakeProcessor
+    relay: FakeRelay = field(default_factory=FakeRelay)
     metrics: Metrics = field(default_factory=Metrics)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     in_flight: InFlight = field(default_factory=InFlight)
@@ -52,27 +61,33 @@ def acks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
-async def deliver(processor: FakeProcessor, value: bytes, headers: dict[str, Any]) -> None:
+async def deliver(processor: FakeProcessor, value: bytes, headers: dict[str, Any]) -> FakeProcess:
     settings = Settings(_env_file=None, topic_prefix="unit")
     broker = build_broker(settings, Metrics())
     subscribe_commands(broker, settings)
-    broker.context.set_global(PROCESS, FakeProcess(processor))
+    process = FakeProcess(processor)
+    broker.context.set_global(PROCESS, process)
     async with TestKafkaBroker(broker) as test_broker:
         await test_broker.publish(value, settings.topics.commands, key=b"program", headers=headers)
+    return process
 
 
 async def test_the_handler_gets_the_original_bytes_and_headers_and_acks(acks: list[int]) -> None:
     processor = FakeProcessor()
     broken = b'{"commandId": '  # JSON that FastStream would fail to decode
-    await deliver(processor, broken, {"content-type": "application/json", "reply-to": "r"})
+    process = await deliver(
+        processor, broken, {"content-type": "application/json", "reply-to": "r"}
+    )
     [[record]] = processor.batches
     assert (record.topic, record.key, record.value) == ("unit.commands", b"program", broken)
     assert ("reply-to", b"r") in record.headers
     assert acks == [1]
+    assert process.relay.wakes == 1, "what the batch committed is published at once"
 
 
 async def test_a_batch_given_up_at_a_stop_is_not_acked(acks: list[int]) -> None:
     processor = FakeProcessor(stop=True)
-    await deliver(processor, b"{}", {})
+    process = await deliver(processor, b"{}", {})
     assert len(processor.batches) == 1
     assert acks == []
+    assert process.relay.wakes == 0
