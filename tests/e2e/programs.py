@@ -57,6 +57,14 @@ async def build_program(client: CommandClient, weeks: int = 4) -> dict[str, str]
     return ids
 
 
+async def rejected(client: CommandClient, kind: str, program: str, **fields: Any) -> dict[str, Any]:
+    """Run a command that must be refused; its error."""
+    result = await client.run(kind, program, **fields)
+    assert result["status"] == "rejected", result
+    error: dict[str, Any] = result["error"]
+    return error
+
+
 def assert_valid_events(
     prescriptions: list[dict[str, Any]], sessions: list[dict[str, Any]]
 ) -> None:

@@ -18,13 +18,8 @@ from tests.e2e.programs import (
     build_program,
     derived,
     new_id,
+    rejected,
 )
-
-
-async def rejected(client: CommandClient, kind: str, program: str, **fields: Any) -> dict[str, Any]:
-    result = await client.run(kind, program, **fields)
-    assert result["status"] == "rejected", result
-    return result["error"]
 
 
 async def progressed_program(client: CommandClient) -> dict[str, str]:

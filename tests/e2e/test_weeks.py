@@ -17,6 +17,7 @@ from tests.e2e.programs import (
     build_program,
     derived,
     new_id,
+    rejected,
 )
 
 
@@ -24,12 +25,6 @@ def weeks_of(client: CommandClient, exercise: str) -> dict[int, dict[str, Any]]:
     """The latest live prescription event of each week of one exercise."""
     latest = client.latest(client.topics.prescription_updated, "prescriptionId").values()
     return {e["week"]: e for e in latest if e["programExerciseId"] == exercise and not e["deleted"]}
-
-
-async def rejected(client: CommandClient, kind: str, program: str, **fields: Any) -> dict[str, Any]:
-    result = await client.run(kind, program, **fields)
-    assert result["status"] == "rejected", result
-    return result["error"]
 
 
 def kg(value: float) -> dict[str, Any]:
