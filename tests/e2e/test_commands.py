@@ -10,8 +10,8 @@ import asyncpg
 import pytest
 
 from contracts.results import CommandResult
-from tests.client import CommandClient
-from tests.e2e.programs import assert_valid_events, build_program, new_id
+from tests.support.kafka import CommandClient
+from tests.support.programs import assert_valid_events, build_program, new_id
 
 
 async def test_program_create_and_update(client: CommandClient, pool: asyncpg.Pool) -> None:

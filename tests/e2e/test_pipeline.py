@@ -20,12 +20,13 @@ from contracts.dlq import DeadLetterCode
 from service.config import Settings
 from service.embedded import EmbeddedBroker
 from service.entrypoints.app import Service
+from service.entrypoints.client import partitions_of
 from service.handling import CommandProcessor
 from service.kafka import create_producer
 from service.messages import Messages, Record
 from service.relay import OutboxRelay
-from tests.client import CommandClient
-from tests.e2e.programs import assert_events_reconstruct_database, build_program, new_id
+from tests.support.kafka import CommandClient
+from tests.support.programs import assert_events_reconstruct_database, build_program, new_id
 
 
 async def test_duplicate_command_id_answers_the_first_outcome(
@@ -37,7 +38,7 @@ async def test_duplicate_command_id_answers_the_first_outcome(
     )
     first = await client.request(command)
     await client.send(command)
-    await client.wait_for(lambda: client.result_copies[command["commandId"]] >= 2)
+    await client.wait_for(lambda: len(client.result_copies[command["commandId"]]) >= 2)
     results = [
         json.loads(r.value)
         for r in client.raw[client.topics.command_results]
@@ -57,7 +58,7 @@ async def test_duplicate_of_a_rejection_repeats_the_error(client: CommandClient)
     command = client.command("program.update", new_id(), name="missing")
     first = await client.request(command)
     await client.send(command)
-    await client.wait_for(lambda: client.result_copies[command["commandId"]] >= 2)
+    await client.wait_for(lambda: len(client.result_copies[command["commandId"]]) >= 2)
     duplicate = json.loads(client.raw[client.topics.command_results][-1].value)
     assert duplicate["status"] == "duplicate"
     assert duplicate["error"] == first["error"]
@@ -215,7 +216,7 @@ async def test_redelivery_after_crash_between_commit_and_offset_commit(
         await restarted.start()
         try:
             await client.wait_for(
-                lambda: all(client.result_copies[c["commandId"]] >= 2 for c in commands), 30
+                lambda: all(len(client.result_copies[c["commandId"]]) >= 2 for c in commands), 30
             )
         finally:
             await restarted.stop()
@@ -288,12 +289,8 @@ async def test_relay_catches_up_after_the_broker_was_unreachable(
             bootstrap_servers=local.kafka_bootstrap_servers, fetch_max_wait_ms=20
         )
         await consumer.start()
-        partitions = [TopicPartition(local.topics.command_results, p) for p in range(4)]
-        for _ in range(100):
-            if consumer.partitions_for_topic(local.topics.command_results):
-                break
-            await consumer._client.force_metadata_update()
-            await asyncio.sleep(0.1)
+        connection = {"bootstrap_servers": local.kafka_bootstrap_servers}
+        partitions = await partitions_of(connection, [local.topics.command_results], 10)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         received: list[str] = []

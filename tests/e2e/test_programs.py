@@ -11,15 +11,14 @@ from typing import Any
 
 import asyncpg
 
-from tests.client import CommandClient
-from tests.e2e.programs import (
+from tests.support.kafka import CommandClient
+from tests.support.programs import (
     assert_events_reconstruct_database,
     assert_valid_events,
     build_program,
     database_sessions,
     derived,
     new_id,
-    settle,
 )
 
 
@@ -76,7 +75,7 @@ async def test_batch_applies_in_order_with_one_version_and_derived_ids(
     assert result["programVersion"] == 6
     # One event per prescription and per session the whole batch changed, not one per operation.
     events, sessions = await client.events_of(command["commandId"], 3, 1)
-    await settle(client, pool)
+    await client.wait_consumed(pool)
     events = client.prescription_events(command["commandId"])
     assert_valid_events(events, sessions)
     assert sorted((e["programExerciseId"], e["week"]) for e in events) == sorted(
@@ -142,7 +141,7 @@ async def test_batch_is_all_or_nothing(client: CommandClient, pool: asyncpg.Pool
         result = await client.run("batch", program, operations=operations)
         assert result["status"] == "rejected", operations
         assert (result["error"]["code"], result["error"]["details"][0]["path"]) == (code, path)
-    await settle(client, pool)
+    await client.wait_consumed(pool)
     assert await snapshot_of_database(pool) == before
     assert client.prescription_events(failing["commandId"]) == []
 
@@ -437,8 +436,8 @@ async def test_republish_reemits_everything_and_changes_nothing(
         "series.replace", program, programExerciseId=ids["row"], week=2, series=[{"reps": 3}]
     )
     before = await snapshot_of_database(pool)
-    await settle(client, pool)
-    latest_before = client.latest(client.topics.prescription_updated, "prescriptionId")
+    await client.wait_consumed(pool)
+    latest_before = client.latest(client.topics.prescription_updated)
 
     command = client.command("program.republish", program)
     result = await client.request(command)
@@ -459,7 +458,7 @@ async def test_republish_reemits_everything_and_changes_nothing(
     other["tenantId"] = "tenant-b"
     refused = await client.request(other)
     assert refused["error"]["code"] == "not_found"
-    await settle(client, pool)
+    await client.wait_consumed(pool)
     assert client.prescription_events(other["commandId"]) == []
 
 

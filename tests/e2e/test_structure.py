@@ -9,8 +9,8 @@ from typing import Any
 
 import asyncpg
 
-from tests.client import CommandClient
-from tests.e2e.programs import (
+from tests.support.kafka import CommandClient
+from tests.support.programs import (
     assert_events_reconstruct_database,
     assert_valid_events,
     build_program,

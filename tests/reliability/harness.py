@@ -1,6 +1,6 @@
 """What the reliability tests share: a deterministic stream of mixed commands (chosen from the
-state the domain core predicts, so most apply), the service as a real OS process that can be
-killed, a reader of every output topic, and snapshots of the database to compare runs."""
+state the domain core predicts, so most apply), a deadline wait, and snapshots of the database
+to compare runs."""
 
 from __future__ import annotations
 
@@ -9,21 +9,16 @@ import json
 import os
 import random
 import uuid
-from collections import defaultdict
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import TypeAdapter
 
 from contracts.commands import Command
-from contracts.topics import Topics
 from service.domain.commands import Context, apply
 from service.domain.errors import Rejection
 from service.domain.model import Program
-from tests.client import assign_from_beginning, wait_consumed
 
 SCALE = float(os.environ.get("RELIABILITY_SCALE", "1"))
 """Multiplies the size of the long runs: `RELIABILITY_SCALE=10 make test` for a night run."""
@@ -246,85 +241,7 @@ def _ids_of(program: Program) -> set[uuid.UUID]:
     return ids
 
 
-async def produce(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=512 * 1024)
-    await producer.start()
-    try:
-        pending = [await producer.send(topic, value, key=key) for key, value in messages]
-        await asyncio.gather(*pending)
-    finally:
-        await producer.stop()
-
-
-# --- reading every output
-
-
-@dataclass
-class Outputs:
-    """Everything the service published: results per commandId, events per topic, dead letters."""
-
-    topics: Topics
-    results: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
-    events: dict[str, list[bytes]] = field(default_factory=lambda: defaultdict(list))
-    dead_letters: int = 0
-
-    def latest(self, topic: str, key: str) -> dict[str, dict[str, Any]]:
-        latest: dict[str, dict[str, Any]] = {}
-        for raw in self.events[topic]:
-            event = json.loads(raw)
-            event.pop("occurredAt")
-            latest[event[key]] = event
-        return latest
-
-    def outcome_of(self, command_id: str) -> set[tuple[Any, ...]]:
-        """The distinct non-duplicate outcomes (identical redeliveries count once)."""
-        return {
-            (r["status"], r["programVersion"], json.dumps(r["error"], sort_keys=True))
-            for r in self.results[command_id]
-            if r["status"] != "duplicate"
-        }
-
-
-class OutputReader:
-    def __init__(self, bootstrap: str, topics: Topics) -> None:
-        self.outputs = Outputs(topics)
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
-            enable_auto_commit=False,
-            fetch_max_wait_ms=50,
-            max_partition_fetch_bytes=4 * 1024 * 1024,
-        )
-        self.task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        await self.consumer.start()
-        topics = self.outputs.topics
-        wanted = [
-            topics.command_results,
-            topics.prescription_updated,
-            topics.session_updated,
-            topics.dead_letters,
-        ]
-        await assign_from_beginning(self.consumer, wanted, timeout=20)
-        self.task = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        outputs = self.outputs
-        while True:
-            for records in (await self.consumer.getmany(timeout_ms=100)).values():
-                for record in records:
-                    if record.topic == outputs.topics.command_results:
-                        result = json.loads(record.value)
-                        outputs.results[result["commandId"]].append(result)
-                    elif record.topic == outputs.topics.dead_letters:
-                        outputs.dead_letters += 1
-                    else:
-                        outputs.events[record.topic].append(record.value)
-
-    async def stop(self) -> None:
-        if self.task:
-            self.task.cancel()
-        await self.consumer.stop()
+# --- waiting and comparing
 
 
 async def wait_until(predicate: Any, timeout: float, what: str) -> None:
@@ -333,12 +250,6 @@ async def wait_until(predicate: Any, timeout: float, what: str) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         await asyncio.sleep(0.1)
-
-
-async def wait_relayed(pool: asyncpg.Pool, reader: OutputReader, timeout: float) -> None:
-    """Until the outbox is empty of unsent rows and the reader holds every event row."""
-    outputs = reader.outputs
-    await wait_consumed(pool, outputs.events, outputs.topics, timeout, all_sent=True)
 
 
 # --- the database, comparable across runs

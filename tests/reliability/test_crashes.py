@@ -13,22 +13,17 @@ import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
 from contracts.topics import Topics
+from service.config import Settings
 from service.storage.database import create_pool
 from tests.infrastructure import Infrastructure
-from tests.reliability.harness import (
-    OutputReader,
-    StreamBuilder,
-    database_state,
-    produce,
-    scaled,
-    wait_relayed,
-    wait_until,
-)
+from tests.reliability.harness import StreamBuilder, database_state, scaled, wait_until
+from tests.support.kafka import CommandClient
 from tests.support.process import ServiceProcess, service_env
 
 pytestmark = pytest.mark.reliability
@@ -46,7 +41,10 @@ class Run:
         self.topics = Topics(self.prefix)
         self.env = service_env(self.bootstrap, database_url, self.prefix)
         self.log = logs / f"{name}.log"
-        self.reader = OutputReader(self.bootstrap, self.topics)
+        self.reader = CommandClient(
+            Settings(kafka_bootstrap_servers=self.bootstrap, topic_prefix=self.prefix),
+            topic_timeout=20,
+        )
         self.processes: list[ServiceProcess] = []
 
     def process(self) -> ServiceProcess:
@@ -58,16 +56,16 @@ class Run:
         first = self.process()
         first.start()  # creates the topics
         await self.reader.start()
-        await produce(self.bootstrap, self.topics.commands, messages)
+        await self.reader.publish_all(messages)
 
     def answered(self, command_ids: set[str]) -> bool:
-        return command_ids <= self.reader.outputs.results.keys()
+        return command_ids <= self.reader.results.keys()
 
     async def finish(self, command_ids: set[str], timeout: float) -> dict[str, object]:
         await wait_until(lambda: self.answered(command_ids), timeout, f"results of {self.prefix}")
         pool = await create_pool(self.database_url, 2, 30)
         try:
-            await wait_relayed(pool, self.reader, timeout)
+            await self.reader.wait_consumed(pool, timeout, all_sent=True)
             state = await database_state(pool)
             committed = {
                 (r["topic"], bytes(r["value"]))
@@ -83,9 +81,9 @@ class Run:
                 assert process.terminate() == 0, self.log.read_text()[-3000:]
         await self.reader.stop()
         published = {
-            (topic, value)
-            for topic, values in self.reader.outputs.events.items()
-            for value in values
+            (topic, record.value)
+            for topic in (self.topics.prescription_updated, self.topics.session_updated)
+            for record in self.reader.raw[topic]
         }
         missing = committed - published
         assert not missing, f"{len(missing)} committed events never reached the broker"
@@ -93,17 +91,19 @@ class Run:
 
 
 def assert_same_outcome(reference: Run, crashed: Run, command_ids: set[str]) -> None:
-    ref, got = reference.reader.outputs, crashed.reader.outputs
+    ref, got = reference.reader, crashed.reader
     for command_id in command_ids:
-        outcome = got.outcome_of(command_id)
-        assert len(outcome) == 1, (command_id, got.results[command_id])
-        assert outcome == ref.outcome_of(command_id), command_id
-    for topic, key in (
-        (reference.topics.prescription_updated, "prescriptionId"),
-        (reference.topics.session_updated, "sessionId"),
-    ):
+        outcome = got.outcomes_of(command_id)
+        assert len(outcome) == 1, (command_id, got.result_copies[command_id])
+        assert outcome == ref.outcomes_of(command_id), command_id
+    for topic in (reference.topics.prescription_updated, reference.topics.session_updated):
         crashed_topic = topic.replace(reference.prefix, crashed.prefix)
-        assert got.latest(crashed_topic, key) == ref.latest(topic, key)
+        assert timeless(got.latest(crashed_topic)) == timeless(ref.latest(topic))
+
+
+def timeless(latest: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The events without `occurredAt`, which differs between runs."""
+    return {key: {f: v for f, v in e.items() if f != "occurredAt"} for key, e in latest.items()}
 
 
 Stream = tuple[list[tuple[bytes, bytes]], set[str]]
@@ -159,9 +159,9 @@ async def test_sigkill_at_random_moments_loses_and_doubles_nothing(
     kills = 0
     for _ in range(10):
         # Kill while it works: once this process has answered something, at a random moment.
-        answered = len(crashed.reader.outputs.results)
+        answered = len(crashed.reader.results)
         await wait_until(
-            lambda before=answered: len(crashed.reader.outputs.results) > before,
+            lambda before=answered: len(crashed.reader.results) > before,
             60,
             "progress after a restart",
         )
@@ -175,10 +175,11 @@ async def test_sigkill_at_random_moments_loses_and_doubles_nothing(
 
     assert state == expected
     assert_same_outcome(reference_run, crashed, command_ids)
-    answered_after_kill = len(crashed.reader.outputs.results)
+    answered_after_kill = len(crashed.reader.results)
     print(  # the figures for the note (pytest -s)
         f"\ncrash run: {len(messages)} messages, {len(command_ids)} commands, {kills} SIGKILLs, "
-        f"{crashed.reader.outputs.dead_letters} dead letters, {answered_after_kill} answered"
+        f"{len(crashed.reader.raw[crashed.topics.dead_letters])} dead letters, "
+        f"{answered_after_kill} answered"
     )
     assert kills >= 10
 
@@ -198,7 +199,7 @@ async def test_three_instances_with_one_killed_and_one_added_match_one_instance(
     scaled_out.process().start()
     scaled_out.process().start()
     await wait_until(
-        lambda: len(scaled_out.reader.outputs.results) > len(command_ids) // 4,
+        lambda: len(scaled_out.reader.results) > len(command_ids) // 4,
         120,
         "a quarter of the stream",
     )

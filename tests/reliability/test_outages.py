@@ -17,19 +17,13 @@ import httpx
 import psutil
 import pytest
 
-from contracts.topics import Topics
+from service.config import Settings
 from service.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 from service.storage.database import create_pool
 from service.storage.migrations import migrate
 from tests.infrastructure import Infrastructure
-from tests.reliability.harness import (
-    OutputReader,
-    StreamBuilder,
-    produce,
-    scaled,
-    wait_relayed,
-    wait_until,
-)
+from tests.reliability.harness import StreamBuilder, scaled, wait_until
+from tests.support.kafka import CommandClient
 from tests.support.process import ServiceProcess, service_env
 
 pytestmark = pytest.mark.reliability
@@ -102,16 +96,21 @@ async def wait_readiness(port: int, status: int, timeout: float) -> None:
         await asyncio.sleep(0.2)
 
 
+def output_reader(bootstrap: str, prefix: str) -> CommandClient:
+    return CommandClient(
+        Settings(kafka_bootstrap_servers=bootstrap, topic_prefix=prefix), topic_timeout=20
+    )
+
+
 async def assert_as_predicted(
-    builder: StreamBuilder, reader: OutputReader, database_url: str
+    builder: StreamBuilder, reader: CommandClient, database_url: str
 ) -> None:
     """Every command answered once, as the domain core decided; programs at the versions the
     domain core reached; the events all relayed."""
-    results = reader.outputs
     for command_id, expected in builder.expected.items():
-        assert results.outcome_of(command_id) and {
-            status for status, _, _ in results.outcome_of(command_id)
-        } == {expected}, (command_id, results.results[command_id])
+        assert reader.outcomes_of(command_id) and {
+            status for status, _, _ in reader.outcomes_of(command_id)
+        } == {expected}, (command_id, reader.result_copies[command_id])
     pool = await create_pool(database_url, 2, 30)
     try:
         versions = dict(await pool.fetch("SELECT id, version FROM programs"))
@@ -121,7 +120,7 @@ async def assert_as_predicted(
             if program is not None
         }
         assert await pool.fetchval("SELECT count(*) FROM inbox") == len(builder.expected)
-        await wait_relayed(pool, reader, 60)
+        await reader.wait_consumed(pool, 60, all_sent=True)
     finally:
         await pool.close()
 
@@ -130,7 +129,7 @@ async def test_database_restart_mid_stream(infrastructure: Infrastructure, tmp_p
     postgres = EmbeddedPostgres(tmp_path / "pgdata", durable=True)
     await asyncio.to_thread(postgres.start)
     process: ServiceProcess | None = None
-    reader: OutputReader | None = None
+    reader: CommandClient | None = None
     try:
         connection = await asyncpg.connect(postgres.url)
         await migrate(connection)
@@ -146,22 +145,20 @@ async def test_database_restart_mid_stream(infrastructure: Infrastructure, tmp_p
         )
         process.start()
         await wait_readiness(http_port, 204, 60)
-        reader = OutputReader(bootstrap, Topics(prefix))
+        reader = output_reader(bootstrap, prefix)
         await reader.start()
-        await produce(bootstrap, Topics(prefix).commands, messages)
-        await wait_until(lambda: len(reader.outputs.results) > 300, 60, "300 results")
+        await reader.publish_all(messages)
+        await wait_until(lambda: len(reader.results) > 300, 60, "300 results")
 
         await asyncio.to_thread(postgres.stop)
         await wait_readiness(http_port, 503, 15)
         assert await cpu_percent(process) < 50, "no busy loop while the database is down"
         assert process.alive()
-        answered_while_down = len(reader.outputs.results)
+        answered_while_down = len(reader.results)
         await asyncio.sleep(1)
         await asyncio.to_thread(postgres.start)
 
-        await wait_until(
-            lambda: set(builder.expected) <= reader.outputs.results.keys(), 120, "all results"
-        )
+        await wait_until(lambda: set(builder.expected) <= reader.results.keys(), 120, "all results")
         await wait_readiness(http_port, 204, 30)
         await assert_as_predicted(builder, reader, postgres.url)
         assert answered_while_down < len(builder.expected), "the outage hit mid-stream"
@@ -187,7 +184,7 @@ async def test_broker_unreachable_at_start_and_mid_stream(
         service_env(broker.bootstrap_servers, database_url, prefix, HTTP_PORT=str(http_port)),
         tmp_path / "service.log",
     )
-    reader: OutputReader | None = None
+    reader: CommandClient | None = None
     try:
         # Started while nothing answers on the broker's address: it waits, without spinning.
         process.start()
@@ -199,10 +196,10 @@ async def test_broker_unreachable_at_start_and_mid_stream(
 
         builder = StreamBuilder(seed=12)
         messages = builder.build(scaled(3000), programs=30)
-        reader = OutputReader(broker.bootstrap_servers, Topics(prefix))
+        reader = output_reader(broker.bootstrap_servers, prefix)
         await reader.start()
-        await produce(broker.bootstrap_servers, Topics(prefix).commands, messages)
-        await wait_until(lambda: len(reader.outputs.results) > 300, 60, "300 results")
+        await reader.publish_all(messages)
+        await wait_until(lambda: len(reader.results) > 300, 60, "300 results")
 
         await proxy.close()
         await wait_readiness(http_port, 503, 15)
@@ -211,9 +208,7 @@ async def test_broker_unreachable_at_start_and_mid_stream(
         await asyncio.sleep(2)
         await proxy.open()
 
-        await wait_until(
-            lambda: set(builder.expected) <= reader.outputs.results.keys(), 120, "all results"
-        )
+        await wait_until(lambda: set(builder.expected) <= reader.results.keys(), 120, "all results")
         await assert_as_predicted(builder, reader, database_url)
         assert process.terminate() == 0
     finally:

@@ -1,6 +1,6 @@
-"""Building blocks of the end-to-end tests: a small program built through Kafka, waiting until
-every committed event was consumed, and the check that the latest event per key equals the
-database (what a compacting downstream consumer would hold)."""
+"""Programs the tests share: a small program (built through Kafka here, in memory by
+`tests.support.domain`), the contract's id derivation, and the check that the latest event per
+key equals the database (what a compacting downstream consumer would hold)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 
 from contracts.events import PrescriptionUpdated, SessionUpdated
-from tests.client import CommandClient, wait_consumed
+from tests.support.kafka import CommandClient
 
 
 def new_id() -> str:
@@ -22,38 +22,55 @@ def derived(command_id: str, name: str) -> str:
     return str(uuid.uuid5(uuid.UUID(command_id), name))
 
 
+def new_program_ids() -> dict[str, str]:
+    return {name: new_id() for name in ("program", "session", "squat", "bench", "row", "group")}
+
+
+def build_steps(ids: dict[str, str], weeks: int = 4) -> list[tuple[str, dict[str, Any]]]:
+    """(type, fields) of the commands that build a program with one session holding a squat
+    (standalone, one set of 5 @ 140 kg) and a bench + row superset: version 5 when done."""
+    session = ids["session"]
+    return [
+        ("program.create", {"name": "Strength block", "weeks": weeks}),
+        ("session.add", {"sessionId": session, "name": "Day 1"}),
+        (
+            "exercise.add",
+            {
+                "sessionId": session,
+                "programExerciseId": ids["squat"],
+                "exerciseId": new_id(),
+                "name": "Back squat",
+                "series": [{"reps": 5, "load": {"value": 140, "unit": "kg"}}],
+            },
+        ),
+        (
+            "exercise.add",
+            {
+                "sessionId": session,
+                "programExerciseId": ids["bench"],
+                "exerciseId": new_id(),
+                "name": "Bench press",
+                "newGroupId": ids["group"],
+            },
+        ),
+        (
+            "exercise.add",
+            {
+                "sessionId": session,
+                "programExerciseId": ids["row"],
+                "exerciseId": new_id(),
+                "name": "Barbell row",
+                "groupId": ids["group"],
+            },
+        ),
+    ]
+
+
 async def build_program(client: CommandClient, weeks: int = 4) -> dict[str, str]:
-    """A program with one session holding a squat (standalone) and a bench + row superset."""
-    ids = {name: new_id() for name in ("program", "session", "squat", "bench", "row", "group")}
-    await client.applied("program.create", ids["program"], name="Strength block", weeks=weeks)
-    await client.applied("session.add", ids["program"], sessionId=ids["session"], name="Day 1")
-    await client.applied(
-        "exercise.add",
-        ids["program"],
-        sessionId=ids["session"],
-        programExerciseId=ids["squat"],
-        exerciseId=new_id(),
-        name="Back squat",
-        series=[{"reps": 5, "load": {"value": 140, "unit": "kg"}}],
-    )
-    await client.applied(
-        "exercise.add",
-        ids["program"],
-        sessionId=ids["session"],
-        programExerciseId=ids["bench"],
-        exerciseId=new_id(),
-        name="Bench press",
-        newGroupId=ids["group"],
-    )
-    await client.applied(
-        "exercise.add",
-        ids["program"],
-        sessionId=ids["session"],
-        programExerciseId=ids["row"],
-        exerciseId=new_id(),
-        name="Barbell row",
-        groupId=ids["group"],
-    )
+    """The program of `build_steps`, through Kafka."""
+    ids = new_program_ids()
+    for kind, fields in build_steps(ids, weeks):
+        await client.applied(kind, ids["program"], **fields)
     return ids
 
 
@@ -66,15 +83,10 @@ def assert_valid_events(
         SessionUpdated.model_validate(event, strict=False)
 
 
-async def settle(client: CommandClient, pool: asyncpg.Pool, timeout: float = 30) -> None:
-    """Wait until the client consumed every event row the service committed to its outbox."""
-    await wait_consumed(pool, client.events, client.topics, timeout)
-
-
 async def assert_events_reconstruct_database(client: CommandClient, pool: asyncpg.Pool) -> None:
     """The latest event per key on both event topics equals every program in the database."""
-    await settle(client, pool)
-    events = client.latest(client.topics.prescription_updated, "prescriptionId")
+    await client.wait_consumed(pool)
+    events = client.latest(client.topics.prescription_updated)
     latest = {key: event for key, event in events.items() if not event["deleted"]}
     rows = await pool.fetch(
         """SELECT p.id, p.program_exercise_id, p.week, p.version, p.series, pe.session_id,
@@ -109,7 +121,7 @@ async def assert_events_reconstruct_database(client: CommandClient, pool: asyncp
 
     sessions = {
         key: event
-        for key, event in client.latest(client.topics.session_updated, "sessionId").items()
+        for key, event in client.latest(client.topics.session_updated).items()
         if not event["deleted"]
     }
     assert await database_sessions(pool) == {
