@@ -13,7 +13,6 @@ import uuid
 from pathlib import Path
 
 import asyncpg
-import httpx
 import psutil
 import pytest
 
@@ -81,21 +80,6 @@ async def cpu_percent(process: ServiceProcess, seconds: float = 2.0) -> float:
     return float(handle.cpu_percent(None))
 
 
-async def readiness(port: int) -> int:
-    async with httpx.AsyncClient() as http:
-        try:
-            return (await http.get(f"http://127.0.0.1:{port}/readyz", timeout=5)).status_code
-        except httpx.HTTPError:
-            return 0
-
-
-async def wait_readiness(port: int, status: int, timeout: float) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while (current := await readiness(port)) != status:
-        assert asyncio.get_running_loop().time() < deadline, f"/readyz {current}, not {status}"
-        await asyncio.sleep(0.2)
-
-
 def output_reader(bootstrap: str, prefix: str) -> CommandClient:
     return CommandClient(
         Settings(kafka_bootstrap_servers=bootstrap, topic_prefix=prefix), topic_timeout=20
@@ -144,14 +128,14 @@ async def test_database_restart_mid_stream(infrastructure: Infrastructure, tmp_p
             tmp_path / "service.log",
         )
         process.start()
-        await wait_readiness(http_port, 204, 60)
+        await process.wait_readiness(204, 60)
         reader = output_reader(bootstrap, prefix)
         await reader.start()
         await reader.publish_all(messages)
         await wait_until(lambda: len(reader.results) > 300, 60, "300 results")
 
         await asyncio.to_thread(postgres.stop)
-        await wait_readiness(http_port, 503, 15)
+        await process.wait_readiness(503, 15)
         assert await cpu_percent(process) < 50, "no busy loop while the database is down"
         assert process.alive()
         answered_while_down = len(reader.results)
@@ -159,7 +143,7 @@ async def test_database_restart_mid_stream(infrastructure: Infrastructure, tmp_p
         await asyncio.to_thread(postgres.start)
 
         await wait_until(lambda: set(builder.expected) <= reader.results.keys(), 120, "all results")
-        await wait_readiness(http_port, 204, 30)
+        await process.wait_readiness(204, 30)
         await assert_as_predicted(builder, reader, postgres.url)
         assert answered_while_down < len(builder.expected), "the outage hit mid-stream"
         assert process.terminate() == 0
@@ -192,7 +176,7 @@ async def test_broker_unreachable_at_start_and_mid_stream(
         assert process.alive(), process.log.read_text()[-2000:]
         assert await cpu_percent(process) < 50
         await proxy.open()
-        await wait_readiness(http_port, 204, 60)
+        await process.wait_readiness(204, 60)
 
         builder = StreamBuilder(seed=12)
         messages = builder.build(scaled(3000), programs=30)
@@ -202,7 +186,7 @@ async def test_broker_unreachable_at_start_and_mid_stream(
         await wait_until(lambda: len(reader.results) > 300, 60, "300 results")
 
         await proxy.close()
-        await wait_readiness(http_port, 503, 15)
+        await process.wait_readiness(503, 15)
         assert await cpu_percent(process) < 50, "no busy loop while the broker is unreachable"
         assert process.alive()
         await asyncio.sleep(2)
