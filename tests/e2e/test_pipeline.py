@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import uuid
 from typing import Any
 
@@ -25,6 +24,7 @@ from service.handling import CommandProcessor
 from service.kafka import create_producer
 from service.messages import Messages, Record
 from service.relay import OutboxRelay
+from tests.support.generator import CommandGenerator
 from tests.support.kafka import CommandClient
 from tests.support.programs import assert_events_reconstruct_database, build_program, new_id
 
@@ -337,78 +337,14 @@ async def test_rolled_back_transaction_publishes_nothing(
 async def test_latest_event_per_key_equals_the_database_after_a_random_sequence(
     client: CommandClient, pool: asyncpg.Pool
 ) -> None:
-    rng = random.Random(7)
-    ids = await build_program(client, weeks=3)
-    program = ids["program"]
-    exercises = [ids["squat"], ids["bench"], ids["row"]]
-    sessions = [ids["session"]]
-    last = ""
-    for step in range(150):
-        choice = rng.random()
-        exercise = rng.choice(exercises) if exercises else None
-        week = rng.randrange(3)
-        if choice < 0.1 or exercise is None:
-            new = new_id()
-            command = client.command(
-                "exercise.add",
-                program,
-                sessionId=rng.choice(sessions),
-                programExerciseId=new,
-                exerciseId=new_id(),
-                name=f"Exercise {step}",
-            )
-            exercises.append(new)
-        elif choice < 0.15:
-            session = new_id()
-            command = client.command(
-                "session.add", program, sessionId=session, name=f"Day {step}", position=0
-            )
-            sessions.append(session)
-        elif choice < 0.2 and len(exercises) > 2:
-            exercises.remove(exercise)
-            command = client.command("exercise.remove", program, programExerciseId=exercise)
-        elif choice < 0.5:
-            series = [
-                {"reps": rng.randint(1, 12), "restSeconds": rng.choice([60, 90, 120])}
-                for _ in range(rng.randint(0, 5))
-            ]
-            command = client.command(
-                "series.replace", program, programExerciseId=exercise, week=week, series=series
-            )
-        elif choice < 0.7:
-            command = client.command(
-                "series.add",
-                program,
-                programExerciseId=exercise,
-                week=week,
-                set={"reps": rng.randint(1, 10)},
-            )
-        elif choice < 0.8:
-            command = client.command(
-                "series.update",
-                program,
-                programExerciseId=exercise,
-                week=week,
-                index=rng.randint(0, 3),
-                set={"rir": rng.randint(0, 4)},
-            )
-        elif choice < 0.9:
-            command = client.command(
-                "series.remove",
-                program,
-                programExerciseId=exercise,
-                week=week,
-                index=rng.randint(0, 3),
-            )
-        else:
-            command = client.command(
-                "series.move",
-                program,
-                programExerciseId=exercise,
-                week=week,
-                **{"from": rng.randint(0, 3), "to": rng.randint(0, 3)},
-            )
+    """150 commands for one program sent at once: batches hold many commands of one program."""
+    generator = CommandGenerator(seed=7, tenant_id=client.tenant_id)
+    commands = generator.batch(150)
+    for command in commands:
         await client.send(command)
-        last = command["commandId"]
-    await client.result(last, timeout=60)
+    for command in commands:
+        await client.result(command["commandId"], timeout=60)
+    assert {
+        c["commandId"]: client.results[c["commandId"]]["status"] for c in commands
+    } == generator.expected
     await assert_events_reconstruct_database(client, pool)

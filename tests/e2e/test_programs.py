@@ -1,16 +1,16 @@
 """Whole-program operations through the real broker and PostgreSQL: batch, program.import (v1 and
 the legacy shape, compared field by field), program.republish, and a long random run of every
-command after which the latest event per key reconstructs the database."""
+command, each answered as the domain core predicts, after which the latest event per key
+reconstructs the database."""
 
 from __future__ import annotations
 
 import json
-import random
-import uuid
 from typing import Any
 
 import asyncpg
 
+from tests.support.generator import CommandGenerator
 from tests.support.kafka import CommandClient
 from tests.support.programs import (
     assert_events_reconstruct_database,
@@ -465,136 +465,25 @@ async def test_republish_reemits_everything_and_changes_nothing(
 # --- a long random run of every command
 
 
-class RandomEditor:
-    """Chooses plausible commands from the program's current structure (read from PostgreSQL
-    between rounds), so that most apply; the rest are rejections, which must change nothing."""
-
-    def __init__(self, client: CommandClient, rng: random.Random, program: str) -> None:
-        self.client, self.rng, self.program = client, rng, program
-
-    def round(self, sessions: dict[str, dict[str, Any]], size: int) -> list[dict[str, Any]]:
-        return [self.command(sessions) for _ in range(size)]
-
-    def command(self, sessions: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        rng, program, client = self.rng, self.program, self.client
-        session_ids = list(sessions)
-        groups = [(s, g) for s in session_ids for g in sessions[s]["groups"]]
-        exercises = [(s, g, e) for s, g in groups for e in g["exercises"]]
-        choice = rng.random()
-        if not exercises or choice < 0.08:
-            target = rng.choice(groups)[1]["groupId"] if groups and rng.random() < 0.4 else None
-            return client.command(
-                "exercise.add",
-                program,
-                sessionId=rng.choice(session_ids),
-                programExerciseId=new_id(),
-                exerciseId=new_id(),
-                name="Exercise",
-                **({"groupId": target} if target else {}),
-                series=[{"reps": rng.randint(1, 12)}] * rng.randint(0, 3),
-            )
-        session, group, exercise = rng.choice(exercises)
-        week = rng.randrange(3)
-        if choice < 0.12 and len(sessions) < 4:
-            return client.command(
-                "session.add", program, sessionId=new_id(), name="Day", position=0
-            )
-        if choice < 0.14 and len(sessions) < 4:
-            return client.command("session.copy", program, sessionId=session, newSessionId=new_id())
-        if choice < 0.16 and len(sessions) > 1:
-            return client.command("session.remove", program, sessionId=session)
-        if choice < 0.22 and len(exercises) > 3:
-            return client.command("exercise.remove", program, programExerciseId=exercise)
-        if choice < 0.32:
-            _, target, _ = rng.choice(exercises)
-            return client.command(
-                "exercise.move",
-                program,
-                programExerciseId=exercise,
-                toGroupId=target["groupId"],
-                position=rng.randint(0, 2),
-            )
-        if choice < 0.38:
-            return client.command(
-                "exercise.move",
-                program,
-                programExerciseId=exercise,
-                toSessionId=rng.choice(session_ids),
-                toNewGroupAt=rng.randint(0, 3),
-            )
-        if choice < 0.44:
-            members = [e for s, _, e in exercises if s == session]
-            chosen = rng.sample(members, min(len(members), rng.randint(2, 4)))
-            return client.command(
-                "exercises.group", program, sessionId=session, programExerciseIds=chosen
-            )
-        if choice < 0.48:
-            return client.command("group.ungroup", program, groupId=group["groupId"])
-        if choice < 0.52:
-            order = [g["groupId"] for g in sessions[session]["groups"]]
-            rng.shuffle(order)
-            return client.command("groups.reorder", program, sessionId=session, groupIds=order)
-        if choice < 0.56:
-            return client.command(
-                "group.update",
-                program,
-                groupId=group["groupId"],
-                rounds=rng.choice([None, 2, 3]),
-                notes=rng.choice([None, "slow eccentrics"]),
-            )
-        if choice < 0.6:
-            operations = [
-                {"type": "series.add", "programExerciseId": exercise, "set": {"reps": 5}},
-                {"type": "exercise.move", "programExerciseId": exercise, "toNewGroupAt": 0},
-            ]
-            return client.command("batch", program, operations=operations)
-        if choice < 0.62:
-            return client.command("program.republish", program)
-        if choice < 0.8:
-            series = [
-                {"reps": rng.randint(1, 12), "restSeconds": rng.choice([60, 90])}
-                for _ in range(rng.randint(0, 4))
-            ]
-            return client.command(
-                "series.replace", program, programExerciseId=exercise, week=week, series=series
-            )
-        if choice < 0.9:
-            return client.command(
-                "series.add", program, programExerciseId=exercise, set={"reps": 3}, week=0
-            )
-        return client.command(
-            "series.move",
-            program,
-            programExerciseId=exercise,
-            **{"from": rng.randint(0, 2), "to": rng.randint(0, 2)},
-        )
-
-
 async def test_latest_events_reconstruct_the_database_after_a_long_random_run_of_every_command(
     client: CommandClient, pool: asyncpg.Pool
 ) -> None:
-    rng = random.Random(20261125)
-    programs = [(await build_program(client, weeks=3))["program"] for _ in range(2)]
-    editors = [RandomEditor(client, rng, program) for program in programs]
+    """Two programs, 300 commands each, sent in rounds of 40 without waiting for each result:
+    every outcome is the one the domain core predicts, and the events rebuild the database."""
+    generator = CommandGenerator(seed=20261125, programs=2, tenant_id=client.tenant_id)
     sent: list[dict[str, Any]] = []
     for _ in range(15):
-        for editor in editors:
-            sessions = {
-                key: value
-                for key, value in (await database_sessions(pool)).items()
-                if key in await session_ids_of(pool, editor.program)
-            }
-            for command in editor.round(sessions, 20):
-                await client.send(command)
-                sent.append(command)
+        for command in generator.batch(40):
+            await client.send(command)
+            sent.append(command)
         await client.result(sent[-1]["commandId"], timeout=60)
-        await client.result(sent[-2]["commandId"], timeout=60)
     for command in sent:
         await client.result(command["commandId"], timeout=60)
-    outcomes = [client.results[c["commandId"]]["status"] for c in sent]
-    kinds = {c["type"] for c, s in zip(sent, outcomes, strict=True) if s == "applied"}
-    assert outcomes.count("applied") > len(sent) // 2, outcomes.count("applied")
-    assert kinds >= {
+    outcomes = {c["commandId"]: client.results[c["commandId"]]["status"] for c in sent}
+    assert outcomes == generator.expected
+    applied = list(outcomes.values()).count("applied")
+    assert applied > len(sent) // 2, applied
+    assert generator.applied_types() >= {
         "exercise.add",
         "exercise.move",
         "exercises.group",
@@ -605,10 +494,5 @@ async def test_latest_events_reconstruct_the_database_after_a_long_random_run_of
         "batch",
         "program.republish",
         "series.replace",
-    }, kinds
+    }, generator.applied_types()
     await assert_events_reconstruct_database(client, pool)
-
-
-async def session_ids_of(pool: asyncpg.Pool, program: str) -> set[str]:
-    rows = await pool.fetch("SELECT id FROM sessions WHERE program_id = $1", uuid.UUID(program))
-    return {str(r["id"]) for r in rows}

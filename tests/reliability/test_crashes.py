@@ -22,7 +22,8 @@ from contracts.topics import Topics
 from service.config import Settings
 from service.storage.database import create_pool
 from tests.infrastructure import Infrastructure
-from tests.reliability.harness import StreamBuilder, database_state, scaled, wait_until
+from tests.reliability.harness import database_state, scaled, wait_until
+from tests.support.generator import CommandGenerator
 from tests.support.kafka import CommandClient
 from tests.support.process import ServiceProcess, service_env
 
@@ -111,9 +112,9 @@ Stream = tuple[list[tuple[bytes, bytes]], set[str]]
 
 @pytest.fixture(scope="module")
 def stream() -> Stream:
-    builder = StreamBuilder(seed=20261125)
-    messages = builder.build(scaled(20_000), programs=scaled(200))
-    return messages, set(builder.command_ids)
+    generator = CommandGenerator(seed=20261125, programs=scaled(200), tenant_id="tenant-r")
+    messages = generator.messages(scaled(20_000))
+    return messages, set(generator.expected)
 
 
 @pytest.fixture(scope="module")

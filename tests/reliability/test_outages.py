@@ -21,7 +21,8 @@ from service.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 from service.storage.database import create_pool
 from service.storage.migrations import migrate
 from tests.infrastructure import Infrastructure
-from tests.reliability.harness import StreamBuilder, scaled, wait_until
+from tests.reliability.harness import scaled, wait_until
+from tests.support.generator import CommandGenerator
 from tests.support.kafka import CommandClient
 from tests.support.process import ServiceProcess, service_env
 
@@ -87,7 +88,7 @@ def output_reader(bootstrap: str, prefix: str) -> CommandClient:
 
 
 async def assert_as_predicted(
-    builder: StreamBuilder, reader: CommandClient, database_url: str
+    builder: CommandGenerator, reader: CommandClient, database_url: str
 ) -> None:
     """Every command answered once, as the domain core decided; programs at the versions the
     domain core reached; the events all relayed."""
@@ -99,9 +100,7 @@ async def assert_as_predicted(
     try:
         versions = dict(await pool.fetch("SELECT id, version FROM programs"))
         assert versions == {
-            program_id: program.version
-            for program_id, program in builder.programs.items()
-            if program is not None
+            program_id: program.version for program_id, program in builder.model.programs.items()
         }
         assert await pool.fetchval("SELECT count(*) FROM inbox") == len(builder.expected)
         await reader.wait_consumed(pool, 60, all_sent=True)
@@ -118,8 +117,8 @@ async def test_database_restart_mid_stream(infrastructure: Infrastructure, tmp_p
         connection = await asyncpg.connect(postgres.url)
         await migrate(connection)
         await connection.close()
-        builder = StreamBuilder(seed=11)
-        messages = builder.build(scaled(3000), programs=30)
+        builder = CommandGenerator(seed=11, programs=30, tenant_id="tenant-r")
+        messages = builder.messages(scaled(3000))
         prefix = f"rel-db-{uuid.uuid4().hex[:8]}"
         http_port = free_port()
         bootstrap = infrastructure.kafka_bootstrap_servers
@@ -178,8 +177,8 @@ async def test_broker_unreachable_at_start_and_mid_stream(
         await proxy.open()
         await process.wait_readiness(204, 60)
 
-        builder = StreamBuilder(seed=12)
-        messages = builder.build(scaled(3000), programs=30)
+        builder = CommandGenerator(seed=12, programs=30, tenant_id="tenant-r")
+        messages = builder.messages(scaled(3000))
         reader = output_reader(broker.bootstrap_servers, prefix)
         await reader.start()
         await reader.publish_all(messages)
