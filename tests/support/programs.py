@@ -74,6 +74,67 @@ async def build_program(client: CommandClient, weeks: int = 4) -> dict[str, str]
     return ids
 
 
+def legacy_program(ids: dict[str, str]) -> dict[str, Any]:
+    """A pre-refactor program: mixed standalones, a superset and a circuit, split rows."""
+
+    def exercise(
+        name: str,
+        order: int,
+        superset: int | None,
+        superset_order: int | None,
+        rows: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        return {
+            "programExerciseId": ids[name],
+            "exerciseId": ids[f"{name}-catalog"],
+            "name": name.title(),
+            "orderIndex": order,
+            "supersetGroup": superset,
+            "supersetOrder": superset_order,
+            "prescriptionRows": rows,
+        }
+
+    heavy = {"sets": 2, "reps": 5, "weight": 100, "rpe": 7, "restSeconds": 180}
+    top = {"sets": 1, "reps": 3, "weight": 110.5, "rpe": 9, "restSeconds": 240}
+    return {
+        "format": "legacy",
+        "name": "Old block",
+        "weeks": 2,
+        "sessions": [
+            {
+                "sessionId": ids["day1"],
+                "name": "Day 1",
+                # Listed out of order on purpose: orderIndex decides.
+                "exercises": [
+                    exercise("bench", 1, 7, 1, [{"sets": 3, "reps": 8, "weight": None}]),
+                    exercise("squat", 0, None, None, [heavy, top, {**top, "week": 1}]),
+                    exercise("row", 2, 7, 0, [{"sets": 3, "reps": 10, "restSeconds": 90}]),
+                    exercise("deadlift", 3, None, 4, []),
+                    exercise("curl", 6, 9, 0, [{"sets": 2, "reps": 12}]),
+                    exercise("pushdown", 4, 9, 0, [{"sets": 2, "reps": 15}]),
+                    exercise("raise", 5, 9, 0, [{"sets": 1, "reps": 20, "rpe": 9.5}]),
+                ],
+            },
+            {
+                "sessionId": ids["day2"],
+                "name": "Day 2",
+                "exercises": [
+                    exercise("lunge", 0, 7, 0, [{"week": 1, "sets": 1, "reps": 10}]),
+                    exercise("plank", 1, 7, 1, []),
+                ],
+            },
+        ],
+    }
+
+
+LEGACY_NAMES = ("bench", "squat", "row", "deadlift", "curl", "pushdown", "raise", "lunge", "plank")
+
+
+def legacy_ids() -> dict[str, str]:
+    ids = {name: new_id() for name in ("program", "day1", "day2", *LEGACY_NAMES)}
+    return ids | {f"{name}-catalog": new_id() for name in LEGACY_NAMES}
+
+
 def assert_valid_events(
     prescriptions: list[dict[str, Any]], sessions: list[dict[str, Any]]
 ) -> None:
