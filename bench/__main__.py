@@ -21,16 +21,17 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psutil
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from tqdm import tqdm
 
 from contracts.topics import Topics
 from service.embedded import EmbeddedStack
+from service.entrypoints.client import ServiceClient
+from tests.support.process import ServiceProcess, service_env
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGETS = {
@@ -49,75 +50,42 @@ class Program:
     exercises: list[str]
 
 
-@dataclass
-class Driver:
+class Driver(ServiceClient):
     """Produces commands and matches results/events back to them, timestamped on arrival."""
 
-    bootstrap: str
-    topics: Topics
-    tenant: str = "bench"
-    sent_at: dict[str, float] = field(default_factory=dict)  # commandId -> scheduled send time
-    result_at: dict[str, float] = field(default_factory=dict)
-    event_at: dict[str, float] = field(default_factory=dict)  # causationId -> first event
-    statuses: dict[str, str] = field(default_factory=dict)
-
-    async def start(self) -> None:
-        self.producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=1, acks=1)
-        await self.producer.start()
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap,
-            fetch_max_wait_ms=5,
-            enable_auto_commit=False,
-            max_partition_fetch_bytes=4 * 1024 * 1024,
+    def __init__(self, bootstrap: str, topics: Topics, tenant: str = "bench") -> None:
+        super().__init__(
+            topics,
+            {"bootstrap_servers": bootstrap},
+            tenant_id=tenant,
+            follow=[topics.command_results, topics.prescription_updated],
+            producer={"linger_ms": 1, "acks": 1},
+            consumer={"fetch_max_wait_ms": 5, "max_partition_fetch_bytes": 4 * 1024 * 1024},
+            poll={"timeout_ms": 50, "max_records": 5000},
+            topic_timeout=120,
         )
-        await self.consumer.start()
-        partitions = []
-        for topic in (self.topics.command_results, self.topics.prescription_updated):
-            while not self.consumer.partitions_for_topic(topic):
-                await self.consumer._client.force_metadata_update()
-                await asyncio.sleep(0.1)
-            partitions += [
-                TopicPartition(topic, p) for p in self.consumer.partitions_for_topic(topic)
-            ]
-        self.consumer.assign(partitions)
-        await self.consumer.seek_to_end(*partitions)
-        self.reader = asyncio.create_task(self._read())
+        self.sent_at: dict[str, float] = {}  # commandId -> scheduled send time
+        self.result_at: dict[str, float] = {}
+        self.event_at: dict[str, float] = {}  # causationId -> first event
+        self.statuses: dict[str, str] = {}
 
-    async def stop(self) -> None:
-        self.reader.cancel()
-        await self.consumer.stop()
-        await self.producer.stop()
+    def received(self, record: Any, value: dict[str, Any] | None, arrived: float) -> None:
+        """Only arrival times and statuses, never the documents themselves."""
+        if value is None:
+            return
+        if record.topic == self.topics.command_results:
+            self.result_at.setdefault(value["commandId"], arrived)
+            self.statuses.setdefault(value["commandId"], value["status"])
+        else:
+            self.event_at.setdefault(value["causationId"], arrived)
 
-    async def _read(self) -> None:
-        results, events = self.topics.command_results, self.topics.prescription_updated
-        while True:
-            batches = await self.consumer.getmany(timeout_ms=50, max_records=5000)
-            now = time.perf_counter()
-            for tp, records in batches.items():
-                for record in records:
-                    if tp.topic == results:
-                        command_id = record.key.decode()
-                        self.result_at.setdefault(command_id, now)
-                        self.statuses.setdefault(command_id, json.loads(record.value)["status"])
-                    elif tp.topic == events and record.value is not None:  # not a tombstone
-                        cause = json.loads(record.value)["causationId"]
-                        self.event_at.setdefault(cause, now)
-
-    async def send(
+    async def submit(
         self, kind: str, program: str, scheduled: float | None = None, **fields: Any
     ) -> str:
-        command_id = str(uuid.uuid4())
-        body = {
-            "commandId": command_id,
-            "type": kind,
-            "tenantId": self.tenant,
-            "programId": program,
-            **fields,
-        }
+        command = self.command(kind, program, **fields)
+        command_id: str = command["commandId"]
         self.sent_at[command_id] = scheduled if scheduled is not None else time.perf_counter()
-        await self.producer.send(
-            self.topics.commands, json.dumps(body).encode(), key=program.encode()
-        )
+        await self.enqueue(command)
         return command_id
 
     async def wait_results(
@@ -191,13 +159,13 @@ async def seed(driver: Driver, count: int, exercises: int) -> list[Program]:
             str(uuid.uuid4()), str(uuid.uuid4()), [str(uuid.uuid4()) for _ in range(exercises)]
         )
         programs.append(program)
-        ids.append(await driver.send("program.create", program.id, name="Bench block", weeks=4))
+        ids.append(await driver.submit("program.create", program.id, name="Bench block", weeks=4))
         ids.append(
-            await driver.send("session.add", program.id, sessionId=program.session, name="Day 1")
+            await driver.submit("session.add", program.id, sessionId=program.session, name="Day 1")
         )
         for n, exercise in enumerate(program.exercises):
             ids.append(
-                await driver.send(
+                await driver.submit(
                     "exercise.add",
                     program.id,
                     sessionId=program.session,
@@ -208,7 +176,7 @@ async def seed(driver: Driver, count: int, exercises: int) -> list[Program]:
                     * 4,
                 )
             )
-    await driver.producer.flush()
+    await driver.flush()
     await driver.wait_results(ids, 300)
     bad = [i for i in ids if driver.statuses.get(i) != "applied"]
     if bad:
@@ -226,8 +194,8 @@ async def closed_loop(
         for _ in range(count):
             program = rng.choice(programs)
             kind, fields = make(rng, program)
-            ids.append(await driver.send(kind, program.id, **fields))
-        await driver.producer.flush()
+            ids.append(await driver.submit(kind, program.id, **fields))
+        await driver.flush()
         await driver.wait_results(ids, 600, progress)
     elapsed = max(driver.result_at[i] for i in ids) - started
     return {
@@ -279,8 +247,8 @@ async def open_loop(
                 await asyncio.sleep(delay)
             program = rng.choice(programs)
             kind, fields = make(rng, program)
-            ids.append(await driver.send(kind, program.id, scheduled=scheduled, **fields))
-        await driver.producer.flush()
+            ids.append(await driver.submit(kind, program.id, scheduled=scheduled, **fields))
+        await driver.flush()
         await driver.wait_results(ids, 300, progress)
     result_latency = [driver.result_at[i] - driver.sent_at[i] for i in ids]
     event_ids = [i for i in ids if i in driver.event_at]
@@ -299,7 +267,7 @@ async def open_loop(
 async def soak(
     driver: Driver,
     programs: list[Program],
-    service: ServiceProcess,
+    service: SampledService,
     database_url: str,
     args: argparse.Namespace,
     rng: random.Random,
@@ -328,7 +296,7 @@ async def soak(
             )
             sample = {
                 "at_seconds": round(time.perf_counter() - started, 1),
-                "rss_mb": round(service.handle.memory_info().rss / 2**20, 1),
+                "rss_mb": round(service.rss() / 2**20, 1),
                 "p99_ms": result["result"].get("p99_ms"),
                 "outbox_rows": counts["outbox"],
                 "inbox_rows": counts["inbox"],
@@ -384,48 +352,39 @@ def pgbench(bin_dir: Path, url: str, seconds: int) -> dict[str, Any] | None:
     }
 
 
-class ServiceProcess:
-    """`program-builder run` in its own process, sampled for CPU time and RSS."""
+@dataclass
+class SampledService(ServiceProcess):
+    """The service process, sampled for CPU time and peak RSS while it runs."""
 
-    def __init__(self, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "service", "run"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=open(RESULTS / "service.log", "w"),  # noqa: SIM115
-        )
+    peak_rss: int = 0
+    handle: psutil.Process | None = None
+    sampler: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        super().start()
+        assert self.process is not None
         self.handle = psutil.Process(self.process.pid)
-        self.peak_rss = 0
         self.sampler = asyncio.create_task(self._sample())
 
     async def _sample(self) -> None:
+        assert self.handle is not None
         while True:
             self.peak_rss = max(self.peak_rss, self.handle.memory_info().rss)
             await asyncio.sleep(0.2)
 
     def cpu_seconds(self) -> float:
+        assert self.handle is not None
         times = self.handle.cpu_times()
-        return times.user + times.system
+        return float(times.user + times.system)
+
+    def rss(self) -> int:
+        assert self.handle is not None
+        return int(self.handle.memory_info().rss)
 
     def stop(self) -> None:
-        self.sampler.cancel()
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(30)
-
-
-async def wait_ready(url: str, timeout: float = 60) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            response = await asyncio.to_thread(urllib.request.urlopen, url, timeout=1)
-            if response.status == 204:
-                return
-        except OSError:
-            pass
-        await asyncio.sleep(0.2)
-    raise TimeoutError("the service did not become ready")
+        if self.sampler is not None:
+            self.sampler.cancel()
+        self.terminate()
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -448,21 +407,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         bin_dir = stack.postgres.bin_dir
     prefix = f"bench-{uuid.uuid4().hex[:6]}"
     http_port = 18080 + rng.randint(0, 1000)
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "DATABASE_URL": database_url,
-        "TOPIC_PREFIX": prefix,
-        "CONSUMER_GROUP": prefix,
-        "KAFKA_ENABLE_IDEMPOTENCE": "false",
-        "HTTP_PORT": str(http_port),
-        "LOG_LEVEL": "WARNING",
-        "KAFKA_SESSION_TIMEOUT_MS": "6000",
-        "KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
+    env = service_env(
+        bootstrap,
+        database_url,
+        prefix,
+        HTTP_PORT=str(http_port),
+        KAFKA_SESSION_TIMEOUT_MS="6000",
+        KAFKA_HEARTBEAT_INTERVAL_MS="1000",
+        RELAY_POLL_INTERVAL_SECONDS="1",
         # A soak shows the tables stay bounded: prune sent outbox rows after a minute.
-        "OUTBOX_RETENTION_SECONDS": str(args.soak_retention_seconds),
-        "RETENTION_INTERVAL_SECONDS": "10",
-    }
+        OUTBOX_RETENTION_SECONDS=str(args.soak_retention_seconds),
+        RETENTION_INTERVAL_SECONDS="10",
+    )
     report: dict[str, Any] = {"settings": settings_used, "programs": args.programs}
     try:
         await asyncio.to_thread(
@@ -472,9 +428,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             check=True,
             capture_output=True,
         )
-        service = ServiceProcess(env)
+        log = RESULTS / "service.log"
+        log.unlink(missing_ok=True)
+        service = SampledService(env, log)
+        service.start()
         try:
-            await wait_ready(f"http://127.0.0.1:{http_port}/readyz")
+            await service.wait_readiness(204, 60)
             driver = Driver(bootstrap, Topics(prefix))
             await driver.start()
             programs = await seed(driver, args.programs, args.exercises)
@@ -487,7 +446,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")),
                         "record",
                         "--pid",
-                        str(service.process.pid),
+                        str(service.handle.pid),
                         "--format",
                         "raw",
                         "--rate",

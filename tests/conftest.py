@@ -15,8 +15,8 @@ from service.config import Settings
 from service.entrypoints.app import Service
 from service.storage.database import create_pool
 from service.storage.migrations import migrate
-from tests.client import CommandClient
 from tests.infrastructure import Infrastructure, provide_kafka, provide_postgres
+from tests.support.kafka import CommandClient
 
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 

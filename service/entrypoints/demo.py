@@ -8,18 +8,15 @@ outcome and the latest state the events describe. Exits 1 if any step is not app
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from rich.console import Console
 from rich.table import Table
 
 from service.config import Settings
-from service.kafka import client_options
+from service.entrypoints.client import ServiceClient
 
 TENANT = "demo-coach"
 
@@ -70,92 +67,18 @@ def describe_series(series: list[dict[str, Any]]) -> str:
     return ", ".join(parts) or "—"
 
 
-class DemoClient:
-    """Publishes commands and reads results and events from the moment it started."""
+async def quiet(client: ServiceClient, seconds: float, timeout: float) -> None:
+    """Until no event arrived for `seconds` (or `timeout` passed)."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.topics = settings.topics
-        options = client_options(settings) | {"client_id": "program-builder-demo"}
-        self.producer = AIOKafkaProducer(**options, linger_ms=0)
-        self.consumer = AIOKafkaConsumer(
-            **options,
-            enable_auto_commit=False,
-            fetch_max_wait_ms=20,
-        )
-        self.results: dict[str, dict[str, Any]] = {}
-        self.events: list[tuple[str, dict[str, Any]]] = []
-        self.changed = asyncio.Condition()
-        self.reader: asyncio.Task[None] | None = None
+    def seen() -> int:
+        return sum(len(records) for records in client.events.values())
 
-    async def start(self, timeout: float) -> None:
-        await self.producer.start()
-        await self.consumer.start()
-        wanted = (
-            self.topics.command_results,
-            self.topics.prescription_updated,
-            self.topics.session_updated,
-            self.topics.program_updated,
-        )
-        deadline = time.monotonic() + timeout
-        partitions: list[TopicPartition] = []
-        for topic in wanted:
-            while not (found := self.consumer.partitions_for_topic(topic)):
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"topic {topic} does not exist: is the service running?")
-                await self.consumer._client.force_metadata_update()
-                await asyncio.sleep(0.2)
-            partitions += [TopicPartition(topic, p) for p in found]
-        self.consumer.assign(partitions)
-        await self.consumer.seek_to_end(*partitions)
-        for partition in partitions:  # resolve the end offsets now, before anything is sent
-            await self.consumer.position(partition)
-        self.reader = asyncio.create_task(self._read())
-
-    async def stop(self) -> None:
-        if self.reader:
-            self.reader.cancel()
-        await self.consumer.stop()
-        await self.producer.stop()
-
-    async def _read(self) -> None:
-        while True:
-            batches = await self.consumer.getmany(timeout_ms=100)
-            async with self.changed:
-                for records in batches.values():
-                    for record in records:
-                        if record.value is None:  # a tombstone: the deleted event came first
-                            continue
-                        value = json.loads(record.value)
-                        if record.topic == self.topics.command_results:
-                            self.results.setdefault(value["commandId"], value)
-                        else:
-                            self.events.append((record.topic, value))
-                self.changed.notify_all()
-
-    async def request(self, command: dict[str, Any], timeout: float) -> dict[str, Any]:
-        await self.producer.send_and_wait(
-            self.topics.commands,
-            json.dumps(command).encode(),
-            key=command["programId"].encode(),
-        )
-        result: dict[str, Any] = await self.wait_for(
-            lambda: self.results.get(command["commandId"]), timeout
-        )
-        return result
-
-    async def quiet(self, seconds: float, timeout: float) -> None:
-        """Until no event arrived for `seconds` (or `timeout` passed)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            seen = len(self.events)
-            await asyncio.sleep(seconds)
-            if len(self.events) == seen:
-                return
-
-    async def wait_for(self, found: Callable[[], Any], timeout: float) -> Any:
-        async with self.changed:
-            await asyncio.wait_for(self.changed.wait_for(found), timeout)
-        return found()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = seen()
+        await asyncio.sleep(seconds)
+        if seen() == before:
+            return
 
 
 def _script() -> list[tuple[str, str, dict[str, Any]]]:
@@ -367,8 +290,22 @@ def _legacy_snapshot(ids: dict[str, str]) -> dict[str, Any]:
 
 async def run_demo(settings: Settings, console: Console | None = None, timeout: float = 30) -> int:
     console = console or Console(width=None if Console().is_terminal else 120)
-    client = DemoClient(settings)
-    await client.start(timeout)
+    topics = settings.topics
+    client = ServiceClient.of(
+        settings,
+        tenant_id=TENANT,
+        follow=[
+            topics.command_results,
+            topics.prescription_updated,
+            topics.session_updated,
+            topics.program_updated,
+        ],
+        topic_timeout=timeout,
+    )
+    try:
+        await client.start()
+    except TimeoutError as error:
+        raise TimeoutError(f"{error}: is the service running?") from error
     failures = 0
     names: dict[str, str] = {}
     try:
@@ -377,14 +314,9 @@ async def run_demo(settings: Settings, console: Console | None = None, timeout: 
             steps.add_column(column)
         last = ""
         for number, (text, kind, fields) in enumerate(_script(), 1):
-            program = fields.pop("_programId", None) or fields["programId"]
-            command = {
-                "commandId": str(uuid.uuid4()),
-                "type": kind,
-                "tenantId": TENANT,
-                **fields,
-                "programId": program,
-            }
+            main = fields.pop("programId")
+            program = fields.pop("_programId", None) or main
+            command = client.command(kind, program, **fields)
             names.update(_names_in(command))
             result = await client.request(command, timeout)
             outcome = result["status"]
@@ -398,16 +330,21 @@ async def run_demo(settings: Settings, console: Console | None = None, timeout: 
         console.print(steps)
         # Events follow their results on other topics and partitions: wait for the last
         # command's first event, then until nothing new arrived for half a second.
-        await client.wait_for(lambda: any(e["causationId"] == last for _, e in client.events), 10)
-        await client.quiet(0.5, timeout=10)
+        await client.wait_for(
+            lambda: any(
+                event["causationId"] == last
+                for topic in (topics.prescription_updated, topics.session_updated)
+                for event in client.values(topic)
+            ),
+            10,
+        )
+        await quiet(client, 0.5, timeout=10)
         console.print(_state_table(client, names))
         console.print(_weeks_table(client, names, _SHOWN_WEEKS_OF))
         console.print(
             f"{len(client.results)} results, "
-            f"{sum(1 for t, _ in client.events if t == client.topics.prescription_updated)} "
-            f"prescription-updated and "
-            f"{sum(1 for t, _ in client.events if t == client.topics.session_updated)} "
-            "session-updated events consumed."
+            f"{len(client.events[topics.prescription_updated])} prescription-updated and "
+            f"{len(client.events[topics.session_updated])} session-updated events consumed."
         )
     finally:
         await client.stop()
@@ -428,15 +365,10 @@ def _names_in(value: Any) -> dict[str, str]:
     return found
 
 
-def _state_table(client: DemoClient, names: dict[str, str]) -> Table:
+def _state_table(client: ServiceClient, names: dict[str, str]) -> Table:
     """What a consumer keeping the latest event per key now holds."""
-    sessions: dict[str, dict[str, Any]] = {}
-    prescriptions: dict[str, dict[str, Any]] = {}
-    for topic, event in client.events:
-        if topic == client.topics.session_updated:
-            sessions[event["sessionId"]] = event
-        elif topic == client.topics.prescription_updated:
-            prescriptions[event["prescriptionId"]] = event
+    sessions = client.latest(client.topics.session_updated)
+    prescriptions = client.latest(client.topics.prescription_updated)
     by_exercise: dict[str, list[dict[str, Any]]] = {}
     for event in prescriptions.values():
         if not event["deleted"]:
@@ -445,11 +377,11 @@ def _state_table(client: DemoClient, names: dict[str, str]) -> Table:
     for column in ("session", "group", "exercise", "week", "series"):
         table.add_column(column)
     programs: dict[str, int] = {}  # in the order the demo touched them
-    for _, event in client.events:
-        programs.setdefault(event["programId"], len(programs))
+    for result in client.results.values():
+        programs.setdefault(result["programId"], len(programs))
     ordered = sorted(
         (s for s in sessions.values() if not s["deleted"]),
-        key=lambda s: (programs[s["programId"]], s["orderIndex"]),
+        key=lambda s: (programs.get(s["programId"], len(programs)), s["orderIndex"]),
     )
     for session in ordered:
         for group in session["groups"]:
@@ -478,22 +410,17 @@ _SHOWN_WEEKS_OF = "Back squat"
 """The exercise whose weeks the demo prints side by side."""
 
 
-def _weeks_table(client: DemoClient, names: dict[str, str], exercise_name: str) -> Table:
-    """One exercise of the first program, its weeks side by side, labelled from program.updated."""
-    first_program = next(e["programId"] for _, e in client.events)
-    program: dict[str, Any] = {}
-    latest: dict[str, dict[str, Any]] = {}  # by prescriptionId: weeks move, ids stay
-    for topic, event in client.events:
-        if event["programId"] != first_program:
-            continue
-        if topic == client.topics.program_updated:
-            program = event
-        elif (
-            topic == client.topics.prescription_updated
-            and names.get(event["programExerciseId"]) == exercise_name
-        ):
-            latest[event["prescriptionId"]] = event
-    weeks = {e["week"]: e for e in latest.values() if not e["deleted"]}
+def _weeks_table(client: ServiceClient, names: dict[str, str], exercise_name: str) -> Table:
+    """One exercise of the demo's block, its weeks side by side, labelled from program.updated."""
+    first_program = next(iter(client.results.values()))["programId"]
+    program = client.latest(client.topics.program_updated).get(first_program, {})
+    weeks = {
+        event["week"]: event
+        for event in client.latest(client.topics.prescription_updated).values()
+        if event["programId"] == first_program
+        and not event["deleted"]
+        and names.get(event["programExerciseId"]) == exercise_name
+    }
     labels = {label["week"]: label["label"] for label in program.get("weekLabels", [])}
     table = Table(
         title=f"{exercise_name}, week by week ({program.get('name', '')})", title_justify="left"

@@ -1,17 +1,16 @@
-"""Each command of the pipeline issue through the real broker and PostgreSQL: applied, and every
-rejection it can get, with the events it must cause."""
+"""Each command of the pipeline issue through the real broker and PostgreSQL: applied, with the
+events it must cause, and a rejection of the series family travelling back with its code,
+message and details (every rejection's code and path: tests/unit/domain/test_rejections.py)."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import asyncpg
-import pytest
 
 from contracts.results import CommandResult
-from tests.client import CommandClient
-from tests.e2e.programs import assert_valid_events, build_program, new_id
+from tests.support.kafka import CommandClient
+from tests.support.programs import assert_valid_events, build_program, new_id
 
 
 async def test_program_create_and_update(client: CommandClient, pool: asyncpg.Pool) -> None:
@@ -133,49 +132,6 @@ async def test_exercise_add_grows_a_superset_into_a_circuit(client: CommandClien
     }
 
 
-async def test_exercise_add_rejections(client: CommandClient) -> None:
-    ids = await build_program(client)
-    program = ids["program"]
-    unknown_session = await client.run(
-        "exercise.add",
-        program,
-        sessionId=new_id(),
-        programExerciseId=new_id(),
-        exerciseId=new_id(),
-        name="X",
-    )
-    assert unknown_session["error"]["code"] == "not_found"
-    duplicate_id = await client.run(
-        "exercise.add",
-        program,
-        sessionId=ids["session"],
-        programExerciseId=ids["squat"],
-        exerciseId=new_id(),
-        name="X",
-    )
-    assert duplicate_id["error"]["code"] == "conflict"
-    for _ in range(10):
-        await client.applied(
-            "exercise.add",
-            program,
-            sessionId=ids["session"],
-            programExerciseId=new_id(),
-            exerciseId=new_id(),
-            name="Filler",
-            groupId=ids["group"],
-        )
-    thirteenth = await client.run(
-        "exercise.add",
-        program,
-        sessionId=ids["session"],
-        programExerciseId=new_id(),
-        exerciseId=new_id(),
-        name="One too many",
-        groupId=ids["group"],
-    )
-    assert thirteenth["error"]["code"] == "invariant_violated"
-
-
 async def test_exercise_remove_shrinks_the_group_and_shifts(
     client: CommandClient, pool: asyncpg.Pool
 ) -> None:
@@ -253,46 +209,31 @@ async def test_series_edits(client: CommandClient, pool: asyncpg.Pool) -> None:
     assert stored == expected
 
 
-@pytest.mark.parametrize(
-    ("kind", "fields", "code", "path"),
-    [
-        ("series.add", {"week": 2, "set": {"reps": 5}}, "not_found", "week"),
-        ("series.update", {"week": 2, "index": 0, "set": {"reps": 5}}, "not_found", "week"),
-        ("series.remove", {"index": 3}, "invariant_violated", "index"),
-        ("series.move", {"from": 0, "to": 1}, "invariant_violated", "to"),
-        ("series.replace", {"week": 4, "series": []}, "invariant_violated", "week"),
-        (
-            "series.update",
-            {"index": 0, "set": {"repsMin": 3, "repsMax": 5}},
-            "invariant_violated",
-            "set",
-        ),
-        ("series.add", {"set": {"reps": 5, "rpe": 8.2}}, "validation_failed", "set.rpe"),
-        ("series.replace", {"series": [{"reps": 1}] * 51}, "validation_failed", "series"),
-    ],
-)
-async def test_series_rejections(
-    client: CommandClient,
-    pool: asyncpg.Pool,
-    kind: str,
-    fields: dict[str, Any],
-    code: str,
-    path: str,
+async def test_a_series_rejection_comes_back_with_its_code_message_and_details(
+    client: CommandClient, pool: asyncpg.Pool
 ) -> None:
     ids = await build_program(client)
     before = await pool.fetch("SELECT id, version, series FROM prescriptions ORDER BY id")
-    result = await client.run(kind, ids["program"], programExerciseId=ids["squat"], **fields)
+    command = client.command(
+        "series.remove", ids["program"], programExerciseId=ids["squat"], index=3
+    )
+    result = await client.request(command)
 
     assert result["status"] == "rejected"
-    assert result["error"]["code"] == code
-    assert result["error"]["details"][0]["path"] == path
+    CommandResult.model_validate(result, strict=False)
+    assert result["error"]["code"] == "invariant_violated"
+    assert "index 3" in result["error"]["message"]
+    [detail] = result["error"]["details"]
+    assert detail["path"] == "index" and detail["reason"]
     assert result["programVersion"] is None
+    await client.wait_consumed(pool)
+    assert client.prescription_events(command["commandId"]) == []
     assert await pool.fetch("SELECT id, version, series FROM prescriptions ORDER BY id") == before
     assert await pool.fetchval("SELECT version FROM programs") == 5
 
 
 async def test_unknown_type_is_unsupported(client: CommandClient) -> None:
-    result = await client.run("program.delete", new_id())
+    result = await client.run("program.archive", new_id())
     assert result["status"] == "rejected"
     assert result["error"]["code"] == "unsupported"
-    assert result["type"] == "program.delete"
+    assert result["type"] == "program.archive"

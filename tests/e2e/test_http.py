@@ -14,8 +14,8 @@ import uvicorn
 from service.config import Settings
 from service.embedded import free_port
 from service.entrypoints.app import Service
-from tests.client import CommandClient
 from tests.infrastructure import Infrastructure
+from tests.support.kafka import CommandClient
 
 
 @pytest.fixture

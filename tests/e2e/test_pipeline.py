@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import uuid
 from typing import Any
 
@@ -20,12 +19,14 @@ from contracts.dlq import DeadLetterCode
 from service.config import Settings
 from service.embedded import EmbeddedBroker
 from service.entrypoints.app import Service
+from service.entrypoints.client import partitions_of
 from service.handling import CommandProcessor
 from service.kafka import create_producer
 from service.messages import Messages, Record
 from service.relay import OutboxRelay
-from tests.client import CommandClient
-from tests.e2e.programs import assert_events_reconstruct_database, build_program, new_id
+from tests.support.generator import CommandGenerator
+from tests.support.kafka import CommandClient
+from tests.support.programs import assert_events_reconstruct_database, build_program, new_id
 
 
 async def test_duplicate_command_id_answers_the_first_outcome(
@@ -37,7 +38,7 @@ async def test_duplicate_command_id_answers_the_first_outcome(
     )
     first = await client.request(command)
     await client.send(command)
-    await client.wait_for(lambda: client.result_copies[command["commandId"]] >= 2)
+    await client.wait_for(lambda: len(client.result_copies[command["commandId"]]) >= 2)
     results = [
         json.loads(r.value)
         for r in client.raw[client.topics.command_results]
@@ -57,7 +58,7 @@ async def test_duplicate_of_a_rejection_repeats_the_error(client: CommandClient)
     command = client.command("program.update", new_id(), name="missing")
     first = await client.request(command)
     await client.send(command)
-    await client.wait_for(lambda: client.result_copies[command["commandId"]] >= 2)
+    await client.wait_for(lambda: len(client.result_copies[command["commandId"]]) >= 2)
     duplicate = json.loads(client.raw[client.topics.command_results][-1].value)
     assert duplicate["status"] == "duplicate"
     assert duplicate["error"] == first["error"]
@@ -215,7 +216,7 @@ async def test_redelivery_after_crash_between_commit_and_offset_commit(
         await restarted.start()
         try:
             await client.wait_for(
-                lambda: all(client.result_copies[c["commandId"]] >= 2 for c in commands), 30
+                lambda: all(len(client.result_copies[c["commandId"]]) >= 2 for c in commands), 30
             )
         finally:
             await restarted.stop()
@@ -289,12 +290,8 @@ async def test_relay_catches_up_after_the_broker_was_unreachable(
             bootstrap_servers=local.kafka_bootstrap_servers, fetch_max_wait_ms=20
         )
         await consumer.start()
-        partitions = [TopicPartition(local.topics.command_results, p) for p in range(4)]
-        for _ in range(100):
-            if consumer.partitions_for_topic(local.topics.command_results):
-                break
-            await consumer._client.force_metadata_update()
-            await asyncio.sleep(0.1)
+        connection = {"bootstrap_servers": local.kafka_bootstrap_servers}
+        partitions = await partitions_of(connection, [local.topics.command_results], 10)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         received: list[str] = []
@@ -342,78 +339,14 @@ async def test_rolled_back_transaction_publishes_nothing(
 async def test_latest_event_per_key_equals_the_database_after_a_random_sequence(
     client: CommandClient, pool: asyncpg.Pool
 ) -> None:
-    rng = random.Random(7)
-    ids = await build_program(client, weeks=3)
-    program = ids["program"]
-    exercises = [ids["squat"], ids["bench"], ids["row"]]
-    sessions = [ids["session"]]
-    last = ""
-    for step in range(150):
-        choice = rng.random()
-        exercise = rng.choice(exercises) if exercises else None
-        week = rng.randrange(3)
-        if choice < 0.1 or exercise is None:
-            new = new_id()
-            command = client.command(
-                "exercise.add",
-                program,
-                sessionId=rng.choice(sessions),
-                programExerciseId=new,
-                exerciseId=new_id(),
-                name=f"Exercise {step}",
-            )
-            exercises.append(new)
-        elif choice < 0.15:
-            session = new_id()
-            command = client.command(
-                "session.add", program, sessionId=session, name=f"Day {step}", position=0
-            )
-            sessions.append(session)
-        elif choice < 0.2 and len(exercises) > 2:
-            exercises.remove(exercise)
-            command = client.command("exercise.remove", program, programExerciseId=exercise)
-        elif choice < 0.5:
-            series = [
-                {"reps": rng.randint(1, 12), "restSeconds": rng.choice([60, 90, 120])}
-                for _ in range(rng.randint(0, 5))
-            ]
-            command = client.command(
-                "series.replace", program, programExerciseId=exercise, week=week, series=series
-            )
-        elif choice < 0.7:
-            command = client.command(
-                "series.add",
-                program,
-                programExerciseId=exercise,
-                week=week,
-                set={"reps": rng.randint(1, 10)},
-            )
-        elif choice < 0.8:
-            command = client.command(
-                "series.update",
-                program,
-                programExerciseId=exercise,
-                week=week,
-                index=rng.randint(0, 3),
-                set={"rir": rng.randint(0, 4)},
-            )
-        elif choice < 0.9:
-            command = client.command(
-                "series.remove",
-                program,
-                programExerciseId=exercise,
-                week=week,
-                index=rng.randint(0, 3),
-            )
-        else:
-            command = client.command(
-                "series.move",
-                program,
-                programExerciseId=exercise,
-                week=week,
-                **{"from": rng.randint(0, 3), "to": rng.randint(0, 3)},
-            )
+    """150 commands for one program sent at once: batches hold many commands of one program."""
+    generator = CommandGenerator(seed=7, tenant_id=client.tenant_id)
+    commands = generator.batch(150)
+    for command in commands:
         await client.send(command)
-        last = command["commandId"]
-    await client.result(last, timeout=60)
+    for command in commands:
+        await client.result(command["commandId"], timeout=60)
+    assert {
+        c["commandId"]: client.results[c["commandId"]]["status"] for c in commands
+    } == generator.expected
     await assert_events_reconstruct_database(client, pool)

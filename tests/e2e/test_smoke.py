@@ -7,7 +7,7 @@ import uuid
 
 import asyncpg
 
-from tests.client import CommandClient
+from tests.support.kafka import CommandClient
 
 
 async def test_command_round_trip(client: CommandClient, pool: asyncpg.Pool) -> None:

@@ -10,8 +10,8 @@ from typing import Any
 
 import asyncpg
 
-from tests.client import CommandClient, is_tombstone
-from tests.e2e.programs import (
+from tests.support.kafka import CommandClient
+from tests.support.programs import (
     assert_events_reconstruct_database,
     assert_valid_events,
     assert_valid_program_events,
@@ -65,10 +65,6 @@ async def progressed_program(client: CommandClient) -> dict[str, str]:
     return ids
 
 
-def live(client: CommandClient, topic: str, key: str, program: str) -> dict[str, dict[str, Any]]:
-    return {k: e for k, e in client.latest(topic, key).items() if e["programId"] == program}
-
-
 async def test_program_copy_is_deep_with_derived_ids_and_lineage(
     client: CommandClient, pool: asyncpg.Pool
 ) -> None:
@@ -92,7 +88,7 @@ async def test_program_copy_is_deep_with_derived_ids_and_lineage(
     def twin(entity: str) -> str:
         return derived(command["commandId"], entity)
 
-    programs = client.latest(client.topics.program_updated, "programId")
+    programs = client.latest(client.topics.program_updated)
     original, copied = programs[source], programs[copy]
     assert_valid_program_events([copied])
     assert copied["causationId"] == command["commandId"]
@@ -101,7 +97,7 @@ async def test_program_copy_is_deep_with_derived_ids_and_lineage(
     assert (copied["weeks"], copied["weekLabels"]) == (original["weeks"], original["weekLabels"])
     assert copied["sessionIds"] == [twin(s) for s in original["sessionIds"]]
 
-    sessions = client.latest(client.topics.session_updated, "sessionId")
+    sessions = client.latest(client.topics.session_updated)
     for session_id in original["sessionIds"]:
         mine, theirs = sessions[session_id], sessions[twin(session_id)]
         assert theirs["causationId"] == command["commandId"]
@@ -120,7 +116,7 @@ async def test_program_copy_is_deep_with_derived_ids_and_lineage(
     circuit = next(g for g in sessions[twin(ids["day2"])]["groups"] if g["kind"] == "circuit")
     assert (circuit["format"], circuit["intervalSeconds"], circuit["rounds"]) == ("emom", 60, 10)
 
-    prescriptions = client.latest(client.topics.prescription_updated, "prescriptionId")
+    prescriptions = client.latest(client.topics.prescription_updated)
     originals = [e for e in prescriptions.values() if e["programId"] == source]
     copies = {k: e for k, e in prescriptions.items() if e["programId"] == copy}
     assert len(copies) == len(originals) > 10
@@ -183,7 +179,8 @@ async def test_program_delete_removes_everything_and_tombstones_each_key_after_i
         (client.topics.session_updated, "sessionId"),
         (client.topics.prescription_updated, "prescriptionId"),
     ):
-        deleted = [e for e in client.events[topic] if e.get("causationId") == command["commandId"]]
+        records = client.events[topic]  # (key, value) in arrival order; None: a tombstone
+        deleted = [v for _, v in records if v and v["causationId"] == command["commandId"]]
         assert deleted and all(e["deleted"] for e in deleted)
         if key_field == "programId":
             assert_valid_program_events(deleted)
@@ -194,14 +191,12 @@ async def test_program_delete_removes_everything_and_tombstones_each_key_after_i
         for event in deleted:
             key = event[key_field]
             sequence = [
-                "tombstone" if is_tombstone(e) else e.get("causationId")
-                for e in client.events[topic]
-                if (e.get("tombstone") if is_tombstone(e) else e[key_field]) == key
+                "tombstone" if value is None else value["causationId"]
+                for record_key, value in records
+                if record_key == key
             ]
             assert sequence[-2:] == [command["commandId"], "tombstone"], (topic, key, sequence)
-    deleted_program = next(
-        e for e in client.program_events(command["commandId"]) if not is_tombstone(e)
-    )
+    [deleted_program] = client.program_events(command["commandId"])
     assert (
         deleted_program["deleted"] and deleted_program["programVersion"] == result["programVersion"]
     )
@@ -224,12 +219,8 @@ async def test_program_delete_removes_everything_and_tombstones_each_key_after_i
     # The ids of what it held are free again; its old commands are still known.
     await client.applied("session.add", keep["program"], sessionId=ids["day2"], name="Reused id")
     await client.send(first_command)
-    await client.wait_for(lambda: client.result_copies[first_command["commandId"]] >= 2)
-    replay = [
-        json.loads(r.value)
-        for r in client.raw[client.topics.command_results]
-        if r.key == first_command["commandId"].encode()
-    ][-1]
+    await client.wait_for(lambda: len(client.result_copies[first_command["commandId"]]) >= 2)
+    replay = client.result_copies[first_command["commandId"]][-1]
     assert (replay["status"], replay["programVersion"]) == (
         "duplicate",
         result["programVersion"] - 1,
@@ -263,16 +254,12 @@ async def test_every_deletion_is_followed_by_its_tombstone(
             (client.topics.prescription_updated, "prescriptionId"),
             (client.topics.session_updated, "sessionId"),
         ):
-            events = client.events[topic]
-            for at, event in enumerate(events):
-                if event.get("causationId") == command["commandId"] and event["deleted"]:
-                    following = [
-                        e
-                        for e in events[at + 1 :]
-                        if (e.get("tombstone") if is_tombstone(e) else e[key_field])
-                        == event[key_field]
-                    ]
-                    assert following and is_tombstone(following[0]), (command["type"], event)
+            records = client.events[topic]
+            for at, (key, event) in enumerate(records):
+                if event and event["causationId"] == command["commandId"] and event["deleted"]:
+                    following = [value for k, value in records[at + 1 :] if k == key]
+                    assert following and following[0] is None, (command["type"], event)
+                    assert key == event[key_field]
     gone = client.prescription_events(commands[0]["commandId"])
     assert [e["week"] for e in gone if e["deleted"]] == [3]
 

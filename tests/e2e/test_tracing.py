@@ -14,8 +14,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from service.config import Settings
 from service.entrypoints.app import Service
-from tests.client import CommandClient
-from tests.e2e.programs import new_id
+from tests.support.kafka import CommandClient
+from tests.support.programs import new_id
 
 
 def traceparent() -> tuple[str, str, bytes]:

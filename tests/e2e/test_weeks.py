@@ -9,8 +9,8 @@ from typing import Any
 
 import asyncpg
 
-from tests.client import CommandClient
-from tests.e2e.programs import (
+from tests.support.kafka import CommandClient
+from tests.support.programs import (
     assert_events_reconstruct_database,
     assert_valid_events,
     assert_valid_program_events,
@@ -23,7 +23,7 @@ from tests.e2e.programs import (
 
 def weeks_of(client: CommandClient, exercise: str) -> dict[int, dict[str, Any]]:
     """The latest live prescription event of each week of one exercise."""
-    latest = client.latest(client.topics.prescription_updated, "prescriptionId").values()
+    latest = client.latest(client.topics.prescription_updated).values()
     return {e["week"]: e for e in latest if e["programExerciseId"] == exercise and not e["deleted"]}
 
 
@@ -428,7 +428,7 @@ async def test_a_coach_builds_a_block_from_week_0(
     assert [squat[w]["series"][0]["load"]["value"] for w in (0, 1, 2, 4)] == [140, 142.5, 145, 100]
     assert [bench[w]["series"][0]["reps"] for w in (0, 1, 2, 4)] == [8, 9, 10, 11]
     assert 3 not in squat and 3 not in bench
-    program_event = client.latest(client.topics.program_updated, "programId")[program]
+    program_event = client.latest(client.topics.program_updated)[program]
     assert (program_event["weeks"], program_event["weekLabels"]) == (
         5,
         [{"week": 4, "label": "deload"}],
@@ -440,7 +440,7 @@ async def test_a_coach_builds_a_block_from_week_0(
     copied = weeks_of(client, derived(copy["commandId"], ids["squat"]))
     assert {w: e["series"] for w, e in copied.items()} == {w: e["series"] for w, e in squat.items()}
 
-    sessions = client.latest(client.topics.session_updated, "sessionId")
+    sessions = client.latest(client.topics.session_updated)
     snapshot = {
         "format": "v1",
         "name": program_event["name"],

@@ -13,22 +13,18 @@ import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 
 from contracts.topics import Topics
+from service.config import Settings
 from service.storage.database import create_pool
 from tests.infrastructure import Infrastructure
-from tests.reliability.harness import (
-    OutputReader,
-    StreamBuilder,
-    database_state,
-    produce,
-    scaled,
-    wait_relayed,
-    wait_until,
-)
+from tests.reliability.harness import database_state, scaled, wait_until
+from tests.support.generator import CommandGenerator
+from tests.support.kafka import CommandClient
 from tests.support.process import ServiceProcess, service_env
 
 pytestmark = pytest.mark.reliability
@@ -46,7 +42,10 @@ class Run:
         self.topics = Topics(self.prefix)
         self.env = service_env(self.bootstrap, database_url, self.prefix)
         self.log = logs / f"{name}.log"
-        self.reader = OutputReader(self.bootstrap, self.topics)
+        self.reader = CommandClient(
+            Settings(kafka_bootstrap_servers=self.bootstrap, topic_prefix=self.prefix),
+            topic_timeout=20,
+        )
         self.processes: list[ServiceProcess] = []
 
     def process(self) -> ServiceProcess:
@@ -58,23 +57,22 @@ class Run:
         first = self.process()
         first.start()  # creates the topics
         await self.reader.start()
-        await produce(self.bootstrap, self.topics.commands, messages)
+        await self.reader.publish_all(messages)
 
     def answered(self, command_ids: set[str]) -> bool:
-        return command_ids <= self.reader.outputs.results.keys()
+        return command_ids <= self.reader.results.keys()
 
     async def finish(self, command_ids: set[str], timeout: float) -> dict[str, object]:
         await wait_until(lambda: self.answered(command_ids), timeout, f"results of {self.prefix}")
         pool = await create_pool(self.database_url, 2, 30)
         try:
-            await wait_relayed(pool, self.reader, timeout)
+            await self.reader.wait_consumed(pool, timeout, all_sent=True)
             state = await database_state(pool)
             committed = {
-                (r["topic"], bytes(r["value"]))
+                (r["topic"], bytes(r["key"]), None if r["value"] is None else bytes(r["value"]))
                 for r in await pool.fetch(
-                    "SELECT topic, value FROM outbox"
-                    " WHERE topic = ANY($1::text[]) AND value IS NOT NULL",
-                    [self.topics.prescription_updated, self.topics.session_updated],
+                    "SELECT topic, key, value FROM outbox WHERE topic = ANY($1::text[])",
+                    event_topics(self.topics),
                 )
             }
         finally:
@@ -84,9 +82,9 @@ class Run:
                 assert process.terminate() == 0, self.log.read_text()[-3000:]
         await self.reader.stop()
         published = {
-            (topic, value)
-            for topic, values in self.reader.outputs.events.items()
-            for value in values
+            (topic, record.key, record.value)
+            for topic in event_topics(self.topics)
+            for record in self.reader.raw[topic]
         }
         missing = committed - published
         assert not missing, f"{len(missing)} committed events never reached the broker"
@@ -94,18 +92,23 @@ class Run:
 
 
 def assert_same_outcome(reference: Run, crashed: Run, command_ids: set[str]) -> None:
-    ref, got = reference.reader.outputs, crashed.reader.outputs
+    ref, got = reference.reader, crashed.reader
     for command_id in command_ids:
-        outcome = got.outcome_of(command_id)
-        assert len(outcome) == 1, (command_id, got.results[command_id])
-        assert outcome == ref.outcome_of(command_id), command_id
-    for topic, key in (
-        (reference.topics.prescription_updated, "prescriptionId"),
-        (reference.topics.session_updated, "sessionId"),
-        (reference.topics.program_updated, "programId"),
-    ):
+        outcome = got.outcomes_of(command_id)
+        assert len(outcome) == 1, (command_id, got.result_copies[command_id])
+        assert outcome == ref.outcomes_of(command_id), command_id
+    for topic in event_topics(reference.topics):
         crashed_topic = topic.replace(reference.prefix, crashed.prefix)
-        assert got.latest(crashed_topic, key) == ref.latest(topic, key)
+        assert timeless(got.latest(crashed_topic)) == timeless(ref.latest(topic))
+
+
+def event_topics(topics: Topics) -> list[str]:
+    return [topics.prescription_updated, topics.session_updated, topics.program_updated]
+
+
+def timeless(latest: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The events without `occurredAt`, which differs between runs."""
+    return {key: {f: v for f, v in e.items() if f != "occurredAt"} for key, e in latest.items()}
 
 
 Stream = tuple[list[tuple[bytes, bytes]], set[str]]
@@ -113,9 +116,9 @@ Stream = tuple[list[tuple[bytes, bytes]], set[str]]
 
 @pytest.fixture(scope="module")
 def stream() -> Stream:
-    builder = StreamBuilder(seed=20261125)
-    messages = builder.build(scaled(20_000), programs=scaled(200))
-    return messages, set(builder.command_ids)
+    generator = CommandGenerator(seed=20261125, programs=scaled(200), tenant_id="tenant-r")
+    messages = generator.messages(scaled(20_000))
+    return messages, set(generator.expected)
 
 
 @pytest.fixture(scope="module")
@@ -161,9 +164,9 @@ async def test_sigkill_at_random_moments_loses_and_doubles_nothing(
     kills = 0
     for _ in range(10):
         # Kill while it works: once this process has answered something, at a random moment.
-        answered = len(crashed.reader.outputs.results)
+        answered = len(crashed.reader.results)
         await wait_until(
-            lambda before=answered: len(crashed.reader.outputs.results) > before,
+            lambda before=answered: len(crashed.reader.results) > before,
             60,
             "progress after a restart",
         )
@@ -177,10 +180,11 @@ async def test_sigkill_at_random_moments_loses_and_doubles_nothing(
 
     assert state == expected
     assert_same_outcome(reference_run, crashed, command_ids)
-    answered_after_kill = len(crashed.reader.outputs.results)
+    answered_after_kill = len(crashed.reader.results)
     print(  # the figures for the note (pytest -s)
         f"\ncrash run: {len(messages)} messages, {len(command_ids)} commands, {kills} SIGKILLs, "
-        f"{crashed.reader.outputs.dead_letters} dead letters, {answered_after_kill} answered"
+        f"{len(crashed.reader.raw[crashed.topics.dead_letters])} dead letters, "
+        f"{answered_after_kill} answered"
     )
     assert kills >= 10
 
@@ -200,7 +204,7 @@ async def test_three_instances_with_one_killed_and_one_added_match_one_instance(
     scaled_out.process().start()
     scaled_out.process().start()
     await wait_until(
-        lambda: len(scaled_out.reader.outputs.results) > len(command_ids) // 4,
+        lambda: len(scaled_out.reader.results) > len(command_ids) // 4,
         120,
         "a quarter of the stream",
     )

@@ -13,9 +13,9 @@ import pytest
 
 from service.config import Settings
 from service.entrypoints.app import Service
-from tests.client import CommandClient
-from tests.e2e.programs import build_program
-from tests.reliability.harness import produce, scaled, wait_until
+from tests.reliability.harness import scaled, wait_until
+from tests.support.kafka import CommandClient
+from tests.support.programs import build_program
 
 pytestmark = pytest.mark.reliability
 
@@ -43,29 +43,30 @@ async def test_inbox_and_outbox_stay_bounded_under_load(
     settings = short_retention
     async with CommandClient(settings) as client:
         ids = [await build_program(client) for _ in range(5)]
-    waves, per_wave = 8, scaled(1000)
-    sizes: list[tuple[int, int]] = []
-    for wave in range(waves):
-        messages = [
-            (
-                program["program"].encode(),
+        waves, per_wave = 8, scaled(1000)
+        sizes: list[tuple[int, int]] = []
+        for wave in range(waves):
+            messages = [
                 (
-                    f'{{"commandId": "{uuid.uuid4()}", "type": "series.replace", '
-                    f'"tenantId": "tenant-a", "programId": "{program["program"]}", '
-                    f'"programExerciseId": "{program["squat"]}", "series": [{{"reps": {wave}}}]}}'
-                ).encode(),
+                    program["program"].encode(),
+                    (
+                        f'{{"commandId": "{uuid.uuid4()}", "type": "series.replace", '
+                        f'"tenantId": "tenant-a", "programId": "{program["program"]}", '
+                        f'"programExerciseId": "{program["squat"]}", '
+                        f'"series": [{{"reps": {wave}}}]}}'
+                    ).encode(),
+                )
+                for n in range(per_wave)
+                for program in [ids[n % len(ids)]]
+            ]
+            await client.publish_all(messages)
+            await asyncio.sleep(1)
+            sizes.append(
+                (
+                    await pool.fetchval("SELECT count(*) FROM outbox"),
+                    await pool.fetchval("SELECT count(*) FROM inbox"),
+                )
             )
-            for n in range(per_wave)
-            for program in [ids[n % len(ids)]]
-        ]
-        await produce(settings.kafka_bootstrap_servers, settings.topics.commands, messages)
-        await asyncio.sleep(1)
-        sizes.append(
-            (
-                await pool.fetchval("SELECT count(*) FROM outbox"),
-                await pool.fetchval("SELECT count(*) FROM inbox"),
-            )
-        )
     total_rows = waves * per_wave * 2  # a result and an event per command
     peak_outbox = max(outbox for outbox, _ in sizes)
     peak_inbox = max(inbox for _, inbox in sizes)

@@ -21,9 +21,9 @@ from contracts.commands import MAX_COMMAND_BYTES
 from contracts.dlq import DeadLetterCode
 from service.config import Settings
 from service.entrypoints.app import Service
-from tests.client import CommandClient
-from tests.e2e.programs import build_program, new_id
-from tests.reliability.harness import produce, scaled
+from tests.reliability.harness import scaled
+from tests.support.kafka import CommandClient
+from tests.support.programs import build_program, new_id
 from tests.unit.contracts.test_artifacts import EXAMPLES
 
 pytestmark = pytest.mark.reliability
@@ -180,11 +180,7 @@ async def test_a_fuzz_run_never_stops_the_consumer_and_answers_every_message(
     before_results = await pool.fetchval(
         "SELECT count(*) FROM outbox WHERE topic = $1", settings.topics.command_results
     )
-    await produce(
-        settings.kafka_bootstrap_servers,
-        settings.topics.commands,
-        [(programs[i % 3].encode(), m) for i, m in enumerate(messages)],
-    )
+    await client.publish_all([(programs[i % 3].encode(), m) for i, m in enumerate(messages)])
 
     async def answered() -> int:
         count: int = await pool.fetchval(

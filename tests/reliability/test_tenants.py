@@ -12,8 +12,8 @@ import asyncpg
 import pytest
 
 from contracts.commands import COMMAND_TYPES
-from tests.client import CommandClient
-from tests.e2e.programs import build_program, new_id, settle
+from tests.support.kafka import CommandClient
+from tests.support.programs import build_program, new_id
 
 pytestmark = pytest.mark.reliability
 
@@ -69,7 +69,7 @@ async def test_another_tenant_gets_not_found_for_every_command_and_changes_nothi
     def intruder(kind: str, program_id: str, /, **body: Any) -> dict[str, Any]:
         return client.command(kind, program_id, **body) | {"tenantId": "tenant-b"}
 
-    await settle(client, pool)
+    await client.wait_consumed(pool)
     before = await everything(pool)
     missing = await client.run("program.update", new_id(), name="x")
     sent: list[str] = []
@@ -109,7 +109,7 @@ async def test_another_tenant_gets_not_found_for_every_command_and_changes_nothi
         assert result["error"]["code"] == "not_found", (kind, result["error"])
         assert victim["program"] not in json.dumps(result), kind
 
-    await settle(client, pool)
+    await client.wait_consumed(pool)
     after = await everything(pool)
     # Only the intruder's own program and session were added.
     assert [r for r in after[0] if str(r["id"]) != own["programId"]] == list(before[0])

@@ -5,7 +5,6 @@ restart, the last record of every key the program had, on every event topic, is 
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,17 +13,13 @@ import asyncpg
 import pytest
 
 from contracts.topics import Topics
+from service.config import Settings
 from tests.infrastructure import Infrastructure
-from tests.reliability.harness import OutputReader, produce, wait_relayed, wait_until
+from tests.support.kafka import CommandClient
 from tests.support.process import ServiceProcess, service_env
 
 pytestmark = pytest.mark.reliability
 
-KEY_FIELDS = {
-    "prescription-updated": "prescriptionId",
-    "session-updated": "sessionId",
-    "program-updated": "programId",
-}
 EXERCISES, WEEKS = 12, 40  # 480 prescriptions: ~1,000 outbox rows for the delete
 
 
@@ -59,55 +54,34 @@ def snapshot() -> dict[str, Any]:
     }
 
 
-def command(program_id: str, kind: str, **fields: Any) -> tuple[bytes, bytes]:
-    body = {
-        "commandId": str(uuid.uuid4()),
-        "type": kind,
-        "tenantId": "coach",
-        "programId": program_id,
-        **fields,
-    }
-    return program_id.encode(), json.dumps(body).encode()
-
-
 async def test_a_delete_killed_mid_publish_ends_every_key_with_its_tombstone(
     infrastructure: Infrastructure, database_url: str, tmp_path: Path
 ) -> None:
     prefix = f"rel-tomb-{uuid.uuid4().hex[:8]}"
-    topics = Topics(prefix)
     bootstrap = infrastructure.kafka_bootstrap_servers
     # Small relay rounds, so that publishing the delete takes many of them.
     env = service_env(bootstrap, database_url, prefix, RELAY_BATCH_SIZE="20")
     log = tmp_path / "service.log"
     first = ServiceProcess(env, log)
     first.start()
-    reader = OutputReader(bootstrap, topics)
+    reader = CommandClient(
+        Settings(kafka_bootstrap_servers=bootstrap, topic_prefix=prefix), topic_timeout=20
+    )
+    topics = reader.topics
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     try:
         await reader.start()
         program = str(uuid.uuid4())
-        create = command(program, "program.import", program=snapshot())
-        await produce(bootstrap, topics.commands, [create])
-        await wait_until(lambda: reader.outputs.results, 60, "the import's result")
-        [[result]] = reader.outputs.results.values()
-        assert result["status"] == "applied", result
-        await wait_relayed(pool, reader, 120)
-        keys = {
-            topic: {
-                json.loads(value)[field]
-                for value in reader.outputs.events[topic]
-                if json.loads(value).get("programId") == program
-            }
-            for topic, field in (
-                (topics.prescription_updated, "prescriptionId"),
-                (topics.session_updated, "sessionId"),
-                (topics.program_updated, "programId"),
-            )
-        }
+        imported = await reader.request(
+            reader.command("program.import", program, program=snapshot()), timeout=60
+        )
+        assert imported["status"] == "applied", imported
+        await reader.wait_consumed(pool, 120, all_sent=True)
+        keys = {topic: set(reader.latest(topic)) for topic in event_topics(topics)}
         assert len(keys[topics.prescription_updated]) == EXERCISES * WEEKS
         marker = await pool.fetchval("SELECT coalesce(max(id), 0) FROM outbox")
 
-        await produce(bootstrap, topics.commands, [command(program, "program.delete")])
+        await reader.send(reader.command("program.delete", program))
         progress = """SELECT count(*) FILTER (WHERE sent_at IS NULL),
                              count(*) FILTER (WHERE sent_at IS NOT NULL)
                       FROM outbox WHERE id > $1"""
@@ -123,23 +97,25 @@ async def test_a_delete_killed_mid_publish_ends_every_key_with_its_tombstone(
         second = ServiceProcess(env, log)
         second.start()
         try:
-            await wait_relayed(pool, reader, 120)
+            await reader.wait_consumed(pool, 120, all_sent=True)
         finally:
             assert second.terminate() == 0, log.read_text()[-3000:]
         assert await pool.fetchval("SELECT count(*) FROM programs") == 0
         for topic, wanted in keys.items():
             last: dict[str, str] = {}
-            for value in reader.outputs.events[topic]:
-                event = json.loads(value)
-                if "tombstone" in event:
-                    last[event["tombstone"]] = "tombstone"
-                else:
-                    last[event[KEY_FIELDS[topic.rsplit(".", 1)[1]]]] = (
-                        "deleted" if event["deleted"] else "live"
-                    )
+            for key, value in reader.events[topic]:
+                assert key is not None
+                last[key] = (
+                    "tombstone" if value is None else "deleted" if value["deleted"] else "live"
+                )
             assert {key: last[key] for key in wanted} == dict.fromkeys(wanted, "tombstone"), topic
+            assert reader.latest(topic).keys().isdisjoint(wanted)
     finally:
         await reader.stop()
         await pool.close()
         if first.alive():
             first.kill()
+
+
+def event_topics(topics: Topics) -> list[str]:
+    return [topics.prescription_updated, topics.session_updated, topics.program_updated]

@@ -1,11 +1,15 @@
-"""The service as another process: `program-builder run` started, signalled and killed by tests."""
+"""The service as another process: `program-builder run` started, signalled and killed by tests
+(and by the bench), and its readiness probe read."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +47,23 @@ class ServiceProcess:
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+    async def readiness(self) -> int:
+        """The status of `/readyz` on the process's HTTP_PORT (0: nothing answers)."""
+        url = f"http://127.0.0.1:{self.env['HTTP_PORT']}/readyz"
+        try:
+            with await asyncio.to_thread(urllib.request.urlopen, url, timeout=5) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            return error.code
+        except OSError:
+            return 0
+
+    async def wait_readiness(self, status: int = 204, timeout: float = 60) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while (current := await self.readiness()) != status:
+            assert asyncio.get_running_loop().time() < deadline, f"/readyz {current}, not {status}"
+            await asyncio.sleep(0.2)
 
 
 def service_env(bootstrap: str, database_url: str, prefix: str, **extra: str) -> dict[str, str]:

@@ -1,0 +1,114 @@
+"""The service's answer to a command without Kafka or PostgreSQL: the bytes parsed as the consumer
+parses them, the command applied by the domain core to programs held in memory (every id they
+hold is taken, as in the database), and the result a client would read, in its wire form."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic_core import to_json
+
+from contracts.commands import Command
+from contracts.parsing import DeadLetter, Refused, parse_command
+from service.domain.commands import Applied, Context, apply
+from service.domain.errors import Rejection
+from service.domain.model import Program
+from service.entrypoints.client import Document, new_command
+from service.messages import result_payload
+from service.storage.inbox import InboxEntry
+from tests.support.programs import build_steps, new_program_ids
+
+NOW = datetime(2026, 11, 25, tzinfo=UTC)
+
+
+def ids_of(program: Program) -> set[UUID]:
+    """The session, group and program exercise ids a program holds."""
+    ids: set[UUID] = set()
+    for session in program.sessions:
+        ids.add(session.id)
+        for group in session.groups:
+            ids.add(group.id)
+            ids |= {exercise.id for exercise in group.exercises}
+    return ids
+
+
+class Programs:
+    """Programs in memory, changed by commands as the service changes its database."""
+
+    def __init__(self, tenant_id: str = "tenant-a", now: datetime = NOW) -> None:
+        self.tenant_id = tenant_id
+        self.now = now
+        self.programs: dict[UUID, Program] = {}
+        self.taken: set[UUID] = set()
+
+    def apply(self, command: Command) -> Applied:
+        """Apply one parsed command; a `Rejection` raised leaves every program as it was."""
+        before = self.programs.get(command.program_id)
+        applied = apply(before, command, Context(self.now, self.taken.__contains__))
+        self.programs[command.program_id] = applied.program
+        if before is not None:
+            self.taken -= ids_of(before)
+        self.taken |= ids_of(applied.program)
+        return applied
+
+    def decide(self, value: bytes) -> Document | None:
+        """The result the service publishes for this message value (None: a dead letter)."""
+        parsed = parse_command(value)
+        if isinstance(parsed, DeadLetter):
+            return None
+        if isinstance(parsed, Refused):
+            entry = InboxEntry(
+                parsed.command_id,
+                parsed.type,
+                parsed.program_id,
+                "rejected",
+                None,
+                parsed.error.to_wire(),
+            )
+        else:
+            command = parsed.command
+            version: int | None = None
+            error: dict[str, Any] | None = None
+            try:
+                version = self.apply(command).program.version
+            except Rejection as rejection:
+                error = rejection.to_error().to_wire()
+            status = "rejected" if error else "applied"
+            entry = InboxEntry(
+                command.command_id, command.type, command.program_id, status, version, error
+            )
+        result: Document = json.loads(to_json(result_payload(entry, self.now, duplicate=False)))
+        return result
+
+    # --- the same calls as the Kafka client's
+
+    def command(self, kind: str, program_id: str, **fields: Any) -> Document:
+        return new_command(kind, self.tenant_id, program_id, **fields)
+
+    def request(self, command: Document) -> Document:
+        result = self.decide(json.dumps(command, default=str).encode())
+        assert result is not None, "a command document always has a result"
+        return result
+
+    def run(self, kind: str, program_id: str, **fields: Any) -> Document:
+        return self.request(self.command(kind, program_id, **fields))
+
+    def applied(self, kind: str, program_id: str, **fields: Any) -> Document:
+        result = self.run(kind, program_id, **fields)
+        assert result["status"] == "applied", result
+        return result
+
+    def build_program(self, weeks: int = 4) -> dict[str, str]:
+        """The small program of `tests.support.programs.build_program`, in memory."""
+        ids = new_program_ids()
+        for kind, fields in build_steps(ids, weeks):
+            self.applied(kind, ids["program"], **fields)
+        return ids
+
+    def snapshot(self) -> dict[UUID, Program]:
+        """A copy of every program, to compare with after a command that must change nothing."""
+        return copy.deepcopy(self.programs)

@@ -1,0 +1,324 @@
+"""One seeded generator of commands of every type over a set of programs.
+
+Commands are chosen from the state the domain core predicts (`tests.support.domain.Programs`),
+so most apply; some are refused on purpose (an unknown id, an id in use, a position past the
+end, a field out of range, a stale expectedVersion, a type the contract does not have). Each
+command's outcome is predicted as the service decides it. Commands of different programs never
+depend on each other, so the predictions hold whatever order the partitions interleave in.
+Raw streams (`messages`) add duplicates (a commandId sent again) and unreadable messages.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from service.domain.model import ExerciseGroup, Program, ProgramExercise, Session
+from service.entrypoints.client import Document
+from tests.support.domain import Programs, ids_of
+
+Body = dict[str, Any]
+Exercise = tuple[Session, ExerciseGroup, ProgramExercise]
+
+UNREADABLE = (b"{not json", b"[1, 2]", b'{"type": "program.update"}')
+
+
+class CommandGenerator:
+    """Commands for `programs` programs of one tenant, each with its predicted outcome."""
+
+    def __init__(
+        self,
+        seed: int,
+        *,
+        programs: int = 1,
+        tenant_id: str = "tenant-a",
+        weeks: int = 3,
+        refusals: float = 0.05,
+    ) -> None:
+        self.rng = random.Random(seed)
+        self.model = Programs(tenant_id)
+        self.weeks = weeks
+        self.refusals = refusals
+        self.program_ids = [self._uuid() for _ in range(programs)]
+        self.commands: list[Document] = []
+        self.expected: dict[str, str] = {}  # commandId -> applied | rejected
+        self._edits: list[tuple[float, Callable[[Program, Exercise], Body | None]]] = [
+            (2, self._exercise_remove),
+            (6, self._exercise_move_to_group),
+            (3, self._exercise_move_to_new_group),
+            (4, self._exercises_group),
+            (2, self._group_ungroup),
+            (3, self._groups_reorder),
+            (3, self._group_update),
+            (2, self._session_copy),
+            (1, self._session_remove),
+            (3, self._batch),
+            (1, self._program_republish),
+            (2, self._program_update),
+            (22, self._series_replace),
+            (10, self._series_add),
+            (8, self._series_update),
+            (6, self._series_remove),
+            (6, self._series_move),
+        ]
+
+    # --- what the tests take
+
+    def next(self, program_id: UUID | None = None) -> Document:
+        """The next command for `program_id` (by default one of the programs at random)."""
+        program_id = program_id or self.rng.choice(self.program_ids)
+        body = self._choose(program_id)
+        if self.rng.random() < self.refusals:
+            body = self._refused(body, self.model.programs.get(program_id))
+        command = {
+            "commandId": str(self._uuid()),
+            "tenantId": self.model.tenant_id,
+            "programId": str(program_id),
+            **body,
+        }
+        result = self.model.request(command)
+        self.commands.append(command)
+        self.expected[command["commandId"]] = result["status"]
+        return command
+
+    def batch(self, count: int) -> list[Document]:
+        return [self.next() for _ in range(count)]
+
+    def messages(self, count: int) -> list[tuple[bytes, bytes]]:
+        """`count` (key, value) messages: commands, about 1 % of them sent again and 0.5 %
+        unreadable (for the DLQ)."""
+        messages: list[tuple[bytes, bytes]] = []
+        while len(messages) < count:
+            roll = self.rng.random()
+            if roll < 0.01 and messages:
+                key, value = messages[self.rng.randrange(len(messages))]
+                if b"commandId" in value:
+                    messages.append((key, value))
+            elif roll < 0.015:
+                program_id = self.rng.choice(self.program_ids)
+                messages.append((str(program_id).encode(), self.rng.choice(UNREADABLE)))
+            else:
+                command = self.next()
+                value = json.dumps(command).encode()
+                messages.append((command["programId"].encode(), value))
+        return messages
+
+    def applied_types(self) -> set[str]:
+        return {c["type"] for c in self.commands if self.expected[c["commandId"]] == "applied"}
+
+    # --- choosing
+
+    def _uuid(self) -> UUID:
+        return uuid.UUID(int=self.rng.getrandbits(128), version=4)
+
+    def _new(self) -> str:
+        return str(self._uuid())
+
+    def _choose(self, program_id: UUID) -> Body:
+        rng = self.rng
+        program = self.model.programs.get(program_id)
+        if program is None:
+            if rng.random() < 0.2:
+                return {"type": "program.import", "program": self._snapshot()}
+            return {"type": "program.create", "name": "Block", "weeks": self.weeks}
+        sessions = program.sessions
+        exercises = [(s, g, e) for s in sessions for g in s.groups for e in g.exercises]
+        roll = rng.random()
+        if not sessions or (roll < 0.04 and len(sessions) < 4):
+            body = {"type": "session.add", "sessionId": self._new(), "name": "Day"}
+            return body | ({"position": rng.randint(0, len(sessions))} if sessions else {})
+        if len(exercises) < 3 or roll < 0.12:
+            return self._exercise_add(rng.choice(sessions))
+        weights = [weight for weight, _ in self._edits]
+        while True:
+            [(_, edit)] = rng.choices(self._edits, weights)
+            body = edit(program, rng.choice(exercises))
+            if body is not None:
+                return body
+
+    def _snapshot(self) -> Body:
+        exercise = {
+            "programExerciseId": self._new(),
+            "exerciseId": self._new(),
+            "name": "Imported lift",
+            "prescriptions": [{"week": 0, "series": [{"reps": 8}] * 3}],
+        }
+        group = {"groupId": self._new(), "exercises": [exercise]}
+        session = {"sessionId": self._new(), "name": "Day", "groups": [group]}
+        return {"name": "Imported", "weeks": self.weeks, "sessions": [session]}
+
+    def _exercise_add(self, session: Session) -> Body:
+        body: Body = {
+            "type": "exercise.add",
+            "sessionId": str(session.id),
+            "programExerciseId": self._new(),
+            "exerciseId": self._new(),
+            "name": "Lift",
+            "series": [{"reps": self.rng.randint(1, 12)}] * self.rng.randint(0, 3),
+        }
+        if session.groups and self.rng.random() < 0.3:
+            body["groupId"] = str(self.rng.choice(session.groups).id)
+        return body
+
+    def _exercise_remove(self, program: Program, at: Exercise) -> Body | None:
+        if sum(1 for s in program.sessions for _ in s.exercises()) <= 3:
+            return None
+        return {"type": "exercise.remove", "programExerciseId": str(at[2].id)}
+
+    def _exercise_move_to_group(self, program: Program, at: Exercise) -> Body:
+        target = self.rng.choice([g for s in program.sessions for g in s.groups])
+        body: Body = {
+            "type": "exercise.move",
+            "programExerciseId": str(at[2].id),
+            "toGroupId": str(target.id),
+        }
+        if self.rng.random() < 0.5:
+            body["position"] = self.rng.randint(0, len(target.exercises))
+        return body
+
+    def _exercise_move_to_new_group(self, program: Program, at: Exercise) -> Body:
+        session = self.rng.choice(program.sessions)
+        return {
+            "type": "exercise.move",
+            "programExerciseId": str(at[2].id),
+            "toSessionId": str(session.id),
+            "toNewGroupAt": self.rng.randint(0, len(session.groups)),
+        }
+
+    def _exercises_group(self, program: Program, at: Exercise) -> Body | None:
+        session = at[0]
+        members = [str(e.id) for e in session.exercises()]
+        if len(members) < 2:
+            return None
+        return {
+            "type": "exercises.group",
+            "sessionId": str(session.id),
+            "programExerciseIds": self.rng.sample(
+                members, self.rng.randint(2, min(4, len(members)))
+            ),
+        }
+
+    def _group_ungroup(self, program: Program, at: Exercise) -> Body:
+        return {"type": "group.ungroup", "groupId": str(at[1].id)}
+
+    def _groups_reorder(self, program: Program, at: Exercise) -> Body:
+        order = [str(g.id) for g in at[0].groups]
+        self.rng.shuffle(order)
+        return {"type": "groups.reorder", "sessionId": str(at[0].id), "groupIds": order}
+
+    def _group_update(self, program: Program, at: Exercise) -> Body:
+        return {
+            "type": "group.update",
+            "groupId": str(at[1].id),
+            "rounds": self.rng.choice([None, 2, 3, 5]),
+            "notes": self.rng.choice([None, "slow eccentrics"]),
+        }
+
+    def _session_copy(self, program: Program, at: Exercise) -> Body | None:
+        if len(program.sessions) >= 4:
+            return None
+        return {"type": "session.copy", "sessionId": str(at[0].id), "newSessionId": self._new()}
+
+    def _session_remove(self, program: Program, at: Exercise) -> Body | None:
+        if len(program.sessions) <= 1:
+            return None
+        return {"type": "session.remove", "sessionId": str(at[0].id)}
+
+    def _batch(self, program: Program, at: Exercise) -> Body:
+        exercise = str(at[2].id)
+        return {
+            "type": "batch",
+            "operations": [
+                {"type": "series.add", "programExerciseId": exercise, "set": {"reps": 3}},
+                {
+                    "type": "series.update",
+                    "programExerciseId": exercise,
+                    "index": 0,
+                    "set": {"rir": 1},
+                },
+                {"type": "exercise.move", "programExerciseId": exercise, "toNewGroupAt": 0},
+            ][: self.rng.randint(1, 3)],
+        }
+
+    def _program_republish(self, program: Program, at: Exercise) -> Body:
+        return {"type": "program.republish"}
+
+    def _program_update(self, program: Program, at: Exercise) -> Body:
+        return {
+            "type": "program.update",
+            "name": "Renamed",
+            "expectedVersion": self.rng.randint(program.version - 1, program.version),
+        }
+
+    def _series(self, kind: str, program: Program, at: Exercise, **fields: Any) -> Body:
+        return {
+            "type": kind,
+            "programExerciseId": str(at[2].id),
+            "week": self.rng.randrange(program.weeks),
+            **fields,
+        }
+
+    def _series_replace(self, program: Program, at: Exercise) -> Body:
+        series = [
+            {"reps": self.rng.randint(1, 12), "restSeconds": self.rng.choice([60, 90, 120])}
+            for _ in range(self.rng.randint(0, 4))
+        ]
+        return self._series("series.replace", program, at, series=series)
+
+    def _series_add(self, program: Program, at: Exercise) -> Body:
+        return self._series("series.add", program, at, set={"reps": self.rng.randint(1, 10)})
+
+    def _series_update(self, program: Program, at: Exercise) -> Body:
+        changes = {"rpe": 8, "rir": self.rng.randint(0, 4)}
+        return self._series("series.update", program, at, index=self.rng.randint(0, 2), set=changes)
+
+    def _series_remove(self, program: Program, at: Exercise) -> Body:
+        return self._series("series.remove", program, at, index=self.rng.randint(0, 2))
+
+    def _series_move(self, program: Program, at: Exercise) -> Body:
+        moves = {"from": self.rng.randint(0, 2), "to": self.rng.randint(0, 2)}
+        return self._series("series.move", program, at, **moves)
+
+    # --- refusing on purpose
+
+    def _refused(self, body: Body, program: Program | None) -> Body:
+        """`body` changed so that it breaks one rule (some changes happen to be harmless)."""
+        rng = self.rng
+        body = dict(body)
+        referenced = [
+            field
+            for field in ("programExerciseId", "sessionId", "groupId", "toGroupId")
+            if field in body and body["type"] not in CREATES.get(field, ())
+        ]
+        created = [field for field in CREATES if body["type"] in CREATES[field]]
+        own = sorted(ids_of(program), key=str) if program is not None else []
+        choices: list[Callable[[], None]] = [
+            lambda: body.update(type="program.rename"),  # not a type of the contract
+            lambda: body.update(position=99),
+        ]
+        if referenced:
+            choices.append(lambda: body.update({rng.choice(referenced): self._new()}))
+        if created and own:
+            choices.append(lambda: body.update({rng.choice(created): str(rng.choice(own))}))
+        if "set" in body:
+            choices.append(lambda: body.update(set={"reps": -1}))
+        if "series" in body:
+            choices.append(lambda: body.update(series=[{"reps": 1}] * 51))
+        if program is not None:
+            choices.append(lambda: body.update(expectedVersion=program.version + 1))
+        rng.choice(choices)()
+        return body
+
+
+CREATES: dict[str, tuple[str, ...]] = {
+    "sessionId": ("session.add",),
+    "programExerciseId": ("exercise.add",),
+    "newSessionId": ("session.copy",),
+    "groupId": ("exercises.group",),
+    "newGroupId": ("exercise.move", "exercise.add"),
+}
+"""Which command types create the entity a field names (anywhere else the field refers to one)."""
