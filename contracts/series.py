@@ -157,7 +157,26 @@ class PrescriptionSeriesPatch(_SetFieldRules):
             raise ValueError("give at least one field of the set to change")
         if "set_type" in self.model_fields_set and self.set_type is None:
             raise ValueError("setType cannot be null; send 'working' for the default")
+        self._consistent_alone()
         return self
+
+    def _consistent_alone(self) -> None:
+        """A partial that breaks a set rule by itself, whatever the stored set holds, is the
+        command's own fault (`validation_failed`); only a merge can be `invariant_violated`."""
+        if self.reps is not None and (self.reps_min is not None or self.reps_max is not None):
+            fail_at(
+                ("reps",),
+                "reps is exact and repsMin/repsMax is a range: give one or the other, not both "
+                "(send repsMin: null, repsMax: null with reps to replace a range)",
+                self.reps,
+            )
+        low, high = self.reps_min, self.reps_max
+        if low is not None and high is not None and low > high:
+            fail_at(
+                ("repsMin",),
+                f"repsMin ({low}) must not exceed repsMax ({high})",
+                low,
+            )
 
     def merged_into(self, current: PrescriptionSeriesData) -> dict[str, Any]:
         """The snake_case fields of `current` with this patch's given fields laid over them."""
