@@ -1,4 +1,5 @@
-"""Events the service publishes: `prescription.updated` and `session.updated` (full snapshots)."""
+"""Events the service publishes: `prescription.updated`, `session.updated` and (v1.1)
+`program.updated`, each a full snapshot of its entity."""
 
 from __future__ import annotations
 
@@ -86,4 +87,40 @@ class SessionUpdated(WireModel):
     name: str
     order_index: int
     groups: list[SessionGroup]
+    causation_id: UUID
+
+
+class WeekLabel(WireModel):
+    """A name for one week of the program (`deload`, `test`)."""
+
+    week: int
+    label: str
+
+
+class ProgramSource(WireModel):
+    """The program (and its version) that a `program.copy` made this program from."""
+
+    program_id: UUID
+    program_version: int
+
+
+class ProgramUpdated(WireModel):
+    """The current state of one program (v1.1); a `deleted` one is announced once like this.
+
+    `sessionIds` lists the sessions in order; `weekLabels` is ordered by week; `source` is null
+    unless the program is a copy.
+    """
+
+    event_id: UUID
+    type: Literal["program.updated"] = "program.updated"
+    occurred_at: AwareDatetime
+    tenant_id: str
+    program_id: UUID
+    program_version: int
+    deleted: bool
+    name: str
+    weeks: int
+    week_labels: list[WeekLabel]
+    session_ids: list[UUID]
+    source: ProgramSource | None
     causation_id: UUID

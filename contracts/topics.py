@@ -31,6 +31,11 @@ class Topics:
     def dead_letters(self) -> str:
         return f"{self.prefix}.commands.dlq"
 
+    @property
+    def program_updated(self) -> str:
+        """v1.1: program snapshots, keyed by programId."""
+        return f"{self.prefix}.program-updated"
+
     def all(self) -> tuple[str, ...]:
         return (
             self.commands,
@@ -38,4 +43,5 @@ class Topics:
             self.prescription_updated,
             self.session_updated,
             self.dead_letters,
+            self.program_updated,
         )
