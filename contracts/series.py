@@ -54,7 +54,10 @@ class Load(WireModel):
 
 
 Reps = Annotated[int, Field(ge=0, le=1000)]
-Rpe = Annotated[float, Field(ge=1, le=10)]
+# The step and pattern rules are checked by the validators below (with messages that say what
+# to send); `json_schema_extra` states them in the published JSON Schema too.
+Rpe = Annotated[float, Field(ge=1, le=10, json_schema_extra={"multipleOf": 0.5})]
+Tempo = Annotated[str, Field(json_schema_extra={"pattern": TEMPO_PATTERN.pattern})]
 Rir = Annotated[int, Field(ge=0, le=10)]
 DurationSeconds = Annotated[int, Field(ge=1, le=86_400)]
 RestSeconds = Annotated[int, Field(ge=0, le=3600)]
@@ -118,7 +121,7 @@ class PrescriptionSeriesData(_SetFieldRules):
     load: Load | None = None
     rpe: Rpe | None = None
     rir: Rir | None = None
-    tempo: str | None = None
+    tempo: Tempo | None = None
     rest_seconds: RestSeconds | None = None
     notes: Notes | None = None
 
@@ -147,7 +150,7 @@ class PrescriptionSeriesPatch(_SetFieldRules):
     load: Load | None = None
     rpe: Rpe | None = None
     rir: Rir | None = None
-    tempo: str | None = None
+    tempo: Tempo | None = None
     rest_seconds: RestSeconds | None = None
     notes: Notes | None = None
 
