@@ -164,23 +164,10 @@ async def _demo_with_service(settings: Settings) -> int:
 
 
 def command_docs(args: argparse.Namespace) -> int:
-    """Serve the committed AsyncAPI document as FastStream's AsyncAPI page."""
-    from typing import Any, cast
+    """Serve the committed AsyncAPI document with the renderer shipped in the package."""
+    from service.entrypoints.asyncapi import serve
 
-    from faststream.specification.asyncapi.site import serve_app
-
-    from service.entrypoints.asyncapi import DOCUMENT
-
-    class Document:
-        title = "Program Builder"
-
-        def to_json(self) -> str:
-            return DOCUMENT.read_text()
-
-    print(f"AsyncAPI page on http://{args.host}:{args.port}/ (Ctrl-C stops)")
-    with contextlib.suppress(KeyboardInterrupt):
-        serve_app(cast(Any, Document()), args.host, args.port)
-    return 0
+    return serve(args.host, args.port)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

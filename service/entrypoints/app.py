@@ -33,6 +33,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from contracts.events import PrescriptionUpdated, SessionUpdated
 from contracts.results import CommandResult
 from service.config import Settings
+from service.entrypoints import asyncapi as asyncapi_page
 from service.handling import CommandProcessor, Record, Stopping
 from service.kafka import create_producer, ensure_topics, security
 from service.metrics import Metrics
@@ -329,12 +330,12 @@ def build_app(settings: Settings) -> tuple[AsgiFastStream | FastStream, Runtime]
         ("/healthz", _healthz()),
         ("/readyz", _readyz(runtime, broker)),
         ("/metrics", _metrics(runtime, subscribers)),
+        *asyncapi_page.routes(),  # the committed document, renderer shipped: no CDN
     ]
     app = AsgiFastStream(
         broker,
         asgi_routes=routes,
         specification=specification,
-        asyncapi_path="/docs/asyncapi",
         **hooks,
     )
     return app, runtime
