@@ -95,7 +95,9 @@ DEV_ENDPOINTS = Path(".data/dev.env")
 
 
 def command_dev(args: argparse.Namespace) -> int:
-    from service.embedded import EmbeddedStack
+    from service.embedded import EmbeddedStack, require_embedded_extra
+
+    require_embedded_extra("dev")
 
     with EmbeddedStack(keep_data=False) as stack:
         endpoints = {
@@ -136,8 +138,9 @@ def command_demo(args: argparse.Namespace) -> int:
     if not args.embedded:
         return asyncio.run(run_demo(Settings()))
 
-    from service.embedded import EmbeddedStack
+    from service.embedded import EmbeddedStack, require_embedded_extra
 
+    require_embedded_extra("demo")
     print("demo on an embedded broker + PostgreSQL with the service in this process")
     logs.configure("WARNING", "text")
     with EmbeddedStack(keep_data=False) as stack:
