@@ -122,9 +122,8 @@ class StaticResponse:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("method") not in ("GET", "HEAD"):
-            await send(
-                {"type": "http.response.start", "status": 405, "headers": [(b"allow", b"GET")]}
-            )
+            allow = [(b"allow", b"GET, HEAD")]
+            await send({"type": "http.response.start", "status": 405, "headers": allow})
             await send({"type": "http.response.body", "body": b""})
             return
         body = self.body
