@@ -27,18 +27,32 @@ PROCESSING_FAILED = "processing_failed"
 """The dead-letter code of a message that failed for a reason outside the contract (a bug):
 it goes to the DLQ instead of blocking its partition (README, "Contract notes")."""
 
-_TRACE: dict[str, Any] = {
+_TRACEPARENT_PATTERN = "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
+
+_TRACE_IN: dict[str, Any] = {
     HEADER_TRACEPARENT: {
         "type": "string",
-        "description": "W3C trace context (`00-<trace id>-<span id>-<flags>`). Sent with a "
-        "command, it comes back on the command's result and events: the command's own value, "
-        "or the service's span of that command when the service exports traces.",
-        "pattern": "^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
+        "description": "W3C trace context (`00-<trace id>-<span id>-<flags>`): the command's "
+        "result and events carry it on.",
+        "pattern": _TRACEPARENT_PATTERN,
         "examples": ["00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"],
     },
     HEADER_TRACESTATE: {
         "type": "string",
-        "description": "W3C trace state, forwarded with `traceparent`.",
+        "description": "W3C trace state, carried on with `traceparent`.",
+    },
+}
+
+_TRACE_OUT: dict[str, Any] = {
+    HEADER_TRACEPARENT: {
+        "type": "string",
+        "description": "The trace context of the command this message answers: the command's "
+        "own `traceparent` as it came, or, when the service exports traces, the service's span "
+        "of that command (then it follows the W3C format).",
+    },
+    HEADER_TRACESTATE: {
+        "type": "string",
+        "description": "The command's `tracestate`, as it came (or the service span's).",
     },
 }
 
@@ -71,19 +85,19 @@ COMMAND_HEADERS = _headers(
             "examples": ["coach-app.replies"],
         },
         HEADER_CORRELATION_ID: _CORRELATION_ID,
-        **_TRACE,
+        **_TRACE_IN,
     },
 )
 
 RESULT_HEADERS = _headers(
     "`correlation_id` when the command carried one; the trace context when it carried one "
     "(or the service traces).",
-    {HEADER_CORRELATION_ID: _CORRELATION_ID, **_TRACE},
+    {HEADER_CORRELATION_ID: _CORRELATION_ID, **_TRACE_OUT},
 )
 
 EVENT_HEADERS = _headers(
     "The trace context of the command that caused the event, when there is one.",
-    dict(_TRACE),
+    dict(_TRACE_OUT),
 )
 
 DEAD_LETTER_CODES = [*(code.value for code in DeadLetterCode), PROCESSING_FAILED]
