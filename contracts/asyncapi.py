@@ -59,6 +59,37 @@ class _Schemas:
         return _components_ref(artifact.title)
 
 
+def _with_type_hints(definitions: dict[str, Any]) -> dict[str, Any]:
+    """`x-discriminator` on every `oneOf` whose branches differ by a `type` const: the OpenAPI
+    hint (property and mapping) for tools that use one, as an extension the AsyncAPI schema
+    allows. (The JSON Schema files carry no such keyword: ajv refuses unknown keywords.)"""
+
+    def tag(reference: Any) -> Any:
+        if not isinstance(reference, dict) or set(reference) != {"$ref"}:
+            return None
+        target = definitions.get(reference["$ref"].rsplit("/", 1)[-1], {})
+        return target.get("properties", {}).get("type", {}).get("const")
+
+    def visit(node: Any) -> Any:
+        if isinstance(node, list):
+            return [visit(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        visited = {key: visit(value) for key, value in node.items()}
+        branches = node.get("oneOf")
+        if not isinstance(branches, list):
+            return visited
+        tags = [tag(branch) for branch in branches]
+        if tags and all(isinstance(t, str) for t in tags):
+            visited["x-discriminator"] = {
+                "propertyName": "type",
+                "mapping": {t: b["$ref"] for t, b in zip(tags, branches, strict=True)},
+            }
+        return visited
+
+    return {name: visit(definition) for name, definition in definitions.items()}
+
+
 def _rebased(value: Any, renames: dict[str, str]) -> Any:
     """`value` with `#/$defs/X` references pointing into `#/components/schemas` (renamed)."""
     if isinstance(value, dict):
@@ -386,7 +417,10 @@ def build() -> dict[str, Any]:
         },
         "channels": channels,
         "operations": operations,
-        "components": {"schemas": schemas.definitions, "messages": messages},
+        "components": {
+            "schemas": _with_type_hints(schemas.definitions),
+            "messages": messages,
+        },
     }
 
 

@@ -10,6 +10,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from contracts import generate
+from contracts.commands import COMMAND_TYPES
 from contracts.dlq import HEADER_CORRELATION_ID, HEADER_REPLY_TO
 from contracts.topics import Topics
 from service.entrypoints.asyncapi import DOCUMENT, render
@@ -103,3 +104,15 @@ def _resolve(pointer: str) -> Any:
     for part in pointer.removeprefix("#/").split("/"):
         node = node[part]
     return node
+
+
+def test_the_command_union_carries_its_type_hint_as_an_extension() -> None:
+    """An OpenAPI-style hint for tools that use one; `x-` because the AsyncAPI schema only
+    allows a string `discriminator` with another meaning."""
+    command = DOCUMENT_JSON["components"]["schemas"]["Command"]
+    assert "discriminator" not in command
+    hint = command["x-discriminator"]
+    assert hint["propertyName"] == "type"
+    assert set(hint["mapping"]) == COMMAND_TYPES
+    for command_type, reference in hint["mapping"].items():
+        assert _resolve(reference)["properties"]["type"]["const"] == command_type
