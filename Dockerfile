@@ -1,9 +1,11 @@
-# Program Builder service image: small, non-root, migrations included.
+# Program Builder service image: small, non-root; the wheel carries the migrations and the
+# AsyncAPI page (MIGRATIONS_DIR can still point elsewhere).
 FROM python:3.12-slim AS build
 WORKDIR /src
-COPY pyproject.toml constraints.txt README.md ./
+COPY pyproject.toml setup.py constraints.txt README.md ./
 COPY contracts ./contracts
 COPY service ./service
+COPY migrations ./migrations
 RUN pip install --no-cache-dir --upgrade pip \
  && pip wheel --no-cache-dir --constraint constraints.txt --wheel-dir /wheels .
 
@@ -11,9 +13,7 @@ FROM python:3.12-slim
 RUN useradd --system --uid 10001 --no-create-home program-builder
 COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
-COPY migrations /app/migrations
-ENV MIGRATIONS_DIR=/app/migrations \
-    LOG_FORMAT=json \
+ENV LOG_FORMAT=json \
     HTTP_PORT=8080 \
     PYTHONUNBUFFERED=1
 WORKDIR /app

@@ -5,7 +5,7 @@ Other services import these models (Python) or read the JSON Schemas in `contrac
 
 from contracts.commands import COMMAND_TYPES, Command
 from contracts.dlq import DeadLetterCode
-from contracts.events import GroupKind, PrescriptionUpdated, SessionUpdated
+from contracts.events import GroupKind, PrescriptionUpdated, ProgramUpdated, SessionUpdated
 from contracts.parsing import DeadLetter, Parsed, Refused, parse_command
 from contracts.results import CommandError, CommandResult, CommandStatus, ErrorCode, ErrorDetail
 from contracts.series import PrescriptionSeriesData
@@ -25,6 +25,7 @@ __all__ = [
     "Parsed",
     "PrescriptionSeriesData",
     "PrescriptionUpdated",
+    "ProgramUpdated",
     "Refused",
     "SessionUpdated",
     "Topics",

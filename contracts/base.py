@@ -20,6 +20,8 @@ class WireModel(BaseModel):
         frozen=True,
         allow_inf_nan=False,
         ser_json_inf_nan="null",
+        # Every field is serialised, defaults included: the published schemas say so.
+        json_schema_serialization_defaults_required=True,
     )
 
     def to_wire(self) -> dict[str, object]:

@@ -1,9 +1,10 @@
-"""Writes the published JSON Schemas (`contracts/schemas/*.schema.json`) from the models.
+"""Writes the published contract files in `contracts/schemas/` from the models: one JSON Schema
+per message (`*.schema.json`, see `contracts.json_schemas`) and the AsyncAPI document
+(`asyncapi.json`, see `contracts.asyncapi`).
 
 `python -m contracts.generate` rewrites them; `--check` only compares and exits 1 naming each
-file that differs, so a test (and `make test`) fails when a model changed without its schema.
-Commands are described as they are *validated* (what a producer may send); results and events
-as they are *serialised* (what a consumer receives: null fields of a set are left out).
+file that differs, so a test (and `make test`) fails when a model changed without its files.
+(`make schemas` also regenerates the TypeScript types from these files, with node.)
 """
 
 from __future__ import annotations
@@ -11,74 +12,45 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any, Literal
 
-from pydantic import TypeAdapter
-
-from contracts.commands import Command
-from contracts.events import PrescriptionUpdated, SessionUpdated
-from contracts.results import CommandResult
+from contracts import asyncapi, json_schemas
 
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
-BASE_ID = "https://schemas.program-builder.dev/v1/"
+ASYNCAPI_FILE = "asyncapi.json"
 
-_Mode = Literal["validation", "serialization"]
-ARTIFACTS: dict[str, tuple[Any, str, _Mode, str]] = {
-    "command.schema.json": (
-        Command,
-        "Command",
-        "validation",
-        "A command on `<prefix>.commands`, keyed by programId; `type` selects the variant.",
-    ),
-    "command-result.schema.json": (
-        CommandResult,
-        "CommandResult",
-        "serialization",
-        "The result of a command on `<prefix>.command-results`, keyed by commandId.",
-    ),
-    "prescription-updated.schema.json": (
-        PrescriptionUpdated,
-        "PrescriptionUpdated",
-        "serialization",
-        "A prescription snapshot on `<prefix>.prescription-updated`, keyed by prescriptionId.",
-    ),
-    "session-updated.schema.json": (
-        SessionUpdated,
-        "SessionUpdated",
-        "serialization",
-        "A session structure snapshot on `<prefix>.session-updated`, keyed by sessionId.",
-    ),
+
+def _schema_file(name: str) -> str:
+    document = json_schemas.document(name)
+    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+FILES: dict[str, Callable[[], str]] = {
+    **{name: partial(_schema_file, name) for name in json_schemas.ARTIFACTS},
+    ASYNCAPI_FILE: asyncapi.render,
 }
 
 
 def render(file_name: str) -> str:
-    model, title, mode, description = ARTIFACTS[file_name]
-    schema: dict[str, Any] = TypeAdapter(model).json_schema(by_alias=True, mode=mode)
-    document = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": BASE_ID + file_name,
-        **schema,
-        "title": title,
-        "description": description,
-    }
-    return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return FILES[file_name]()
 
 
 def stale(directory: Path = SCHEMAS) -> list[str]:
-    """The schema files that are missing or differ from what the models generate."""
+    """The files that are missing or differ from what the models generate."""
     return [
         name
-        for name in ARTIFACTS
+        for name in FILES
         if not (directory / name).exists() or (directory / name).read_text() != render(name)
     ]
 
 
 def write(directory: Path = SCHEMAS) -> list[str]:
     directory.mkdir(parents=True, exist_ok=True)
-    for name in ARTIFACTS:
+    for name in FILES:
         (directory / name).write_text(render(name))
-    return list(ARTIFACTS)
+    return list(FILES)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -54,7 +54,10 @@ class Load(WireModel):
 
 
 Reps = Annotated[int, Field(ge=0, le=1000)]
-Rpe = Annotated[float, Field(ge=1, le=10)]
+# The step and pattern rules are checked by the validators below (with messages that say what
+# to send); `json_schema_extra` states them in the published JSON Schema too.
+Rpe = Annotated[float, Field(ge=1, le=10, json_schema_extra={"multipleOf": 0.5})]
+Tempo = Annotated[str, Field(json_schema_extra={"pattern": TEMPO_PATTERN.pattern})]
 Rir = Annotated[int, Field(ge=0, le=10)]
 DurationSeconds = Annotated[int, Field(ge=1, le=86_400)]
 RestSeconds = Annotated[int, Field(ge=0, le=3600)]
@@ -121,7 +124,7 @@ class PrescriptionSeriesData(_SetFieldRules):
     load: Load | None = None
     rpe: Rpe | None = None
     rir: Rir | None = None
-    tempo: str | None = None
+    tempo: Tempo | None = None
     rest_seconds: RestSeconds | None = None
     notes: Notes | None = None
     # v1.1: reps, duration and load are per side (unilateral work); left out on output when false.
@@ -156,7 +159,7 @@ class PrescriptionSeriesPatch(_SetFieldRules):
     load: Load | None = None
     rpe: Rpe | None = None
     rir: Rir | None = None
-    tempo: str | None = None
+    tempo: Tempo | None = None
     rest_seconds: RestSeconds | None = None
     notes: Notes | None = None
     per_side: bool | None = None
@@ -167,7 +170,26 @@ class PrescriptionSeriesPatch(_SetFieldRules):
             raise ValueError("give at least one field of the set to change")
         if "set_type" in self.model_fields_set and self.set_type is None:
             raise ValueError("setType cannot be null; send 'working' for the default")
+        self._consistent_alone()
         return self
+
+    def _consistent_alone(self) -> None:
+        """A partial that breaks a set rule by itself, whatever the stored set holds, is the
+        command's own fault (`validation_failed`); only a merge can be `invariant_violated`."""
+        if self.reps is not None and (self.reps_min is not None or self.reps_max is not None):
+            fail_at(
+                ("reps",),
+                "reps is exact and repsMin/repsMax is a range: give one or the other, not both "
+                "(send repsMin: null, repsMax: null with reps to replace a range)",
+                self.reps,
+            )
+        low, high = self.reps_min, self.reps_max
+        if low is not None and high is not None and low > high:
+            fail_at(
+                ("repsMin",),
+                f"repsMin ({low}) must not exceed repsMax ({high})",
+                low,
+            )
 
     def merged_into(self, current: PrescriptionSeriesData) -> dict[str, Any]:
         """The snake_case fields of `current` with this patch's given fields laid over them."""

@@ -96,7 +96,9 @@ DEV_ENDPOINTS = Path(".data/dev.env")
 
 
 def command_dev(args: argparse.Namespace) -> int:
-    from service.embedded import EmbeddedStack
+    from service.embedded import EmbeddedStack, require_embedded_extra
+
+    require_embedded_extra("dev")
 
     with EmbeddedStack(keep_data=False) as stack:
         endpoints = {
@@ -137,8 +139,9 @@ def command_demo(args: argparse.Namespace) -> int:
     if not args.embedded:
         return asyncio.run(run_demo(Settings()))
 
-    from service.embedded import EmbeddedStack
+    from service.embedded import EmbeddedStack, require_embedded_extra
 
+    require_embedded_extra("demo")
     print("demo on an embedded broker + PostgreSQL with the service in this process")
     logs.configure("WARNING", "text")
     with EmbeddedStack(keep_data=False) as stack:
@@ -165,23 +168,10 @@ async def _demo_with_service(settings: Settings) -> int:
 
 
 def command_docs(args: argparse.Namespace) -> int:
-    """Serve the committed AsyncAPI document as FastStream's AsyncAPI page."""
-    from typing import Any, cast
+    """Serve the committed AsyncAPI document with the renderer shipped in the package."""
+    from service.entrypoints.asyncapi import serve
 
-    from faststream.specification.asyncapi.site import serve_app
-
-    from service.entrypoints.asyncapi import DOCUMENT
-
-    class Document:
-        title = "Program Builder"
-
-        def to_json(self) -> str:
-            return DOCUMENT.read_text()
-
-    print(f"AsyncAPI page on http://{args.host}:{args.port}/ (Ctrl-C stops)")
-    with contextlib.suppress(KeyboardInterrupt):
-        serve_app(cast(Any, Document()), args.host, args.port)
-    return 0
+    return serve(args.host, args.port)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

