@@ -51,6 +51,12 @@ def bodies(ids: dict[str, str]) -> dict[str, dict[str, Any]]:
         "series.remove": {**squat, "index": 0},
         "series.move": {**squat, "from": 0, "to": 0},
         "batch": {"operations": [{"type": "series.remove", **squat, "index": 0}]},
+        "week.copy": {"fromWeek": 0, "toWeeks": [1], "sessionId": ids["session"]},
+        "week.insert": {"at": 0},
+        "week.remove": {"week": 0},
+        "series.progress": {**squat, "toWeeks": [1], "step": {"load": 1}},
+        "program.copy": {"newProgramId": new_id()},
+        "program.delete": {},
     }
 
 
@@ -98,8 +104,17 @@ async def test_another_tenant_gets_not_found_for_every_command_and_changes_nothi
     own_day = intruder("session.add", own["programId"], sessionId=new_id(), name="D")
     assert (await client.request(own_day))["status"] == "applied"
     for kind, body in cases.items():
-        if kind in ("program.create", "program.import", "program.update", "program.republish"):
-            continue
+        if kind in (
+            "program.create",
+            "program.import",
+            "program.update",
+            "program.republish",
+            "program.copy",
+            "program.delete",
+            "week.insert",
+            "week.remove",
+        ):
+            continue  # about the intruder's own program as a whole
         if kind == "session.add":
             continue  # names nothing of the victim's
         command = intruder(kind, own["programId"], **body)
@@ -115,7 +130,7 @@ async def test_another_tenant_gets_not_found_for_every_command_and_changes_nothi
     assert [r for r in after[0] if str(r["id"]) != own["programId"]] == list(before[0])
     assert [r for r in after[1] if str(r["program_id"]) != own["programId"]] == list(before[1])
     assert after[2:] == before[2:]
-    events = client.prescription_events() + client.session_events()
+    events = client.prescription_events() + client.session_events() + client.program_events()
     assert not [e for e in events if e["causationId"] in sent]
     victim_ids = set(victim.values())
     for event in events:

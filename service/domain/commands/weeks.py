@@ -56,12 +56,12 @@ def _week_copy_reads(program: Program, body: c.WeekCopyBody) -> Reads:
 
 @handles(c.WeekCopyBody, reads=_week_copy_reads)
 def week_copy(program: Program, body: c.WeekCopyBody, step: Step) -> None:
-    rules.check_week(program, body.from_week, "fromWeek")
-    _check_targets(program, body.to_weeks)
     if body.session_id is not None:
         scope = [program.session(body.session_id)[1]]
     else:
         scope = program.sessions
+    rules.check_week(program, body.from_week, "fromWeek")
+    _check_targets(program, body.to_weeks)
     for session in scope:
         for exercise in session.exercises():
             source = program.prescriptions_of(exercise.id).get(body.from_week)
@@ -204,9 +204,9 @@ def _progressed(
 
 @handles(c.SeriesProgressBody, reads=_progress_reads, copies=False)
 def series_progress(program: Program, body: c.SeriesProgressBody, step: Step) -> None:
+    program.locate(body.program_exercise_id)
     rules.check_week(program, body.from_week, "fromWeek")
     _check_targets(program, body.to_weeks)
-    program.locate(body.program_exercise_id)
     source = program.prescriptions_of(body.program_exercise_id).get(body.from_week)
     if source is None:
         raise NotFound(
