@@ -66,6 +66,28 @@ def _die_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def _run(command: list[str], *, check: bool, user: str | None = None) -> int:
+    """Run `command` to its end and return its status (with `check`, raise if it failed, its
+    output attached). An interruption (a stop signal raising KeyboardInterrupt) kills the child
+    and reaps it before propagating, where `subprocess.run` may leave it running."""
+    with subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        user=user,
+    ) as child:
+        try:
+            output, _ = child.communicate()
+        except BaseException:
+            child.kill()
+            child.wait()
+            raise
+    if check and child.returncode != 0:
+        raise subprocess.CalledProcessError(child.returncode, command, output)
+    return child.returncode
+
+
 def _stop(process: subprocess.Popen[bytes] | None, sig: signal.Signals, timeout: float) -> None:
     if process is None or process.poll() is not None:
         return
@@ -113,7 +135,11 @@ class EmbeddedBroker:
             preexec_fn=_die_with_parent,  # noqa: PLW1509  (only sets the death signal)
             start_new_session=True,  # Ctrl-C reaches the parent, which stops us in order
         )
-        wait_for_port(self.port, 15, self.process)
+        try:
+            wait_for_port(self.port, 15, self.process)
+        except BaseException:  # a stop signal (KeyboardInterrupt) too: leave nothing running
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
@@ -180,7 +206,7 @@ class EmbeddedPostgres:
                 os.chown(path, account.pw_uid, account.pw_gid)
             self.data_dir.chmod(0o700)
         if not (self.data_dir / "PG_VERSION").exists():
-            subprocess.run(
+            _run(
                 [
                     str(self.bin_dir / "initdb"),
                     "-D",
@@ -193,7 +219,6 @@ class EmbeddedPostgres:
                     "--no-instructions",
                 ],
                 check=True,
-                capture_output=True,
                 user=user,
             )
 
@@ -204,25 +229,30 @@ class EmbeddedPostgres:
         options: list[str] = []
         for name, value in self.settings().items():
             options += ["-c", f"{name}={value}"]
-        self.process = subprocess.Popen(
-            [
-                str(self.bin_dir / "postgres"),
-                "-D",
-                str(self.data_dir),
-                "-p",
-                str(self.port),
-                "-k",
-                str(self.data_dir),
-                *options,
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.data_dir / "server.log", "ab"),  # noqa: SIM115  (owned by the child)
-            user=user,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509  (sets the death signal only)
-            start_new_session=True,
-        )
-        self._wait_ready(30)
+        with open(self.data_dir / "server.log", "ab") as server_log:  # the child keeps its copy
+            self.process = subprocess.Popen(
+                [
+                    str(self.bin_dir / "postgres"),
+                    "-D",
+                    str(self.data_dir),
+                    "-p",
+                    str(self.port),
+                    "-k",
+                    str(self.data_dir),
+                    *options,
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=server_log,
+                user=user,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509  (sets the death signal only)
+                start_new_session=True,
+            )
+        try:
+            self._wait_ready(30)
+        except BaseException:  # a stop signal (KeyboardInterrupt) too: leave nothing running
+            self.stop()
+            raise
         return self
 
     def _wait_ready(self, timeout: float) -> None:
@@ -232,11 +262,11 @@ class EmbeddedPostgres:
             if self.process.poll() is not None:
                 log = (self.data_dir / "server.log").read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"PostgreSQL exited with {self.process.returncode}:\n{log}")
-            ready = subprocess.run(
+            ready = _run(
                 [str(self.bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-q"],
                 check=False,
             )
-            if ready.returncode == 0:
+            if ready == 0:
                 return
             time.sleep(0.05)
         raise TimeoutError(f"PostgreSQL not ready on port {self.port} after {timeout} s")
@@ -264,11 +294,13 @@ class EmbeddedStack:
         self.postgres = EmbeddedPostgres(self.root / "pgdata", durable=self.durable)
 
     def start(self) -> Self:
-        self.broker.start()
+        """Start both servers; if either fails or a stop signal interrupts, stop what started
+        and remove the scratch directory (`__exit__` does not run when `__enter__` raised)."""
         try:
+            self.broker.start()
             self.postgres.start()
         except BaseException:
-            self.broker.stop()
+            self.stop()
             raise
         return self
 
