@@ -31,6 +31,10 @@ from service.tracing import Tracing
 
 log = logging.getLogger("program_builder")
 
+CLOSE_SECONDS = 1.5
+"""What a stop gives the relay's last round, the producer and the pool once the consumers have
+stopped (see `Service`: SIGTERM to exit stays under 5 s even when a dependency is gone)."""
+
 
 class InFlight:
     """Counts batches being applied, so shutdown can wait until none is."""
@@ -99,7 +103,7 @@ class ProcessContext:
             await unless_stopped(producer.start(), stopping)
         except BaseException:
             await producer.stop()
-            await _close_pool(pool)
+            await _close_pool(pool, CLOSE_SECONDS)
             raise
         relay = OutboxRelay(
             pool,
@@ -124,22 +128,47 @@ class ProcessContext:
         ]
         return context
 
-    async def aclose(self) -> None:
+    async def aclose(self, seconds: float = CLOSE_SECONDS) -> None:
         """Called once the consumer stopped fetching: let the batch in flight commit (or give
-        up on its retry), end the background tasks, publish what is left, close the clients."""
+        up on its retry), end the background tasks, publish what is left, close the clients,
+        all within about `seconds`. What the broker or the database cannot take by then stays
+        in the outbox, and the next instance publishes it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+
+        def left(floor: float = 0.0) -> float:
+            return max(floor, deadline - loop.time())
+
         self.stopping.set()
-        await self.in_flight.wait_idle()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await self.relay.drain(timeout=10)
-        await self.producer.stop()
-        await _close_pool(self.pool)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.in_flight.wait_idle(), left())
+        if self.tasks:
+            _, late = await asyncio.wait(self.tasks, timeout=left())
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.relay.drain(timeout=left())
+        await _stop_producer(self.producer, left(floor=0.5))
+        await _close_pool(self.pool, left(floor=0.5))
 
 
-async def _close_pool(pool: asyncpg.Pool) -> None:
+async def _stop_producer(producer: AIOKafkaProducer, timeout: float) -> None:
+    """Stop the producer; if the broker has not taken its last batches within `timeout` (it is
+    unreachable), drop them: their outbox rows were not marked sent, so nothing is lost."""
+    stopping = asyncio.ensure_future(producer.stop())
+    done, _ = await asyncio.wait((stopping,), timeout=timeout)
+    if not done:
+        log.warning(
+            "the broker did not take the last messages within %.1f s; dropping them", timeout
+        )
+        # aiokafka's stop waits for its sender; ended, the stop closes the connections.
+        producer._sender.sender_task.cancel()
+    await stopping
+
+
+async def _close_pool(pool: asyncpg.Pool, timeout: float) -> None:
     try:
-        await asyncio.wait_for(pool.close(), 10)
+        await asyncio.wait_for(pool.close(), timeout)
     except TimeoutError:
-        log.warning("database connections still busy after 10 s; closing them")
+        log.warning("database connections still busy after %.1f s; closing them", timeout)
         pool.terminate()
