@@ -11,22 +11,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 
-from service.config import Settings
+from service import kafka
+from service.config import ConfigurationError, Settings, without_password
 from service.handling import CommandProcessor
-from service.kafka import create_producer, ensure_topics
+from service.kafka import check_login, create_producer, ensure_topics
 from service.messages import Messages
 from service.metrics import Metrics
 from service.relay import OutboxRelay, Retention
 from service.retry import unless_stopped, until_available
-from service.storage.database import create_pool, is_transient
-from service.storage.migrations import check_schema_current
+from service.storage.database import connection_refusal, create_pool, is_transient
+from service.storage.migrations import MigrationError, check_schema_current
 from service.tracing import Tracing
 
 log = logging.getLogger("program_builder")
@@ -59,10 +59,6 @@ class InFlight:
         await self._idle.wait()
 
 
-def kafka_unavailable(error: BaseException) -> bool:
-    return isinstance(error, KafkaError | OSError | TimeoutError)
-
-
 @dataclass
 class ProcessContext:
     """What the consumer handler and the probes use while the service runs."""
@@ -82,24 +78,28 @@ class ProcessContext:
         cls, settings: Settings, metrics: Metrics, tracing: Tracing, stopping: asyncio.Event
     ) -> ProcessContext:
         """Wait for the broker and the database (a cluster may be coming up together), then
-        start the relay and the retention job. Raises `retry.Stopped` if stopped meanwhile."""
-        await until_available(
-            "broker", lambda: ensure_topics(settings), kafka_unavailable, stopping
-        )
-        pool = await until_available(
-            "database",
-            lambda: create_pool(
-                settings.database_url.get_secret_value(),
-                settings.db_pool_size,
-                settings.db_command_timeout_seconds,
-            ),
-            is_transient,  # includes cannot_connect_now: a server still starting
-            stopping,
-        )
+        start the relay and the retention job. Raises `retry.Stopped` if stopped meanwhile, and
+        `ConfigurationError` when a dependency refuses these settings (waiting will not help)."""
+        url = settings.database_url.get_secret_value()
+
+        async def broker_answers() -> None:
+            await check_login(settings)
+            await ensure_topics(settings)
+
+        with _refusals_named(kafka.refusal):
+            await until_available("broker", broker_answers, kafka.unavailable, stopping)
+        with _refusals_named(lambda error: connection_refusal(error, url)):
+            pool = await until_available(
+                "database",
+                lambda: create_pool(
+                    url, settings.db_pool_size, settings.db_command_timeout_seconds
+                ),
+                is_transient,  # includes cannot_connect_now: a server still starting
+                stopping,
+            )
         producer = create_producer(settings)
         try:
-            async with pool.acquire() as connection:
-                await check_schema_current(connection)
+            await unless_stopped(_check_schema(pool, url), stopping)
             await unless_stopped(producer.start(), stopping)
         except BaseException:
             await producer.stop()
@@ -150,6 +150,30 @@ class ProcessContext:
         await self.relay.drain(timeout=left())
         await _stop_producer(self.producer, left(floor=0.5))
         await _close_pool(self.pool, left(floor=0.5))
+
+
+@contextlib.contextmanager
+def _refusals_named(
+    refusal: Callable[[BaseException], ConfigurationError | None],
+) -> Iterator[None]:
+    """Raise a dependency's refusal of the settings as the `ConfigurationError` naming them."""
+    try:
+        yield
+    except Exception as error:
+        refused = refusal(error)
+        if refused is None:
+            raise
+        raise refused from error
+
+
+async def _check_schema(pool: asyncpg.Pool, url: str) -> None:
+    with _refusals_named(lambda error: connection_refusal(error, url)):
+        async with pool.acquire() as connection:
+            try:
+                await check_schema_current(connection)
+            except MigrationError as error:
+                where = without_password(url)
+                raise ConfigurationError("DATABASE_URL", f"{error} ({where})") from error
 
 
 async def _stop_producer(producer: AIOKafkaProducer, timeout: float) -> None:
