@@ -34,6 +34,8 @@ log = logging.getLogger("program_builder")
 CLOSE_SECONDS = 1.5
 """What a stop gives the relay's last round, the producer and the pool once the consumers have
 stopped (see `Service`: SIGTERM to exit stays under 5 s even when a dependency is gone)."""
+CLIENTS_CLOSE_SECONDS = 0.6
+"""The part of `CLOSE_SECONDS` kept for closing the producer and the pool."""
 
 
 class InFlight:
@@ -136,20 +138,21 @@ class ProcessContext:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
 
-        def left(floor: float = 0.0) -> float:
-            return max(floor, deadline - loop.time())
+        def left(keep: float = 0.0) -> float:
+            """Seconds until the deadline, less what the clients' close needs (`keep`)."""
+            return max(0.0, deadline - keep - loop.time())
 
         self.stopping.set()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.in_flight.wait_idle(), left())
+            await asyncio.wait_for(self.in_flight.wait_idle(), left(keep=CLIENTS_CLOSE_SECONDS))
         if self.tasks:
-            _, late = await asyncio.wait(self.tasks, timeout=left())
+            _, late = await asyncio.wait(self.tasks, timeout=left(keep=CLIENTS_CLOSE_SECONDS))
             for task in late:
                 task.cancel()
             await asyncio.gather(*self.tasks, return_exceptions=True)
-        await self.relay.drain(timeout=left())
-        await _stop_producer(self.producer, left(floor=0.5))
-        await _close_pool(self.pool, left(floor=0.5))
+        await self.relay.drain(timeout=left(keep=CLIENTS_CLOSE_SECONDS))
+        await _stop_producer(self.producer, max(0.3, left(keep=0.3)))
+        await _close_pool(self.pool, max(0.3, left()))
 
 
 @contextlib.contextmanager

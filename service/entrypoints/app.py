@@ -35,7 +35,7 @@ from service.tracing import Tracing, tracer_provider
 
 log = logging.getLogger("program_builder")
 
-CONSUMERS_STOP_SECONDS = 2.5
+CONSUMERS_STOP_SECONDS = 2.0
 """At a stop, when consumers still stopping get their connections closed: after the batch in
 flight had its `BATCH_GRACE_SECONDS`, while a group join would hold them much longer. With the
 `CLOSE_SECONDS` that follow, SIGTERM to exit stays under 5 s whatever the broker does."""

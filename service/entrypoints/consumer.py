@@ -35,7 +35,7 @@ log = logging.getLogger("program_builder")
 PROCESS = "process"
 """The FastStream context key under which the running `ProcessContext` is found."""
 
-BATCH_GRACE_SECONDS = 2.0
+BATCH_GRACE_SECONDS = 1.5
 """At a stop, how long the batch in flight has to commit and be acked (a batch takes
 milliseconds; one waiting to retry gives up at once). Past it FastStream cancels the handler:
 the transaction rolls back and the batch is redelivered to the next instance."""
