@@ -23,16 +23,15 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, TypeVar
 
-import asyncpg
-from pydantic import ValidationError
-
 from service import logs
-from service.config import ConfigurationError, Settings, without_password
 from service.retry import Stopped, unless_stopped
-from service.storage.database import connection_refusal
-from service.storage.migrations import MigrationError, migrate
 
+# Everything else is imported where it is used, once `main` has routed the stop signals: the
+# imports take a second or more, and a SIGTERM meanwhile must end the process like any other.
 if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from service.config import Settings
     from service.entrypoints.app import Service
 
 log = logging.getLogger("program_builder")
@@ -117,6 +116,10 @@ def run_cancellable(work: Callable[[], Awaitable[T]]) -> T:
 
 def load_settings() -> Settings:
     """The settings from the environment, or `InvalidSettings` naming each bad variable."""
+    from pydantic import ValidationError
+
+    from service.config import Settings
+
     try:
         return Settings()
     except ValidationError as error:
@@ -139,11 +142,19 @@ class InvalidSettings(Exception):
 
 
 def _is_secret(field: str) -> bool:
+    from service.config import Settings
+
     info = Settings.model_fields.get(field)
     return info is None or "SecretStr" in str(info.annotation)
 
 
 async def _migrate(settings: Settings) -> list[str]:
+    import asyncpg
+
+    from service.config import ConfigurationError, without_password
+    from service.storage.database import connection_refusal
+    from service.storage.migrations import MigrationError, migrate
+
     url = settings.database_url.get_secret_value()
     try:
         connection = await asyncpg.connect(url, timeout=30)
@@ -171,6 +182,8 @@ def command_migrate(settings: Settings) -> int:
 def listen(settings: Settings, *, dev: bool = False) -> socket.socket | None:
     """The HTTP socket, bound before anything else starts (None when `HTTP_PORT=0`), so a taken
     port fails the start at once, with the ways out."""
+    from service.config import ConfigurationError
+
     port = settings.http_port
     if port == 0:
         return None
@@ -331,6 +344,7 @@ def command_dev(args: argparse.Namespace) -> int:
 
 def command_demo(args: argparse.Namespace) -> int:
     """Against KAFKA_BOOTSTRAP_SERVERS if set, else a running `make run`, else its own stack."""
+    from service.config import Settings
     from service.entrypoints.demo import run_demo
 
     if not args.embedded and "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
@@ -421,15 +435,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     SIGNALS.install()
     try:
         return _operate(args)
-    except InvalidSettings as invalid:
-        print(f"program-builder {args.command}: {invalid}", file=sys.stderr)
-        return EXIT_INVALID_SETTINGS
-    except ConfigurationError as refused:
-        log.critical("cannot start: %s", refused)
-        return EXIT_FAILED_START
     except KeyboardInterrupt:  # a stop signal outside the event loop: everything unwound
         log.info("stopped (%s)", SIGNALS.received.name if SIGNALS.received else "SIGINT")
         return 0
+    except InvalidSettings as invalid:
+        print(f"program-builder {args.command}: {invalid}", file=sys.stderr)
+        return EXIT_INVALID_SETTINGS
+    except Exception as error:
+        from service.config import ConfigurationError
+
+        if not isinstance(error, ConfigurationError):
+            raise
+        log.critical("cannot start: %s", error)
+        return EXIT_FAILED_START
 
 
 def _operate(args: argparse.Namespace) -> int:
