@@ -70,7 +70,7 @@ def assert_stopped_cleanly(process: ServiceProcess, ended: Exit) -> None:
     """Status 0 in time; from the signal on, no traceback and no unclosed resource (what
     the clients logged during an outage before it is not the stop's doing)."""
     output = process.output()
-    assert ended.status == 0, output[-3000:]
+    assert ended.status == 0, f"status {ended.status}:\n{output[-3000:]}"
     assert ended.seconds < STOP_LIMIT, f"took {ended.seconds:.1f} s:\n{output[-3000:]}"
     after = output[process.signalled_at :]
     assert not [word for word in NOISE if word in after], after[-5000:]
