@@ -4,8 +4,9 @@ console script in a subprocess, signalled at awkward moments, its exit timed.
 SIGTERM or SIGINT, at any point, ends the process within `STOP_LIMIT` seconds with status 0,
 every client and pool closed (nothing unclosed reported, nothing left running), after the drain
 when there was work in flight. A start that cannot succeed ends with one line naming the setting
-to change, a non-zero status, no traceback. Processes run side by side where they can, to keep
-the suite short."""
+to change, a non-zero status, no traceback. Processes start side by side, to keep the suite
+short; their stops are timed one at a time (interpreters tearing down together on two cores
+would time the machine, not the service)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import json
 import signal
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -90,11 +91,6 @@ def assert_failed_start(process: ServiceProcess, ended: Exit, status: int, *name
 
 
 @pytest.fixture
-def logs(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path
-
-
-@pytest.fixture
 async def stop_all() -> AsyncIterator[list[ServiceProcess]]:
     """Processes a test started; any still alive at its end is killed."""
     processes: list[ServiceProcess] = []
@@ -121,7 +117,7 @@ async def http_status(port: int, path: str) -> int:
 async def test_stops_while_waiting_for_the_broker_the_database_or_the_group(
     infrastructure: Infrastructure,
     database_url: str,
-    logs: Path,
+    tmp_path: Path,
     stop_all: list[ServiceProcess],
 ) -> None:
     """The broker or the database does not answer: the start waits with backoff, and a signal
@@ -138,17 +134,17 @@ async def test_stops_while_waiting_for_the_broker_the_database_or_the_group(
     ):
         port = str(http_ports.get(name, 0))
         environment = env(unreachable(), "postgresql://postgres@127.0.0.1:1/x", HTTP_PORT=port)
-        process = ServiceProcess(environment, logs / f"{len(cases)}.log")
+        process = ServiceProcess(environment, tmp_path / f"{len(cases)}.log")
         cases[name] = (started(stop_all, process), sig, "broker not available")
     environment = env(bootstrap, f"postgresql://postgres@{unreachable()}/x")
-    process = ServiceProcess(environment, logs / "database.log")
+    process = ServiceProcess(environment, tmp_path / "database.log")
     cases["database, SIGTERM"] = (
         started(stop_all, process),
         signal.SIGTERM,
         "database not available",
     )
     environment = env(bootstrap, database_url, KAFKA_SESSION_TIMEOUT_MS="30000")
-    process = ServiceProcess(environment, logs / "join.log")
+    process = ServiceProcess(environment, tmp_path / "join.log")
     cases["group join, SIGTERM"] = (
         started(stop_all, process),
         signal.SIGTERM,
@@ -209,14 +205,17 @@ async def committed_offsets(bootstrap: str, topics: Topics, group: str) -> int:
 
 
 async def test_sigterm_with_work_in_flight_drains_first(
-    infrastructure: Infrastructure, database_url: str, logs: Path, stop_all: list[ServiceProcess]
+    infrastructure: Infrastructure,
+    database_url: str,
+    tmp_path: Path,
+    stop_all: list[ServiceProcess],
 ) -> None:
     """SIGTERM while batches are being applied: the batch in flight commits and is acked, the
     relay publishes what was committed, then the process exits 0 in time."""
     bootstrap = infrastructure.kafka_bootstrap_servers
     environment = env(bootstrap, database_url, CONSUME_MAX_RECORDS="50")
     prefix = environment["TOPIC_PREFIX"]
-    process = started(stop_all, ServiceProcess(environment, logs / "drain.log"))
+    process = started(stop_all, ServiceProcess(environment, tmp_path / "drain.log"))
     await process.wait_for("program-builder ready", 60)
     await produce(bootstrap, Topics(prefix).commands, commands(3000))
     await process.wait_for("command processed", 30)
@@ -239,7 +238,10 @@ async def test_sigterm_with_work_in_flight_drains_first(
 
 
 async def test_stops_in_a_retry_backoff_during_a_database_outage(
-    infrastructure: Infrastructure, database_url: str, logs: Path, stop_all: list[ServiceProcess]
+    infrastructure: Infrastructure,
+    database_url: str,
+    tmp_path: Path,
+    stop_all: list[ServiceProcess],
 ) -> None:
     """The database goes away mid-stream: the batch waits in its retry backoff, the relay in
     its own; SIGTERM ends both waits and the process exits 0 in time."""
@@ -250,7 +252,7 @@ async def test_stops_in_a_retry_backoff_during_a_database_outage(
     await proxy.open()
     through_proxy = database_url.replace(f":{database_port}/", f":{proxy.port}/")
     environment = env(bootstrap, through_proxy)
-    process = started(stop_all, ServiceProcess(environment, logs / "database-outage.log"))
+    process = started(stop_all, ServiceProcess(environment, tmp_path / "database-outage.log"))
     try:
         await process.wait_for("program-builder ready", 60)
         await proxy.close()
@@ -266,7 +268,7 @@ async def test_stops_in_a_retry_backoff_during_a_database_outage(
 
 
 async def test_stops_during_a_broker_outage(
-    database_url: str, logs: Path, stop_all: list[ServiceProcess]
+    database_url: str, tmp_path: Path, stop_all: list[ServiceProcess]
 ) -> None:
     """The broker goes away mid-stream (its connections cut, new ones refused): SIGTERM still
     ends the process in time; what could not be published stays in the outbox."""
@@ -277,7 +279,7 @@ async def test_stops_during_a_broker_outage(
     await proxy.open()
     try:
         environment = env(broker.bootstrap_servers, database_url)
-        process = started(stop_all, ServiceProcess(environment, logs / "broker-outage.log"))
+        process = started(stop_all, ServiceProcess(environment, tmp_path / "broker-outage.log"))
         await process.wait_for("program-builder ready", 60)
         await produce(
             broker.bootstrap_servers, Topics(environment["TOPIC_PREFIX"]).commands, commands(20)
@@ -298,7 +300,7 @@ async def test_stops_during_a_broker_outage(
 
 
 async def test_migrate_waiting_for_the_lock_stops(
-    postgres_server: tuple[str, str], logs: Path, stop_all: list[ServiceProcess]
+    postgres_server: tuple[str, str], tmp_path: Path, stop_all: list[ServiceProcess]
 ) -> None:
     """Another instance holds the migration lock: `migrate` waits; SIGTERM or SIGINT cancels
     the wait (its connection closes, nothing is applied) and it exits 0 in time."""
@@ -313,7 +315,7 @@ async def test_migrate_waiting_for_the_lock_stops(
             sig: started(
                 stop_all,
                 ServiceProcess(
-                    env(unreachable(), url), logs / f"migrate-{sig.name}.log", command="migrate"
+                    env(unreachable(), url), tmp_path / f"migrate-{sig.name}.log", command="migrate"
                 ),
             )
             for sig in (signal.SIGTERM, signal.SIGINT)
@@ -423,7 +425,10 @@ async def test_dev_stops_while_its_stack_starts_and_once_it_runs(
 
 
 async def test_failed_starts_name_the_setting(
-    infrastructure: Infrastructure, database_url: str, logs: Path, stop_all: list[ServiceProcess]
+    infrastructure: Infrastructure,
+    database_url: str,
+    tmp_path: Path,
+    stop_all: list[ServiceProcess],
 ) -> None:
     bootstrap = infrastructure.kafka_bootstrap_servers
     taken = socket.socket()
@@ -498,7 +503,9 @@ async def test_failed_starts_name_the_setting(
             processes = {
                 name: started(
                     stop_all,
-                    ServiceProcess(environment, logs / f"{index}.log", command=command, cwd=logs),
+                    ServiceProcess(
+                        environment, tmp_path / f"{index}.log", command=command, cwd=tmp_path
+                    ),
                 )
                 for index, (name, (command, environment, _, _)) in enumerate(cases.items())
             }
