@@ -10,7 +10,6 @@ bounded, so SIGTERM to exit stays under 5 s even when the broker or the database
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -148,8 +147,7 @@ class Service:
         # The consumers have stopped; the batch in flight committed (or will be redelivered).
         if self._cut is not None:
             self._cut.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._cut
+            await asyncio.gather(self._cut, return_exceptions=True)
         if self.process is not None:
             await self.process.aclose()
             self.process = None

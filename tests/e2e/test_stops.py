@@ -470,9 +470,9 @@ async def test_failed_starts_name_the_setting(
                     2,
                     ["LOG_LEVEL"],
                 ),
-                "login refused (run)": (
+                "login refused (run, HTTP on)": (
                     "run",
-                    env(bootstrap, no_role),
+                    env(bootstrap, no_role, HTTP_PORT=str(free_port())),
                     1,
                     ["DATABASE_URL", "nobody"],
                 ),
