@@ -1,94 +1,306 @@
-"""`program-builder`: migrate, run, dev (embedded stack) — CONTRACT.md § "Operating the service"."""
+"""`program-builder`: migrate, run, dev (embedded stack) — CONTRACT.md § "Operating the service".
+
+SIGTERM and SIGINT mean one thing at every moment of the process's life: stop cleanly and exit 0.
+While the service runs they set its stop event, and the drain follows; while `migrate` runs they
+cancel it (its transaction rolls back, its connection closes); in synchronous phases (the
+embedded stack starting) they unwind like Ctrl-C, so what was started is stopped. A start that
+cannot succeed ends with one line naming the setting to change, and a non-zero status.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
+import errno
 import logging
 import os
+import signal
+import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
-
-import asyncpg
+from typing import TYPE_CHECKING, TypeVar
 
 from service import logs
-from service.config import Settings
-from service.storage.migrations import migrate
+from service.retry import Stopped, unless_stopped
+
+# Everything else is imported where it is used, once `main` has routed the stop signals: the
+# imports take a second or more, and a SIGTERM meanwhile must end the process like any other.
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from service.config import Settings
+    from service.entrypoints.app import Service
 
 log = logging.getLogger("program_builder")
 
+T = TypeVar("T")
+
+EXIT_FAILED_START = 1
+"""A dependency refused the settings, the HTTP port is taken, or the service stopped itself."""
+EXIT_INVALID_SETTINGS = 2
+"""A setting could not be parsed (the line names the environment variable)."""
+
+HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class StopSignals:
+    """SIGTERM and SIGINT, routed to whatever the process is doing when they arrive.
+
+    The first one stops; later ones are ignored while that stop runs (it is bounded), so a
+    second Ctrl-C cannot interrupt the cleanup of the first. Outside an event loop the first
+    raises `KeyboardInterrupt`; inside one (`routed`), it calls the given callback from the loop.
+    """
+
+    def __init__(self) -> None:
+        self.received: signal.Signals | None = None
+
+    def install(self) -> None:
+        for sig in HANDLED_SIGNALS:
+            signal.signal(sig, self._interrupt)
+
+    def ignore_further(self) -> None:
+        """The process is on its way out (its cleanup must not be interrupted)."""
+        self.received = self.received or signal.SIGTERM
+
+    def _interrupt(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is None:
+            self.received = signal.Signals(signum)
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def routed(self, loop: asyncio.AbstractEventLoop, stop: Callable[[], object]) -> Iterator[None]:
+        """While the block runs, the first signal calls `stop` on `loop` (the loop's own signal
+        handling wakes it at once); the synchronous handlers are back afterwards."""
+
+        def on_signal(sig: signal.Signals) -> None:
+            if self.received is not None:
+                log.info("%s received while stopping: ignored", sig.name)
+                return
+            self.received = sig
+            log.info("%s received: stopping", sig.name)
+            stop()
+
+        for sig in HANDLED_SIGNALS:
+            loop.add_signal_handler(sig, on_signal, sig)
+        try:
+            yield
+        finally:
+            for sig in HANDLED_SIGNALS:
+                loop.remove_signal_handler(sig)
+            self.install()
+
+
+SIGNALS = StopSignals()
+
+
+def run_cancellable(work: Callable[[], Awaitable[T]]) -> T:
+    """Run `work` in an event loop of its own; a stop signal cancels it, so its `finally`
+    blocks run (transactions roll back, connections close), then `KeyboardInterrupt` is raised."""
+
+    async def cancellable() -> T:
+        task = asyncio.current_task()
+        assert task is not None
+        with SIGNALS.routed(asyncio.get_running_loop(), task.cancel):
+            return await work()
+
+    try:
+        return asyncio.run(cancellable())
+    except asyncio.CancelledError:
+        if SIGNALS.received is None:
+            raise
+        raise KeyboardInterrupt from None
+
+
+def load_settings() -> Settings:
+    """The settings from the environment, or `InvalidSettings` naming each bad variable."""
+    from pydantic import ValidationError
+
+    from service.config import Settings
+
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise InvalidSettings(error) from None
+
+
+class InvalidSettings(Exception):
+    """Settings that do not parse; its text names each variable (never a secret's value)."""
+
+    def __init__(self, error: ValidationError) -> None:
+        problems = []
+        for item in error.errors(include_url=False):
+            field = str(item["loc"][0]) if item["loc"] else ""
+            shown = "" if _is_secret(field) else f"={item['input']!r}"
+            message = item["msg"]
+            if item["type"] == "value_error":  # ours: without pydantic's "Value error, "
+                message = str(item.get("ctx", {}).get("error", message))
+            problems.append(f"{field.upper() or 'settings'}{shown}: {message}")
+        super().__init__("invalid setting " + "; ".join(problems))
+
+
+def _is_secret(field: str) -> bool:
+    from service.config import Settings
+
+    info = Settings.model_fields.get(field)
+    return info is None or "SecretStr" in str(info.annotation)
+
 
 async def _migrate(settings: Settings) -> list[str]:
-    connection = await asyncpg.connect(settings.database_url.get_secret_value(), timeout=30)
+    import asyncpg
+
+    from service.config import ConfigurationError, without_password
+    from service.storage.database import connection_refusal
+    from service.storage.migrations import MigrationError, migrate
+
+    url = settings.database_url.get_secret_value()
+    try:
+        connection = await asyncpg.connect(url, timeout=30)
+    except Exception as error:
+        refused = connection_refusal(error, url)
+        if refused is not None:
+            raise refused from error
+        raise ConfigurationError(
+            "DATABASE_URL", f"cannot connect ({error}) to {without_password(url)}"
+        ) from error
     try:
         return await migrate(connection)
+    except MigrationError as error:
+        raise ConfigurationError("DATABASE_URL", f"{error} ({without_password(url)})") from error
     finally:
         await connection.close()
 
 
 def command_migrate(settings: Settings) -> int:
-    applied = asyncio.run(_migrate(settings))
+    applied = run_cancellable(lambda: _migrate(settings))
     log.info("migrations applied: %s", ", ".join(applied) if applied else "none (up to date)")
     return 0
 
 
-async def serve(settings: Settings) -> None:
-    """Run consumer, relay and HTTP until SIGINT/SIGTERM (or a fatal error), then drain."""
-    from faststream.asgi import AsgiFastStream
+def listen(settings: Settings, *, dev: bool = False) -> socket.socket | None:
+    """The HTTP socket, bound before anything else starts (None when `HTTP_PORT=0`), so a taken
+    port fails the start at once, with the ways out."""
+    from service.config import ConfigurationError
 
+    port = settings.http_port
+    if port == 0:
+        return None
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(("0.0.0.0", port))  # noqa: S104  (probes must be reachable in a container)
+    except OSError as error:
+        listener.close()
+        raise ConfigurationError("HTTP_PORT", _bind_problem(settings, error, dev)) from error
+    return listener
+
+
+def _bind_problem(settings: Settings, error: OSError, dev: bool) -> str:
+    port = settings.http_port
+    which = f"port {port}" + ("" if "http_port" in settings.model_fields_set else " (the default)")
+    if error.errno == errno.EADDRINUSE:
+        if dev:
+            return (
+                f"{which} is already in use (another `make run`?); start with HTTP_PORT=0 to "
+                f"run without HTTP, or HTTP_PORT=<n> for a free port, e.g. "
+                f"`HTTP_PORT={port + 1 if port < 65535 else 8081} make run`"
+            )
+        return f"{which} is already in use; set HTTP_PORT to a free port, or 0 to disable HTTP"
+    if error.errno == errno.EACCES:
+        return f"not allowed to listen on {which}; use a port above 1023, or 0 to disable HTTP"
+    return f"cannot listen on {which}: {error.strerror or error}"
+
+
+class HttpServer:
+    """The probes, metrics and AsyncAPI page served by uvicorn on the socket bound beforehand.
+
+    uvicorn's lifespan is off (`serve` starts and stops the application itself, so a start
+    waiting for its dependencies never blocks the server or a stop) and so are its signal
+    handlers (a signal stops the service, which stops this server last)."""
+
+    def __init__(self, service: Service, listener: socket.socket) -> None:
+        import uvicorn
+        from faststream.asgi import AsgiFastStream
+
+        assert isinstance(service.app, AsgiFastStream), "HTTP needs HTTP_PORT != 0"
+
+        class Server(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self) -> Iterator[None]:
+                yield
+
+        self.port: int = listener.getsockname()[1]
+        self.listener = listener
+        self.server = Server(
+            uvicorn.Config(
+                service.app,
+                lifespan="off",
+                log_config=None,
+                access_log=False,
+                timeout_graceful_shutdown=1,
+            )
+        )
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self, on_failure: Callable[[], None]) -> None:
+        def ended(task: asyncio.Task[None]) -> None:
+            if not task.cancelled() and task.exception() is not None:
+                log.error("HTTP server failed: %r", task.exception())
+                on_failure()
+
+        self.task = asyncio.create_task(self.server.serve(sockets=[self.listener]), name="http")
+        self.task.add_done_callback(ended)
+        log.info("HTTP on port %d: /healthz, /readyz, /metrics, /docs/asyncapi", self.port)
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        if self.task is not None:
+            with contextlib.suppress(Exception):
+                await self.task
+
+
+async def serve(settings: Settings, listener: socket.socket | None) -> int:
+    """Run consumer, relay and HTTP until SIGTERM/SIGINT (then 0) or until the service stops
+    itself on a fatal error (then 1); drain in both cases. Waiting for the broker or the
+    database at start is stopped by the signal too. A refusal of the settings raises
+    `ConfigurationError` once everything started is closed."""
     from service.entrypoints.app import Service
 
     service = Service(settings)
-    app = service.app
-    if not isinstance(app, AsgiFastStream):
-        runner = asyncio.create_task(app.run())
-        stopper = asyncio.create_task(service.stopping.wait())
-        await asyncio.wait([runner, stopper], return_when=asyncio.FIRST_COMPLETED)
-        if not runner.done():
-            app.exit()
-            await runner
-        return
+    http = HttpServer(service, listener) if listener is not None else None
+    with SIGNALS.routed(asyncio.get_running_loop(), service.stopping.set):
+        if http is not None:
+            http.start(on_failure=service.stopping.set)
+        try:
+            await _run_until_stopped(service)
+        finally:
+            if http is not None:
+                await http.stop()
+    if SIGNALS.received is None:
+        log.error("program-builder stopped itself after the error above")
+        return EXIT_FAILED_START
+    return 0
 
-    import uvicorn
 
-    class Server(uvicorn.Server):
-        """Exits 0 after the graceful stop that SIGTERM/SIGINT asks for, as CONTRACT.md says
-        (uvicorn would raise the signal again once shut down, ending the process with it)."""
-
-        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-            super().handle_exit(sig, frame)
-            self._captured_signals.clear()
-
-    server = Server(
-        uvicorn.Config(
-            app,
-            host="0.0.0.0",  # noqa: S104  (probes must be reachable in a container)
-            port=settings.http_port,
-            lifespan="on",
-            log_config=None,
-            access_log=False,
-        )
-    )
-
-    async def stop_on_fatal() -> None:
-        await service.stopping.wait()
-        server.should_exit = True
-
-    watcher = asyncio.create_task(stop_on_fatal())
+async def _run_until_stopped(service: Service) -> None:
     try:
-        await server.serve()
+        await unless_stopped(service.app.start(), service.stopping)
+        await service.stopping.wait()
+    except Stopped:
+        log.info("stopped before the service was ready")
     finally:
-        watcher.cancel()
-    if not server.started:
-        raise SystemExit(1)
+        await service.app.stop()
 
 
 def command_run(settings: Settings) -> int:
-    asyncio.run(serve(settings))
-    return 0
+    listener = listen(settings)
+    try:
+        return asyncio.run(serve(settings, listener))
+    finally:
+        if listener is not None:
+            listener.close()
 
 
 DEV_ENDPOINTS = Path(".data/dev.env")
@@ -100,34 +312,41 @@ def command_dev(args: argparse.Namespace) -> int:
 
     require_embedded_extra("dev")
 
-    with EmbeddedStack(keep_data=False) as stack:
-        endpoints = {
-            "KAFKA_BOOTSTRAP_SERVERS": stack.broker.bootstrap_servers,
-            "DATABASE_URL": stack.postgres.url,
-            "KAFKA_ENABLE_IDEMPOTENCE": "false",  # Tansu has no idempotent producer
-        }
-        os.environ.update(endpoints)
-        DEV_ENDPOINTS.parent.mkdir(exist_ok=True)
-        DEV_ENDPOINTS.write_text("".join(f"{k}={v}\n" for k, v in endpoints.items()))
-        settings = Settings()
-        logs.configure(settings.log_level, "text" if args.log_format is None else args.log_format)
-        log.info(
-            "embedded stack up: broker %s, PostgreSQL %s",
-            stack.broker.bootstrap_servers,
-            stack.postgres.url,
-        )
-        command_migrate(settings)
-        try:
-            with contextlib.suppress(KeyboardInterrupt):
-                asyncio.run(serve(settings))
-        finally:
-            DEV_ENDPOINTS.unlink(missing_ok=True)
+    settings = load_settings()
+    logs.configure(settings.log_level, "text" if args.log_format is None else args.log_format)
+    listener = listen(settings, dev=True)
+    try:
+        with EmbeddedStack(keep_data=False) as stack:
+            endpoints = {
+                "KAFKA_BOOTSTRAP_SERVERS": stack.broker.bootstrap_servers,
+                "DATABASE_URL": stack.postgres.url,
+                "KAFKA_ENABLE_IDEMPOTENCE": "false",  # Tansu has no idempotent producer
+            }
+            os.environ.update(endpoints)
+            DEV_ENDPOINTS.parent.mkdir(exist_ok=True)
+            DEV_ENDPOINTS.write_text("".join(f"{k}={v}\n" for k, v in endpoints.items()))
+            try:
+                settings = load_settings()
+                log.info(
+                    "embedded stack up: broker %s, PostgreSQL %s",
+                    stack.broker.bootstrap_servers,
+                    stack.postgres.url,
+                )
+                command_migrate(settings)
+                status = asyncio.run(serve(settings, listener))
+            finally:
+                SIGNALS.ignore_further()  # stopping the stack must not be interrupted
+                DEV_ENDPOINTS.unlink(missing_ok=True)
+    finally:
+        if listener is not None:
+            listener.close()
     log.info("embedded stack stopped")
-    return 0
+    return status
 
 
 def command_demo(args: argparse.Namespace) -> int:
     """Against KAFKA_BOOTSTRAP_SERVERS if set, else a running `make run`, else its own stack."""
+    from service.config import Settings
     from service.entrypoints.demo import run_demo
 
     if not args.embedded and "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
@@ -175,7 +394,7 @@ def command_docs(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="program-builder", description=__doc__)
+    parser = argparse.ArgumentParser(prog="program-builder", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply the SQL migrations to DATABASE_URL and exit")
     sub.add_parser("run", help="run consumer, outbox relay and HTTP until SIGTERM/SIGINT")
@@ -199,13 +418,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not current:
             print("contracts/schemas/asyncapi.json is stale: run `program-builder asyncapi`")
         return 0 if current else 1
-    if args.command == "dev":
-        return command_dev(args)
     if args.command == "demo":
         return command_demo(args)
     if args.command == "docs":
         return command_docs(args)
-    settings = Settings()
+    SIGNALS.install()
+    try:
+        return _operate(args)
+    except KeyboardInterrupt:  # a stop signal outside the event loop: everything unwound
+        log.info("stopped (%s)", SIGNALS.received.name if SIGNALS.received else "SIGINT")
+        return 0
+    except InvalidSettings as invalid:
+        print(f"program-builder {args.command}: {invalid}", file=sys.stderr)
+        return EXIT_INVALID_SETTINGS
+    except Exception as error:
+        from service.config import ConfigurationError
+
+        if not isinstance(error, ConfigurationError):
+            raise
+        log.critical("cannot start: %s", error)
+        return EXIT_FAILED_START
+
+
+def _operate(args: argparse.Namespace) -> int:
+    if args.command == "dev":
+        return command_dev(args)
+    settings = load_settings()
     logs.configure(settings.log_level, settings.log_format)
     if args.command == "migrate":
         return command_migrate(settings)

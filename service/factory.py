@@ -11,25 +11,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 
-from service.config import Settings
+from service import kafka
+from service.config import ConfigurationError, Settings, without_password
 from service.handling import CommandProcessor
-from service.kafka import create_producer, ensure_topics
+from service.kafka import check_login, create_producer, ensure_topics
 from service.messages import Messages
 from service.metrics import Metrics
 from service.relay import OutboxRelay, Retention
 from service.retry import unless_stopped, until_available
-from service.storage.database import create_pool, is_transient
-from service.storage.migrations import check_schema_current
+from service.storage.database import connection_refusal, create_pool, is_transient
+from service.storage.migrations import MigrationError, check_schema_current
 from service.tracing import Tracing
 
 log = logging.getLogger("program_builder")
+
+CLOSE_SECONDS = 1.5
+"""What a stop gives the relay's last round, the producer and the pool once the consumers have
+stopped (see `Service`: SIGTERM to exit stays under 5 s even when a dependency is gone)."""
+CLIENTS_CLOSE_SECONDS = 0.6
+"""The part of `CLOSE_SECONDS` kept for closing the producer and the pool."""
 
 
 class InFlight:
@@ -55,10 +61,6 @@ class InFlight:
         await self._idle.wait()
 
 
-def kafka_unavailable(error: BaseException) -> bool:
-    return isinstance(error, KafkaError | OSError | TimeoutError)
-
-
 @dataclass
 class ProcessContext:
     """What the consumer handler and the probes use while the service runs."""
@@ -78,28 +80,32 @@ class ProcessContext:
         cls, settings: Settings, metrics: Metrics, tracing: Tracing, stopping: asyncio.Event
     ) -> ProcessContext:
         """Wait for the broker and the database (a cluster may be coming up together), then
-        start the relay and the retention job. Raises `retry.Stopped` if stopped meanwhile."""
-        await until_available(
-            "broker", lambda: ensure_topics(settings), kafka_unavailable, stopping
-        )
-        pool = await until_available(
-            "database",
-            lambda: create_pool(
-                settings.database_url.get_secret_value(),
-                settings.db_pool_size,
-                settings.db_command_timeout_seconds,
-            ),
-            is_transient,  # includes cannot_connect_now: a server still starting
-            stopping,
-        )
+        start the relay and the retention job. Raises `retry.Stopped` if stopped meanwhile, and
+        `ConfigurationError` when a dependency refuses these settings (waiting will not help)."""
+        url = settings.database_url.get_secret_value()
+
+        async def broker_answers() -> None:
+            await check_login(settings)
+            await ensure_topics(settings)
+
+        with _refusals_named(kafka.refusal):
+            await until_available("broker", broker_answers, kafka.unavailable, stopping)
+        with _refusals_named(lambda error: connection_refusal(error, url)):
+            pool = await until_available(
+                "database",
+                lambda: create_pool(
+                    url, settings.db_pool_size, settings.db_command_timeout_seconds
+                ),
+                is_transient,  # includes cannot_connect_now: a server still starting
+                stopping,
+            )
         producer = create_producer(settings)
         try:
-            async with pool.acquire() as connection:
-                await check_schema_current(connection)
+            await unless_stopped(_check_schema(pool, url), stopping)
             await unless_stopped(producer.start(), stopping)
         except BaseException:
             await producer.stop()
-            await _close_pool(pool)
+            await _close_pool(pool, CLOSE_SECONDS)
             raise
         relay = OutboxRelay(
             pool,
@@ -124,22 +130,72 @@ class ProcessContext:
         ]
         return context
 
-    async def aclose(self) -> None:
+    async def aclose(self, seconds: float = CLOSE_SECONDS) -> None:
         """Called once the consumer stopped fetching: let the batch in flight commit (or give
-        up on its retry), end the background tasks, publish what is left, close the clients."""
+        up on its retry), end the background tasks, publish what is left, close the clients,
+        all within about `seconds`. What the broker or the database cannot take by then stays
+        in the outbox, and the next instance publishes it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+
+        def left(keep: float = 0.0) -> float:
+            """Seconds until the deadline, less what the clients' close needs (`keep`)."""
+            return max(0.0, deadline - keep - loop.time())
+
         self.stopping.set()
-        await self.in_flight.wait_idle()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await self.relay.drain(timeout=10)
-        await self.producer.stop()
-        await _close_pool(self.pool)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.in_flight.wait_idle(), left(keep=CLIENTS_CLOSE_SECONDS))
+        if self.tasks:
+            _, late = await asyncio.wait(self.tasks, timeout=left(keep=CLIENTS_CLOSE_SECONDS))
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.relay.drain(timeout=left(keep=CLIENTS_CLOSE_SECONDS))
+        await _stop_producer(self.producer, max(0.3, left(keep=0.3)))
+        await _close_pool(self.pool, max(0.3, left()))
 
 
-async def _close_pool(pool: asyncpg.Pool) -> None:
+@contextlib.contextmanager
+def _refusals_named(
+    refusal: Callable[[BaseException], ConfigurationError | None],
+) -> Iterator[None]:
+    """Raise a dependency's refusal of the settings as the `ConfigurationError` naming them."""
     try:
-        await asyncio.wait_for(pool.close(), 10)
+        yield
+    except Exception as error:
+        refused = refusal(error)
+        if refused is None:
+            raise
+        raise refused from error
+
+
+async def _check_schema(pool: asyncpg.Pool, url: str) -> None:
+    with _refusals_named(lambda error: connection_refusal(error, url)):
+        async with pool.acquire() as connection:
+            try:
+                await check_schema_current(connection)
+            except MigrationError as error:
+                where = without_password(url)
+                raise ConfigurationError("DATABASE_URL", f"{error} ({where})") from error
+
+
+async def _stop_producer(producer: AIOKafkaProducer, timeout: float) -> None:
+    """Stop the producer; if the broker has not taken its last batches within `timeout` (it is
+    unreachable), drop them: their outbox rows were not marked sent, so nothing is lost."""
+    stopping = asyncio.ensure_future(producer.stop())
+    done, _ = await asyncio.wait((stopping,), timeout=timeout)
+    if not done:
+        log.warning(
+            "the broker did not take the last messages within %.1f s; dropping them", timeout
+        )
+        # aiokafka's stop waits for its sender; ended, the stop closes the connections.
+        producer._sender.sender_task.cancel()
+    await stopping
+
+
+async def _close_pool(pool: asyncpg.Pool, timeout: float) -> None:
+    try:
+        await asyncio.wait_for(pool.close(), timeout)
     except TimeoutError:
-        log.warning("database connections still busy after 10 s; closing them")
+        log.warning("database connections still busy after %.1f s; closing them", timeout)
         pool.terminate()

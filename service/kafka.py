@@ -1,4 +1,5 @@
-"""Kafka clients built from settings: security, the relay's producer, and topic creation."""
+"""Kafka clients built from settings: security, the relay's producer, topic creation, and which
+broker errors are worth waiting out and which are the settings' fault."""
 
 from __future__ import annotations
 
@@ -9,11 +10,23 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.conn import collect_hosts, create_conn
+from aiokafka.errors import (
+    AuthenticationFailedError,
+    AuthenticationMethodNotSupported,
+    ClusterAuthorizationFailedError,
+    GroupAuthorizationFailedError,
+    IllegalSaslStateError,
+    KafkaError,
+    SaslAuthenticationFailed,
+    TopicAlreadyExistsError,
+    TopicAuthorizationFailedError,
+    UnsupportedSaslMechanismError,
+)
 from faststream.kafka.security import parse_security
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
-from service.config import Settings
+from service.config import ConfigurationError, Settings
 
 log = logging.getLogger("program_builder.kafka")
 
@@ -23,9 +36,7 @@ def security(settings: Settings) -> BaseSecurity | None:
     protocol = settings.kafka_security_protocol
     if protocol == "PLAINTEXT":
         return None
-    context = (
-        ssl.create_default_context(cafile=settings.kafka_ssl_cafile) if "SSL" in protocol else None
-    )
+    context = _ssl_context(settings) if "SSL" in protocol else None
     if protocol == "SSL":
         return BaseSecurity(ssl_context=context, use_ssl=True)
     username = settings.kafka_sasl_username or ""
@@ -40,6 +51,15 @@ def security(settings: Settings) -> BaseSecurity | None:
         "SCRAM-SHA-512": SASLScram512,
     }
     return kinds[mechanism](username, password, ssl_context=context, use_ssl=use_ssl)
+
+
+def _ssl_context(settings: Settings) -> ssl.SSLContext:
+    try:
+        return ssl.create_default_context(cafile=settings.kafka_ssl_cafile)
+    except (OSError, ssl.SSLError) as error:
+        raise ConfigurationError(
+            "KAFKA_SSL_CAFILE", f"cannot load {settings.kafka_ssl_cafile!r}: {error}"
+        ) from error
 
 
 def client_options(settings: Settings) -> dict[str, Any]:
@@ -68,8 +88,8 @@ def create_producer(settings: Settings) -> AIOKafkaProducer:
 async def ensure_topics(settings: Settings) -> None:
     """Create the service's topics when missing (the DLQ and event topics too)."""
     admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=15_000)
-    await admin.start()
     try:
+        await admin.start()
         existing = set(await admin.list_topics())
         missing = [t for t in settings.topics.all() if t not in existing]
         if not missing:
@@ -84,3 +104,61 @@ async def ensure_topics(settings: Settings) -> None:
         log.info("created topics %s", missing)
     finally:
         await admin.close()
+
+
+def refusal(error: BaseException) -> ConfigurationError | None:
+    """What to change when the broker refused these settings (a login, a mechanism, a
+    certificate, an ACL), or None when the error may pass by itself: waiting will not help."""
+    match error:
+        case SaslAuthenticationFailed() | AuthenticationFailedError():
+            setting, problem = "KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD", "the broker refused"
+        case UnsupportedSaslMechanismError() | AuthenticationMethodNotSupported():
+            setting, problem = "KAFKA_SASL_MECHANISM", "the broker does not accept"
+        case IllegalSaslStateError():
+            setting, problem = "KAFKA_SECURITY_PROTOCOL", "the broker's listener does not match"
+        case (
+            ClusterAuthorizationFailedError()
+            | TopicAuthorizationFailedError()
+            | GroupAuthorizationFailedError()
+        ):
+            setting, problem = "KAFKA_SASL_USERNAME", "the broker's ACLs do not allow"
+        case ssl.SSLCertVerificationError():
+            setting, problem = "KAFKA_SSL_CAFILE", "the broker's certificate is not trusted by"
+        case _:
+            return None
+    return ConfigurationError(setting, f"{problem} these settings ({_describe(error)})")
+
+
+def unavailable(error: BaseException) -> bool:
+    """True when the broker may answer later (down, starting, unreachable): wait for it."""
+    return refusal(error) is None and isinstance(error, KafkaError | OSError | TimeoutError)
+
+
+async def check_login(settings: Settings) -> None:
+    """Open one connection with the configured security to a bootstrap server and close it.
+
+    aiokafka's own bootstrap logs a refused login and reports only "unable to bootstrap", which
+    looks like a broker that is down; this connection raises the broker's actual answer
+    (`refusal` tells which setting it is about). Nothing to check for PLAINTEXT."""
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return
+    options = client_options(settings)
+    options.pop("bootstrap_servers")
+    last: BaseException | None = None
+    for host, port, _ in collect_hosts(settings.kafka_bootstrap_servers):
+        try:
+            connection = await create_conn(host, port, request_timeout_ms=15_000, **options)
+        except (KafkaError, OSError, TimeoutError) as error:
+            if refusal(error) is not None:
+                raise
+            last = error
+            continue
+        connection.close()
+        return
+    assert last is not None
+    raise last
+
+
+def _describe(error: BaseException) -> str:
+    name, text = type(error).__name__, str(error).strip()
+    return text if name in text else f"{name}: {text}" if text else name

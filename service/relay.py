@@ -12,19 +12,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from service.retry import Backoff, Stopped
+from service.retry import Backoff, Stopped, unless_stopped
 from service.storage import inbox, outbox
 from service.storage.database import is_transient
 
 log = logging.getLogger("program_builder.relay")
 
 NOTIFY_CHANNEL = "program_builder_outbox"
+
+ROUND_GRACE_SECONDS = 1.0
+"""How long a relay round in progress at a stop may still wait for the broker's acks."""
 
 
 class OutboxRelay:
@@ -52,13 +54,21 @@ class OutboxRelay:
         self._wake.set()
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """Relay until `stopping` is set, then return (call `drain` to flush what is left)."""
+        """Relay until `stopping` is set, then return (call `drain` to flush what is left).
+
+        A round in progress at the stop gets `ROUND_GRACE_SECONDS` to finish; a broker that
+        does not answer would otherwise hold it for the producer's request timeout. A round
+        cut short rolls back its claim: its rows stay unsent, for `drain` or the next instance."""
         listener = asyncio.create_task(self._listen(stopping))
         waits = Backoff(stopping, base=0.1, cap=10.0)
         try:
             while not stopping.is_set():
                 try:
-                    count = await self.relay_once()
+                    count = await unless_stopped(
+                        self.relay_once(), stopping, grace=ROUND_GRACE_SECONDS
+                    )
+                except Stopped:
+                    return
                 except Exception as error:
                     self.on_error(error)
                     delay = waits.next_delay()
@@ -132,15 +142,18 @@ class OutboxRelay:
             )
 
     async def drain(self, timeout: float) -> None:
-        """Publish what is pending (at shutdown), for at most `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if await self.relay_once() == 0:
-                    return
-            except Exception as error:
-                log.warning("could not drain the outbox: %s", error)
-                return
+        """Publish what is pending (at shutdown), for at most `timeout` seconds; a round still
+        waiting for the broker then is rolled back (its rows stay for the next instance)."""
+        try:
+            async with asyncio.timeout(timeout):
+                while await self.relay_once() > 0:
+                    pass
+        except TimeoutError:
+            log.warning(
+                "outbox not drained within %.1f s: the rest stays for the next instance", timeout
+            )
+        except Exception as error:
+            log.warning("could not drain the outbox: %s", error)
 
     async def _listen(self, stopping: asyncio.Event) -> None:
         """Hold a LISTEN connection; reconnect with backoff (polling covers the gaps)."""

@@ -56,9 +56,10 @@ class Backoff:
             raise Stopped
 
 
-async def unless_stopped(work: Awaitable[T], stopping: asyncio.Event) -> T:
-    """Await `work`, but cancel it and raise `Stopped` as soon as `stopping` is set."""
-    if stopping.is_set():
+async def unless_stopped(work: Awaitable[T], stopping: asyncio.Event, *, grace: float = 0.0) -> T:
+    """Await `work`; once `stopping` is set, give it `grace` more seconds, then cancel it and
+    raise `Stopped` (its `finally` blocks run: a transaction rolls back, a connection closes)."""
+    if stopping.is_set() and grace <= 0:
         if asyncio.iscoroutine(work):
             work.close()
         raise Stopped
@@ -66,14 +67,17 @@ async def unless_stopped(work: Awaitable[T], stopping: asyncio.Event) -> T:
     stop = asyncio.ensure_future(stopping.wait())
     try:
         await asyncio.wait((task, stop), return_when=asyncio.FIRST_COMPLETED)
+        if not task.done() and grace > 0:
+            await asyncio.wait((task,), timeout=grace)
     finally:
         stop.cancel()
-    if task.done():
-        return task.result()
-    task.cancel()
-    with contextlib.suppress(BaseException):
-        await task
-    raise Stopped
+        if not task.done():  # stopped, or this wait itself was cancelled
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+    if task.cancelled():
+        raise Stopped
+    return task.result()
 
 
 async def until_available(

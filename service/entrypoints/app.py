@@ -3,7 +3,8 @@ documentation-only publishers, the HTTP routes and the lifecycle hooks for given
 
 Startup creates the `ProcessContext` (waiting for broker and database) and puts it in
 FastStream's context, where the module-level handler finds it; shutdown stops fetching first,
-then closes the context, which drains in the order the guarantees need.
+then closes the context, which drains in the order the guarantees need. Each step of a stop is
+bounded, so SIGTERM to exit stays under 5 s even when the broker or the database is gone.
 """
 
 from __future__ import annotations
@@ -21,12 +22,23 @@ from contracts.results import CommandResult
 from service.config import Settings
 from service.entrypoints import asyncapi as asyncapi_page
 from service.entrypoints import http
-from service.entrypoints.consumer import PROCESS, build_broker, subscribe_commands
+from service.entrypoints.consumer import (
+    PROCESS,
+    build_broker,
+    close_connections,
+    stopping_consumers,
+    subscribe_commands,
+)
 from service.factory import ProcessContext
 from service.metrics import Metrics
 from service.tracing import Tracing, tracer_provider
 
 log = logging.getLogger("program_builder")
+
+CONSUMERS_STOP_SECONDS = 2.0
+"""At a stop, when consumers still stopping get their connections closed: after the batch in
+flight had its `BATCH_GRACE_SECONDS`, while a group join would hold them much longer. With the
+`CLOSE_SECONDS` that follow, SIGTERM to exit stays under 5 s whatever the broker does."""
 
 
 class Service:
@@ -38,6 +50,7 @@ class Service:
         self.stopping = asyncio.Event()
         self.process: ProcessContext | None = None
         self.consuming = False
+        self._cut: asyncio.Task[None] | None = None
         self.provider = (
             tracer_provider(settings.otel_exporter_otlp_endpoint, settings.otel_service_name)
             if settings.otel_exporter_otlp_endpoint
@@ -123,9 +136,26 @@ class Service:
     async def _stop(self) -> None:
         self.consuming = False
         self.stopping.set()
+        self._cut = asyncio.create_task(self._cut_consumers())
+
+    async def _cut_consumers(self) -> None:
+        """Consumers in a group join are cut at once (nothing of theirs is in flight); the
+        others, if still stopping once the batch in flight had its grace, a little later."""
+        for delay, joining_only in ((0.0, True), (CONSUMERS_STOP_SECONDS, False)):
+            await asyncio.sleep(delay)
+            if consumers := stopping_consumers(self.subscribers, joining_only=joining_only):
+                log.info(
+                    "closing the connections of %d consumer(s) %s",
+                    len(consumers),
+                    "in a group join" if joining_only else f"still stopping after {delay} s",
+                )
+                await close_connections(consumers)
 
     async def _stopped(self) -> None:
-        # The consumer has stopped; the batch in flight commits (or will be redelivered).
+        # The consumers have stopped; the batch in flight committed (or will be redelivered).
+        if self._cut is not None:
+            self._cut.cancel()
+            await asyncio.gather(self._cut, return_exceptions=True)
         if self.process is not None:
             await self.process.aclose()
             self.process = None

@@ -8,6 +8,7 @@ is retried with backoff until it commits or the service stops (then it is not ac
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -36,6 +37,11 @@ log = logging.getLogger("program_builder")
 PROCESS = "process"
 """The FastStream context key under which the running `ProcessContext` is found."""
 
+BATCH_GRACE_SECONDS = 1.5
+"""At a stop, how long the batch in flight has to commit and be acked (a batch takes
+milliseconds; one waiting to retry gives up at once). Past it FastStream cancels the handler:
+the transaction rolls back and the batch is redelivered to the next instance."""
+
 
 def build_broker(
     settings: Settings, metrics: Metrics, provider: TracerProvider | None = None
@@ -53,6 +59,7 @@ def build_broker(
         enable_idempotence=settings.kafka_enable_idempotence,
         acks="all",
         request_timeout_ms=15_000,
+        graceful_timeout=BATCH_GRACE_SECONDS,
         logger=logging.getLogger("program_builder.broker"),
     )
 
@@ -122,6 +129,21 @@ async def raw_values(message: Any, original: Callable[..., Awaitable[Any]]) -> A
     """No JSON decoding by FastStream (a `content-type: application/json` header with a broken
     body would raise before the handler): the body stays the list of raw values."""
     return message.body
+
+
+def stopping_consumers(subscribers: list[Any], *, joining_only: bool) -> list[Any]:
+    """The aiokafka consumers of `subscribers` not stopped yet (with `joining_only`, those not
+    assigned any partition yet: in a group join, with no batch that could be in flight)."""
+    consumers = [s.consumer for s in subscribers if s.consumer is not None]
+    return [c for c in consumers if not joining_only or not c.assignment()]
+
+
+async def close_connections(consumers: list[Any]) -> None:
+    """Close these consumers' connections. aiokafka lets a group join or rebalance in progress
+    finish before a consumer leaves: up to the session timeout, longer on a broker holding the
+    join. With its connections closed the join fails and the stop completes at once; the broker
+    drops the member when its session times out, as after a crash (no offset is lost)."""
+    await asyncio.gather(*(c._client.close() for c in consumers), return_exceptions=True)
 
 
 def record_of(raw: ConsumerRecord[Any, Any]) -> Record:

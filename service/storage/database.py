@@ -11,6 +11,7 @@ import asyncpg.pool
 from pydantic_core import to_json
 
 from contracts.results import CommandError, ErrorCode
+from service.config import ConfigurationError, without_password
 
 # A plain connection or one borrowed from the pool: the storage functions take either.
 Connection: TypeAlias = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
@@ -41,6 +42,8 @@ def is_transient(error: BaseException) -> bool:
     """True when retrying the same work later can succeed: not the command's fault."""
     if isinstance(error, asyncpg.PostgresError):
         return getattr(error, "sqlstate", None) in TRANSIENT_SQLSTATES
+    if isinstance(error, asyncpg.ClientConfigurationError):  # an InterfaceError, but ours
+        return False
     return isinstance(
         error,
         OSError
@@ -48,6 +51,29 @@ def is_transient(error: BaseException) -> bool:
         | asyncpg.InterfaceError
         | asyncpg.exceptions.ConnectionDoesNotExistError,
     )
+
+
+REFUSED_LOGIN_SQLSTATES = {
+    "28P01": "PostgreSQL refused the password",  # invalid_password
+    "28000": "PostgreSQL refused the login",  # invalid_authorization_specification
+    "3D000": "no such database",  # invalid_catalog_name
+    "42501": "the role lacks a privilege",  # insufficient_privilege
+}
+
+
+def connection_refusal(error: BaseException, url: str) -> ConfigurationError | None:
+    """What to change when PostgreSQL refused to let the service in (login, database,
+    privileges, a malformed URL): waiting will not help. None for any other error."""
+    if isinstance(error, asyncpg.PostgresError):
+        problem = REFUSED_LOGIN_SQLSTATES.get(getattr(error, "sqlstate", None) or "")
+        if problem is None:
+            return None
+        detail = str(error)
+    elif isinstance(error, ValueError):  # asyncpg.ClientConfigurationError is one
+        problem, detail = "cannot use this URL", str(error)
+    else:
+        return None
+    return ConfigurationError("DATABASE_URL", f"{problem} ({detail}) at {without_password(url)}")
 
 
 def refusal(error: BaseException) -> CommandError | None:

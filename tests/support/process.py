@@ -1,5 +1,6 @@
-"""The service as another process: `program-builder run` started, signalled and killed by tests
-(and by the bench), and its readiness probe read."""
+"""The service as another process: the `program-builder` console script started, signalled, timed
+and killed by tests (and by the bench), as an operator or an orchestrator would, and its readiness
+probe read."""
 
 from __future__ import annotations
 
@@ -8,32 +9,56 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
+SCRIPT = Path(sys.executable).with_name("program-builder")
+
+
+@dataclass(frozen=True)
+class Exit:
+    """How a process ended: its status and the seconds from the signal (or start) to its end."""
+
+    status: int
+    seconds: float
+
 
 @dataclass
 class ServiceProcess:
-    """`program-builder run` in its own process group, so SIGKILL takes it down at once."""
+    """`program-builder <command>` in its own process group, with stdout and stderr in `log`."""
 
     env: dict[str, str]
     log: Path
+    command: str = "run"
+    cwd: Path | None = None
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    signalled_at: int = 0
+    """Where the output stood when the last signal was sent."""
 
     def start(self) -> None:
-        script = Path(sys.executable).with_name("program-builder")
+        output = open(self.log, "ab")  # noqa: SIM115 - owned by the child
         self.process = subprocess.Popen(
-            [str(script), "run"],
+            [str(SCRIPT), self.command],
             env=self.env,
+            cwd=self.cwd,
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.log, "ab"),  # noqa: SIM115 - owned by the child
+            stdout=output,
+            stderr=output,
             start_new_session=True,
         )
+        output.close()
         self.starts += 1
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
 
     def kill(self) -> None:
         assert self.process is not None
@@ -64,6 +89,57 @@ class ServiceProcess:
         while (current := await self.readiness()) != status:
             assert asyncio.get_running_loop().time() < deadline, f"/readyz {current}, not {status}"
             await asyncio.sleep(0.2)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def descendants(self) -> list[psutil.Process]:
+        """Every process started under this one (the embedded servers of `dev`, say)."""
+        try:
+            return psutil.Process(self.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    async def wait_for(self, text: str, timeout: float) -> None:
+        """Until `text` is in the output; fails if the process ends or the time runs out."""
+        deadline = time.monotonic() + timeout
+        while text not in self.output():
+            status = self.process.poll() if self.process else None
+            assert status is None, f"exited {status} before {text!r}:\n{self.output()[-3000:]}"
+            assert time.monotonic() < deadline, f"no {text!r}:\n{self.output()[-3000:]}"
+            await asyncio.sleep(0.05)
+
+    async def stop(self, sig: signal.Signals = signal.SIGTERM, timeout: float = 20) -> Exit:
+        """Send `sig` and time the exit (measured by polling, so stops can run side by side)."""
+        assert self.process is not None
+        self.signalled_at = len(self.output())
+        sent = time.monotonic()
+        self.process.send_signal(sig)
+        return await self._ended(sent, timeout)
+
+    async def exited(self, timeout: float = 20) -> Exit:
+        """The exit of a process expected to end by itself (a failed start), timed from now."""
+        return await self._ended(time.monotonic(), timeout)
+
+    async def _ended(self, since: float, timeout: float) -> Exit:
+        assert self.process is not None
+        while (status := self.process.poll()) is None:
+            if time.monotonic() - since > timeout:
+                self.kill()
+                raise AssertionError(f"still running {timeout} s later:\n{self.output()[-3000:]}")
+            await asyncio.sleep(0.02)
+        return Exit(status, time.monotonic() - since)
+
+    def group_left(self) -> list[int]:
+        """Processes still in this process's group after it ended (should be none)."""
+        return [p.pid for p in psutil.process_iter() if _pgid(p.pid) == self.pid]
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
 
 
 def service_env(bootstrap: str, database_url: str, prefix: str, **extra: str) -> dict[str, str]:

@@ -8,9 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import ssl
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +15,7 @@ import pytest
 from service.config import Settings
 from service.embedded import free_port
 from service.kafka import client_options, create_producer
+from tests.support.process import ServiceProcess
 
 KAFKA_SECRET = "kafka-s3cr3t-Z9"
 DATABASE_SECRET = "db-s3cr3t-Q7"
@@ -77,7 +75,7 @@ def test_secrets_are_not_in_repr() -> None:
         assert DATABASE_SECRET not in text
 
 
-def test_secrets_never_reach_the_logs() -> None:
+async def test_secrets_never_reach_the_logs(tmp_path: Path) -> None:
     """`program-builder run` against a broker and a database that refuse: it logs its retries,
     never the passwords."""
     env = {
@@ -91,21 +89,14 @@ def test_secrets_never_reach_the_logs() -> None:
         "HTTP_PORT": "0",
         "LOG_LEVEL": "DEBUG",
     }
-    script = Path(sys.executable).with_name("program-builder")
-    process = subprocess.Popen(
-        [str(script), "run"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    time.sleep(4)
-    process.send_signal(signal.SIGTERM)
+    process = ServiceProcess(env, tmp_path / "run.log")
+    process.start()
     try:
-        output, _ = process.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        output, _ = process.communicate()
-    text = output.decode(errors="replace")
-    assert "not available" in text, text[-2000:]  # it did try, and said so
+        await process.wait_for("not available", 60)  # it did try, and said so
+        assert (await process.stop(signal.SIGTERM)).status == 0
+    finally:
+        if process.alive():
+            process.kill()
+    text = process.output()
     assert KAFKA_SECRET not in text
     assert DATABASE_SECRET not in text
