@@ -30,7 +30,7 @@ from service.embedded import EmbeddedBroker, free_port
 from service.storage import migrations
 from tests.conftest import database_url_for
 from tests.infrastructure import Infrastructure
-from tests.reliability.harness import produce
+from tests.support.kafka import produce
 from tests.support.process import Exit, ServiceProcess, service_env
 from tests.support.proxy import TcpProxy
 from tests.support.refusing_broker import RefusingBroker

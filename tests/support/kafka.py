@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
+from aiokafka import AIOKafkaProducer
 
 from service.config import Settings
 from service.entrypoints.client import Document, ServiceClient, output_topics
@@ -123,3 +124,15 @@ class CommandClient(ServiceClient):
                     f"outbox: {unsent} unsent; events committed {committed}, consumed {consumed}"
                 )
             await asyncio.sleep(0.1)
+
+
+async def produce(bootstrap: str, topic: str, messages: Sequence[tuple[bytes, bytes]]) -> None:
+    """(key, value) pairs to `topic`, batched, every one acknowledged; no consumer, so the topic
+    need not exist yet (the broker creates it on first use)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        pending = [await producer.send(topic, value, key=key) for key, value in messages]
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
