@@ -299,14 +299,16 @@ def build() -> dict[str, Any]:
             "Prescription updated",
             "One event per prescription a command changed (series, group, kind or position), "
             "keyed by `prescriptionId`; the latest event per key is the prescription's state, "
-            "so the topic can be compacted.",
+            "so the topic can be compacted. After a `deleted: true` event comes a tombstone: "
+            "the same key with a null value, so consumers must accept a null value.",
             "PrescriptionUpdated",
         ),
         "sessionUpdated": _channel(
             _TOPICS.session_updated,
             "Session updated",
             "One event per session a command created, deleted, renamed, moved or whose groups "
-            "it changed, keyed by `sessionId`; the latest event per key is the session's state.",
+            "it changed, keyed by `sessionId`; the latest event per key is the session's state. "
+            "After a `deleted: true` event comes a tombstone (same key, null value).",
             "SessionUpdated",
         ),
         "programUpdated": _channel(
@@ -314,8 +316,9 @@ def build() -> dict[str, Any]:
             "Program updated (v1.1)",
             "One event per command that created, copied, imported, renamed, resized, "
             "relabelled or deleted the program, or added, removed or reordered its sessions; "
-            "keyed by `programId`. Added in contract v1.1: consumers must expect the topic to "
-            "stay empty against a service that predates it.",
+            "also for every program on `program.republish`; keyed by `programId`, the latest "
+            "event per key is the program's state. After a `deleted: true` event comes a "
+            "tombstone (same key, null value). Added in contract v1.1.",
             "ProgramUpdated",
         ),
         "deadLetters": _channel(

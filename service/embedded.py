@@ -310,8 +310,10 @@ class EmbeddedPostgres:
                         str(self.data_dir),
                         "-p",
                         str(self.port),
+                        # TCP only: a Unix socket path under a deep data directory can pass
+                        # the 107-byte limit, and every client here connects to 127.0.0.1.
                         "-k",
-                        str(self.data_dir),
+                        "",
                         *options,
                     ],
                     stdin=subprocess.DEVNULL,

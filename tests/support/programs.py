@@ -161,9 +161,18 @@ async def assert_events_reconstruct_database(client: CommandClient, pool: asyncp
     """The latest event per key on the three event topics equals every program in the
     database."""
     await client.wait_consumed(pool)
+    # One snapshot of the database for every table read below.
+    async with (
+        pool.acquire() as connection,
+        connection.transaction(isolation="repeatable_read", readonly=True),
+    ):
+        await _assert_matches(client, connection)
+
+
+async def _assert_matches(client: CommandClient, database: Any) -> None:
     events = client.latest(client.topics.prescription_updated)
     latest = {key: event for key, event in events.items() if not event["deleted"]}
-    rows = await pool.fetch(
+    rows = await database.fetch(
         """SELECT p.id, p.program_exercise_id, p.week, p.version, p.series, pe.session_id,
                   pe.exercise_id, g.id AS group_id, g.order_index, pe.order_within_group,
                   (SELECT count(*) FROM program_exercises m WHERE m.group_id = g.id) AS size
@@ -199,7 +208,7 @@ async def assert_events_reconstruct_database(client: CommandClient, pool: asyncp
         for key, event in client.latest(client.topics.session_updated).items()
         if not event["deleted"]
     }
-    assert await database_sessions(pool) == {
+    assert await database_sessions(database) == {
         key: {
             "name": event["name"],
             "orderIndex": event["orderIndex"],
@@ -220,7 +229,7 @@ async def assert_events_reconstruct_database(client: CommandClient, pool: asyncp
         }
         for key, event in sessions.items()
     }
-    assert await database_programs(pool) == {
+    assert await database_programs(database) == {
         key: {
             "name": event["name"],
             "weeks": event["weeks"],
@@ -233,7 +242,7 @@ async def assert_events_reconstruct_database(client: CommandClient, pool: asyncp
     }
 
 
-async def database_programs(pool: asyncpg.Pool) -> dict[str, dict[str, Any]]:
+async def database_programs(pool: asyncpg.Pool | asyncpg.Connection) -> dict[str, dict[str, Any]]:
     """Every program's own state (its version moves with every command, its event only when
     this state changes, so the version is not part of it)."""
     rows = await pool.fetch(
@@ -271,7 +280,7 @@ FIELDS_OF_A_PRESCRIPTION = (
 )
 
 
-async def database_sessions(pool: asyncpg.Pool) -> dict[str, dict[str, Any]]:
+async def database_sessions(pool: asyncpg.Pool | asyncpg.Connection) -> dict[str, dict[str, Any]]:
     """Every session in the database with its groups in order and their members in order."""
     sessions = {
         str(r["id"]): {"name": r["name"], "orderIndex": r["order_index"], "groups": []}
