@@ -630,10 +630,10 @@ def table(report: dict[str, Any]) -> str:
     ]
     tps = (report.get("pgbench") or {}).get("tps")
     for r in report["closed_loop"]:
-        ratio = f"{r['commands_per_second'] / tps:.2f}" if tps else "n/a"
+        versus = f"{r['commands_per_second'] / tps:.2f}" if tps else "n/a"
         lines.append(
             f"  {r['mix']:<8} {r['commands']:>9} {r['commands_per_second']:>9} "
-            f"{r['service_cpu_ms_per_command']:>11} {ratio:>17}"
+            f"{r['service_cpu_ms_per_command']:>11} {versus:>17}"
         )
     lines += [
         "open loop, editor mix: ms from scheduled send to result, and as a multiple of the floor",
