@@ -82,6 +82,19 @@ async def database_url(
 
 
 @pytest.fixture
+async def empty_database(postgres_server: tuple[str, str]) -> AsyncIterator[str]:
+    """A database no migration ever touched (the migration runner's and the wheel's tests)."""
+    name = f"pb_empty_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(postgres_server[0])
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield database_url_for(postgres_server[0], name)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
 async def new_database(
     postgres_server: tuple[str, str], template_database: str
 ) -> AsyncIterator[Callable[[], Awaitable[str]]]:

@@ -14,7 +14,6 @@ import sys
 import sysconfig
 import uuid
 import zipfile
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -23,7 +22,6 @@ import pytest
 
 from service.embedded import free_port
 from service.entrypoints.asyncapi import asset_paths
-from tests.conftest import database_url_for
 from tests.published.tools import ROOT
 
 SOURCES = ("pyproject.toml", "setup.py", "README.md", "contracts", "service", "migrations")
@@ -139,19 +137,6 @@ def test_the_installed_package_is_not_the_checkout(installed: Path, tmp_path: Pa
         text=True,
     )
     assert all(line.startswith(str(installed)) for line in done.stdout.split()), done.stdout
-
-
-@pytest.fixture
-async def empty_database(postgres_server: tuple[str, str]) -> AsyncIterator[str]:
-    """A database no migration ever touched."""
-    name = f"pb_wheel_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(postgres_server[0])
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield database_url_for(postgres_server[0], name)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def test_migrate_then_run_from_any_directory(
