@@ -1,4 +1,5 @@
-"""Integration fixtures: a fresh empty database (no migrations) next to the migrated ones."""
+"""Integration fixtures: a connection to a migrated database with the service's codecs (the empty
+database of the migration tests is in tests/conftest.py)."""
 
 from __future__ import annotations
 
