@@ -81,12 +81,12 @@ def check_group_count(session: Session, adding: int, path: str = "") -> None:
         )
 
 
-def check_group_size(group: ExerciseGroup, adding: int) -> None:
+def check_group_size(group: ExerciseGroup, adding: int, path: str) -> None:
     if len(group.exercises) + adding > MAX_EXERCISES_PER_GROUP:
         raise InvariantViolated(
             f"group {group.id} already holds {len(group.exercises)} exercises; a group holds at "
             f"most {MAX_EXERCISES_PER_GROUP}",
-            path="groupId",
+            path=path,
         )
 
 

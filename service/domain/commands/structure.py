@@ -63,7 +63,7 @@ def exercise_add(program: Program, body: c.ExerciseAddBody, step: Step) -> None:
             raise NotFound(
                 f"exercise group {body.group_id} is not in session {session.id}", path="groupId"
             )
-        rules.check_group_size(group, 1)
+        rules.check_group_size(group, 1, "groupId")
         at = rules.position(body.position, len(group.exercises), "position", "the group")
         changes.touch(program, session)
         group.exercises.insert(at, exercise)
@@ -123,7 +123,7 @@ def exercise_move(program: Program, body: c.ExerciseMoveBody, step: Step) -> Non
             changes.touch(program, at.session)
             target.exercises.insert(where, target.exercises.pop(at.index_in_group))
             return
-        rules.check_group_size(target, 1)
+        rules.check_group_size(target, 1, "toGroupId")
         where = rules.position(body.position, len(target.exercises), "position", "the group")
         changes.touch(program, at.session)
         changes.touch(program, target_session)

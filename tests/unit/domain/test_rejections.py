@@ -189,14 +189,13 @@ def test_exercise_move_into_a_full_group_is_refused(programs: Programs) -> None:
         for n in range(10)
     ]
     programs.applied("batch", program, operations=fillers)
-    # The path is not checked: it names `groupId`, a field exercise.move does not have.
     full = assert_refused(
         programs,
         program,
         "exercise.move",
         {"programExerciseId": ids["squat"], "toGroupId": ids["group"]},
         "invariant_violated",
-        None,
+        "toGroupId",
     )
     assert "12" in full["error"]["message"]
     groups = programs.programs[uuid.UUID(program)].sessions[0].groups
