@@ -15,6 +15,7 @@ from service.domain.commands.registry import (
     handles,
     ids_created_by,
     reads_of,
+    whole_program,
 )
 from service.domain.errors import InvariantViolated, Rejection
 from service.domain.imports import fill_from_snapshot
@@ -103,11 +104,7 @@ def program_update(program: Program, body: c.ProgramUpdateBody, step: Step) -> N
         program.week_labels = {label.week: label.label for label in body.week_labels}
 
 
-def _everything(program: Program, body: c.ProgramRepublishBody) -> Reads:
-    return WHOLE_PROGRAM
-
-
-@handles(c.ProgramRepublishBody, reads=_everything, copies=False, versioned=False)
+@handles(c.ProgramRepublishBody, reads=whole_program, copies=False, versioned=False)
 def program_republish(program: Program, body: c.ProgramRepublishBody, step: Step) -> None:
     step.changes.republish = True
 
@@ -116,7 +113,7 @@ def _copy_ids(body: c.ProgramCopyBody) -> IdPaths:
     return [("newProgramId", body.new_program_id)]
 
 
-@handles(c.ProgramCopyBody, reads=_everything, creates=_copy_ids, copies=False, versioned=False)
+@handles(c.ProgramCopyBody, reads=whole_program, creates=_copy_ids, copies=False, versioned=False)
 def program_copy(program: Program, body: c.ProgramCopyBody, step: Step) -> None:
     """A new program of the same tenant at version 1; every copied id is uuid5(commandId,
     sourceId). The template itself is left as it is (its version stays)."""
@@ -151,7 +148,7 @@ def program_copy(program: Program, body: c.ProgramCopyBody, step: Step) -> None:
     step.output = copy
 
 
-@handles(c.ProgramDeleteBody, reads=_everything)
+@handles(c.ProgramDeleteBody, reads=whole_program)
 def program_delete(program: Program, body: c.ProgramDeleteBody, step: Step) -> None:
     """Everything of the program is deleted and announced so (then tombstoned)."""
     for at, session in enumerate(program.sessions):

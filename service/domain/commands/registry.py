@@ -78,6 +78,23 @@ def sessions(
     return Reads(frozenset(found))
 
 
+# What most command types read, declared once for all of them.
+
+
+def its_session(program: Program, body: Any) -> Reads:
+    """Every exercise of the session the body names (`sessionId`)."""
+    return sessions(program, [body.session_id])
+
+
+def its_exercise(program: Program, body: Any) -> Reads:
+    """The prescriptions of the program exercise the body names (`programExerciseId`)."""
+    return exercises(body.program_exercise_id)
+
+
+def whole_program(program: Program, body: Any) -> Reads:
+    return WHOLE_PROGRAM
+
+
 IdPaths = Iterable[tuple[str, UUID | None]]
 """Client-given ids a command creates, each with its path in the command (None: not given)."""
 

@@ -12,7 +12,7 @@ from contracts import commands as c
 from contracts.parsing import error_details
 from contracts.series import MAX_SETS_PER_SERIES, PrescriptionSeriesData
 from service.domain.commands import rules
-from service.domain.commands.registry import Reads, Step, exercises, handles
+from service.domain.commands.registry import Step, handles, its_exercise
 from service.domain.errors import InvariantViolated, NotFound, ValidationFailed
 from service.domain.model import Prescription, Program, SetData
 
@@ -23,10 +23,6 @@ SeriesBody = (
     | c.SeriesRemoveBody
     | c.SeriesMoveBody
 )
-
-
-def _reads(program: Program, body: SeriesBody) -> Reads:
-    return exercises(body.program_exercise_id)
 
 
 def _prescription(
@@ -62,13 +58,13 @@ def _store(
     step.changes.series_changed(current.program_exercise_id, current.week)
 
 
-@handles(c.SeriesReplaceBody, reads=_reads, copies=False)
+@handles(c.SeriesReplaceBody, reads=its_exercise, copies=False)
 def series_replace(program: Program, body: c.SeriesReplaceBody, step: Step) -> None:
     by_week, current = _prescription(program, body, step, create=True)
     _store(by_week, current, rules.wire_series(body.series), step)
 
 
-@handles(c.SeriesAddBody, reads=_reads, copies=False)
+@handles(c.SeriesAddBody, reads=its_exercise, copies=False)
 def series_add(program: Program, body: c.SeriesAddBody, step: Step) -> None:
     by_week, current = _prescription(program, body, step, create=False)
     if len(current.series) >= MAX_SETS_PER_SERIES:
@@ -90,7 +86,7 @@ def series_add(program: Program, body: c.SeriesAddBody, step: Step) -> None:
     _store(by_week, current, rules.renumbered(series), step)
 
 
-@handles(c.SeriesUpdateBody, reads=_reads, copies=False)
+@handles(c.SeriesUpdateBody, reads=its_exercise, copies=False)
 def series_update(program: Program, body: c.SeriesUpdateBody, step: Step) -> None:
     by_week, current = _prescription(program, body, step, create=False)
     at = rules.index(body.index, len(current.series), "index", "the series")
@@ -114,7 +110,7 @@ def series_update(program: Program, body: c.SeriesUpdateBody, step: Step) -> Non
     _store(by_week, current, tuple(series), step)
 
 
-@handles(c.SeriesRemoveBody, reads=_reads, copies=False)
+@handles(c.SeriesRemoveBody, reads=its_exercise, copies=False)
 def series_remove(program: Program, body: c.SeriesRemoveBody, step: Step) -> None:
     by_week, current = _prescription(program, body, step, create=False)
     at = rules.index(body.index, len(current.series), "index", "the series")
@@ -123,7 +119,7 @@ def series_remove(program: Program, body: c.SeriesRemoveBody, step: Step) -> Non
     _store(by_week, current, rules.renumbered(series), step)
 
 
-@handles(c.SeriesMoveBody, reads=_reads, copies=False)
+@handles(c.SeriesMoveBody, reads=its_exercise, copies=False)
 def series_move(program: Program, body: c.SeriesMoveBody, step: Step) -> None:
     by_week, current = _prescription(program, body, step, create=False)
     source = rules.index(body.from_, len(current.series), "from", "the series")

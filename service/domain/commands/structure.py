@@ -11,7 +11,7 @@ from uuid import UUID
 from contracts import commands as c
 from contracts.commands import MAX_GROUPS_PER_SESSION
 from service.domain.commands import rules
-from service.domain.commands.registry import IdPaths, Reads, Step, handles, sessions
+from service.domain.commands.registry import IdPaths, Reads, Step, handles, its_session, sessions
 from service.domain.errors import InvariantViolated, NotFound
 from service.domain.model import ExerciseGroup, Prescription, Program, ProgramExercise, Session
 
@@ -28,11 +28,7 @@ def session_add(program: Program, body: c.SessionAddBody, step: Step) -> None:
     rules.insert_session(program, Session(body.session_id, body.name, []), at, step.changes)
 
 
-def _session_remove_reads(program: Program, body: c.SessionRemoveBody) -> Reads:
-    return sessions(program, [body.session_id])
-
-
-@handles(c.SessionRemoveBody, reads=_session_remove_reads)
+@handles(c.SessionRemoveBody, reads=its_session)
 def session_remove(program: Program, body: c.SessionRemoveBody, step: Step) -> None:
     at, session = program.session(body.session_id)
     step.changes.delete_session(program, session, at)
@@ -43,15 +39,11 @@ def session_remove(program: Program, body: c.SessionRemoveBody, step: Step) -> N
         program.prescriptions.pop(exercise.id, None)
 
 
-def _exercise_add_reads(program: Program, body: c.ExerciseAddBody) -> Reads:
-    return sessions(program, [body.session_id])
-
-
 def _exercise_add_ids(body: c.ExerciseAddBody) -> IdPaths:
     return [("programExerciseId", body.program_exercise_id), ("newGroupId", body.new_group_id)]
 
 
-@handles(c.ExerciseAddBody, reads=_exercise_add_reads, creates=_exercise_add_ids)
+@handles(c.ExerciseAddBody, reads=its_session, creates=_exercise_add_ids)
 def exercise_add(program: Program, body: c.ExerciseAddBody, step: Step) -> None:
     changes, ids = step.changes, step.ids
     _, session = program.session(body.session_id)
@@ -156,15 +148,11 @@ def exercise_move(program: Program, body: c.ExerciseMoveBody, step: Step) -> Non
     target_session.groups.insert(where, ExerciseGroup(group_id, [exercise]))
 
 
-def _exercises_group_reads(program: Program, body: c.ExercisesGroupBody) -> Reads:
-    return sessions(program, [body.session_id])
-
-
 def _exercises_group_ids(body: c.ExercisesGroupBody) -> IdPaths:
     return [("groupId", body.group_id)]
 
 
-@handles(c.ExercisesGroupBody, reads=_exercises_group_reads, creates=_exercises_group_ids)
+@handles(c.ExercisesGroupBody, reads=its_session, creates=_exercises_group_ids)
 def exercises_group(program: Program, body: c.ExercisesGroupBody, step: Step) -> None:
     _, session = program.session(body.session_id)
     group_id = rules.new_id(program, step.context, body.group_id or step.ids.group(), "groupId")
@@ -231,11 +219,7 @@ def group_ungroup(program: Program, body: c.GroupUngroupBody, step: Step) -> Non
     session.groups[at : at + 1] = singles
 
 
-def _groups_reorder_reads(program: Program, body: c.GroupsReorderBody) -> Reads:
-    return sessions(program, [body.session_id])
-
-
-@handles(c.GroupsReorderBody, reads=_groups_reorder_reads)
+@handles(c.GroupsReorderBody, reads=its_session)
 def groups_reorder(program: Program, body: c.GroupsReorderBody, step: Step) -> None:
     _, session = program.session(body.session_id)
     current = {g.id: g for g in session.groups}
@@ -260,15 +244,11 @@ def group_update(program: Program, body: c.GroupUpdateBody, step: Step) -> None:
     group.settings = group.settings.updated(body)
 
 
-def _session_copy_reads(program: Program, body: c.SessionCopyBody) -> Reads:
-    return sessions(program, [body.session_id])
-
-
 def _session_copy_ids(body: c.SessionCopyBody) -> IdPaths:
     return [("newSessionId", body.new_session_id)]
 
 
-@handles(c.SessionCopyBody, reads=_session_copy_reads, creates=_session_copy_ids)
+@handles(c.SessionCopyBody, reads=its_session, creates=_session_copy_ids)
 def session_copy(program: Program, body: c.SessionCopyBody, step: Step) -> None:
     ids, context = step.ids, step.context
     at, source = program.session(body.session_id)

@@ -8,7 +8,6 @@ written for the first time gets the derived id `prescription:<programExerciseId>
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -22,9 +21,10 @@ from service.domain.commands.registry import (
     WHOLE_PROGRAM,
     Reads,
     Step,
-    exercises,
     handles,
+    its_exercise,
     sessions,
+    whole_program,
 )
 from service.domain.errors import InvariantViolated, NotFound
 from service.domain.model import Prescription, Program, SetData, with_order_index
@@ -88,11 +88,7 @@ def _shift_weeks(program: Program, first: int, by: int, step: Step) -> None:
     }
 
 
-def _everything(program: Program, body: Any) -> Reads:
-    return WHOLE_PROGRAM
-
-
-@handles(c.WeekInsertBody, reads=_everything)
+@handles(c.WeekInsertBody, reads=whole_program)
 def week_insert(program: Program, body: c.WeekInsertBody, step: Step) -> None:
     if body.at > program.weeks:
         raise InvariantViolated(
@@ -120,7 +116,7 @@ def _keep_week_zero(program: Program, step: Step) -> None:
             _write_week(program, exercise_id, 0, (), step)
 
 
-@handles(c.WeekRemoveBody, reads=_everything)
+@handles(c.WeekRemoveBody, reads=whole_program)
 def week_remove(program: Program, body: c.WeekRemoveBody, step: Step) -> None:
     rules.check_week(program, body.week)
     if program.weeks == 1:
@@ -137,10 +133,6 @@ def week_remove(program: Program, body: c.WeekRemoveBody, step: Step) -> None:
     program.weeks -= 1
     step.changes.program_row = True
     _keep_week_zero(program, step)
-
-
-def _progress_reads(program: Program, body: c.SeriesProgressBody) -> Reads:
-    return exercises(body.program_exercise_id)
 
 
 _RANGES = {
@@ -202,7 +194,7 @@ def _progressed(
     return tuple(result)
 
 
-@handles(c.SeriesProgressBody, reads=_progress_reads, copies=False)
+@handles(c.SeriesProgressBody, reads=its_exercise, copies=False)
 def series_progress(program: Program, body: c.SeriesProgressBody, step: Step) -> None:
     program.locate(body.program_exercise_id)
     rules.check_week(program, body.from_week, "fromWeek")
