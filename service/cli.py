@@ -153,7 +153,7 @@ async def _migrate(settings: Settings) -> list[str]:
 
     from service.config import ConfigurationError, without_password
     from service.storage.database import connection_refusal
-    from service.storage.migrations import MigrationError, migrate
+    from service.storage.migrations import MigrationError, migrate, schema_refusal
 
     url = settings.database_url.get_secret_value()
     try:
@@ -168,7 +168,7 @@ async def _migrate(settings: Settings) -> list[str]:
     try:
         return await migrate(connection)
     except MigrationError as error:
-        raise ConfigurationError("DATABASE_URL", f"{error} ({without_password(url)})") from error
+        raise schema_refusal(error, url) from error
     finally:
         await connection.close()
 

@@ -18,7 +18,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from service import kafka
-from service.config import ConfigurationError, Settings, without_password
+from service.config import ConfigurationError, Settings
 from service.handling import CommandProcessor
 from service.kafka import check_login, create_producer, ensure_topics
 from service.messages import Messages
@@ -26,7 +26,7 @@ from service.metrics import Metrics
 from service.relay import OutboxRelay, Retention
 from service.retry import unless_stopped, until_available
 from service.storage.database import connection_refusal, create_pool, is_transient
-from service.storage.migrations import MigrationError, check_schema_current
+from service.storage.migrations import MigrationError, check_schema_current, schema_refusal
 from service.tracing import Tracing
 
 log = logging.getLogger("program_builder")
@@ -175,8 +175,7 @@ async def _check_schema(pool: asyncpg.Pool, url: str) -> None:
             try:
                 await check_schema_current(connection)
             except MigrationError as error:
-                where = without_password(url)
-                raise ConfigurationError("DATABASE_URL", f"{error} ({where})") from error
+                raise schema_refusal(error, url) from error
 
 
 async def _stop_producer(producer: AIOKafkaProducer, timeout: float) -> None:

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from service.config import ConfigurationError, without_password
 from service.storage.database import Connection
 
 _LOCK_KEY = 0x70726F67  # "prog": one advisory lock for every migration run of this service
@@ -38,6 +39,11 @@ class Migration:
 
 class MigrationError(RuntimeError):
     """The database's migration history disagrees with the repository."""
+
+
+def schema_refusal(error: MigrationError, url: str) -> ConfigurationError:
+    """The database's schema is not the one this code needs: name the setting (no password)."""
+    return ConfigurationError("DATABASE_URL", f"{error} ({without_password(url)})")
 
 
 PACKAGED = Path(__file__).resolve().parent / "sql"
