@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -67,31 +68,36 @@ async def template_database(postgres_server: tuple[str, str]) -> AsyncIterator[s
         await admin.close()
 
 
+@contextlib.asynccontextmanager
+async def scratch_database(
+    server_url: str, prefix: str, template: str | None = None
+) -> AsyncIterator[str]:
+    """A database of its own on the test server (a copy of `template`, else empty), dropped
+    afterwards: its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server_url)
+    try:
+        copy = f' TEMPLATE "{template}"' if template else ""
+        await admin.execute(f'CREATE DATABASE "{name}"{copy}')
+        yield database_url_for(server_url, name)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
 @pytest.fixture
 async def database_url(
     postgres_server: tuple[str, str], template_database: str
 ) -> AsyncIterator[str]:
-    name = f"pb_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(postgres_server[0])
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-        yield database_url_for(postgres_server[0], name)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with scratch_database(postgres_server[0], "pb_test", template_database) as url:
+        yield url
 
 
 @pytest.fixture
 async def empty_database(postgres_server: tuple[str, str]) -> AsyncIterator[str]:
     """A database no migration ever touched (the migration runner's and the wheel's tests)."""
-    name = f"pb_empty_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(postgres_server[0])
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield database_url_for(postgres_server[0], name)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with scratch_database(postgres_server[0], "pb_empty") as url:
+        yield url
 
 
 @pytest.fixture
@@ -99,21 +105,14 @@ async def new_database(
     postgres_server: tuple[str, str], template_database: str
 ) -> AsyncIterator[Callable[[], Awaitable[str]]]:
     """More migrated databases for one test, dropped after it: `url = await new_database()`."""
-    admin = await asyncpg.connect(postgres_server[0])
-    names: list[str] = []
+    async with contextlib.AsyncExitStack() as databases:
 
-    async def create() -> str:
-        name = f"pb_test_{uuid.uuid4().hex[:12]}"
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-        names.append(name)
-        return database_url_for(postgres_server[0], name)
+        async def create() -> str:
+            return await databases.enter_async_context(
+                scratch_database(postgres_server[0], "pb_test", template_database)
+            )
 
-    try:
         yield create
-    finally:
-        for name in names:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 @pytest.fixture

@@ -28,7 +28,6 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from contracts.topics import Topics
 from service.embedded import EmbeddedBroker, free_port
 from service.storage import migrations
-from tests.conftest import database_url_for
 from tests.infrastructure import Infrastructure
 from tests.support.kafka import produce
 from tests.support.process import Exit, ServiceProcess, service_env
@@ -300,14 +299,12 @@ async def test_stops_during_a_broker_outage(
 
 
 async def test_migrate_waiting_for_the_lock_stops(
-    postgres_server: tuple[str, str], tmp_path: Path, stop_all: list[ServiceProcess]
+    empty_database: str, tmp_path: Path, stop_all: list[ServiceProcess]
 ) -> None:
     """Another instance holds the migration lock: `migrate` waits; SIGTERM or SIGINT cancels
     the wait (its connection closes, nothing is applied) and it exits 0 in time."""
-    name = f"pb_lock_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(postgres_server[0])
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = database_url_for(postgres_server[0], name)
+    url = empty_database
+    name = urlsplit(url).path.lstrip("/")
     holder = await asyncpg.connect(url)
     try:
         await holder.execute("SELECT pg_advisory_lock($1)", migrations._LOCK_KEY)
@@ -335,8 +332,6 @@ async def test_migrate_waiting_for_the_lock_stops(
         assert await holder.fetchval("SELECT to_regclass('schema_migrations')") is None
     finally:
         await holder.close()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def _until_waiting_for_lock(

@@ -15,12 +15,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 
 from contracts.topics import Topics
 from service.config import Settings
 from service.storage.database import create_pool
+from tests.conftest import scratch_database
 from tests.infrastructure import Infrastructure
 from tests.reliability.harness import database_state, scaled, wait_until
 from tests.support.generator import CommandGenerator
@@ -130,22 +130,11 @@ async def reference(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[tuple[Run, dict[str, object]]]:
     """The stream applied by one service process that nobody disturbs."""
-    name = f"pb_reference_{uuid.uuid4().hex[:8]}"
-    admin = await asyncpg.connect(postgres_server[0])
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
-        run = Run(
-            infrastructure,
-            postgres_server[0].rsplit("/", 1)[0] + f"/{name}",
-            tmp_path_factory.mktemp("reference"),
-            "reference",
-        )
+    async with scratch_database(postgres_server[0], "pb_reference", template_database) as url:
+        run = Run(infrastructure, url, tmp_path_factory.mktemp("reference"), "reference")
         messages, command_ids = stream
         await run.begin(messages)
         yield run, await run.finish(command_ids, 300)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def test_sigkill_at_random_moments_loses_and_doubles_nothing(
