@@ -152,7 +152,7 @@ class CommandProcessor:
             if isinstance(result, DeadLetter):
                 code = result.code.value
                 messages.append(self.messages.dead_letter(record, code, result.message))
-                outcomes.append(Outcome(None, "", None, "dead_letter", result.code.value, 0))
+                outcomes.append(Outcome(None, "", None, "dead_letter", code, 0))
                 continue
             command_id = (
                 result.command.command_id if isinstance(result, Parsed) else result.command_id

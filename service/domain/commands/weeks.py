@@ -149,16 +149,16 @@ def _progressed(
 ) -> tuple[SetData, ...]:
     """The series with each step applied `weeks_after` times, or `InvariantViolated` naming the
     first value out of its field's range."""
+    moves: dict[str, float | None] = {
+        "reps": step.reps,
+        "repsMin": step.reps,
+        "repsMax": step.reps,
+        "rpe": step.rpe,
+        "rir": step.rir,
+    }
     result: list[SetData] = []
     for index, item in enumerate(series):
         changed = dict(item)
-        moves: dict[str, float | None] = {
-            "reps": step.reps,
-            "repsMin": step.reps,
-            "repsMax": step.reps,
-            "rpe": step.rpe,
-            "rir": step.rir,
-        }
         for name, by in moves.items():
             if by is None or changed.get(name) is None:
                 continue
