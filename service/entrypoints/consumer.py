@@ -30,7 +30,7 @@ from service.factory import ProcessContext
 from service.kafka import security
 from service.messages import Record
 from service.metrics import Metrics
-from service.retry import Stopped
+from service.retry import Stopped, unless_stopped
 
 log = logging.getLogger("program_builder")
 
@@ -41,6 +41,12 @@ BATCH_GRACE_SECONDS = 1.5
 """At a stop, how long the batch in flight has to commit and be acked (a batch takes
 milliseconds; one waiting to retry gives up at once). Past it FastStream cancels the handler:
 the transaction rolls back and the batch is redelivered to the next instance."""
+
+
+ACK_GRACE_SECONDS = 0.5
+"""At a stop, how long the offset commit of a committed batch may still take (milliseconds when
+the broker answers); within `BATCH_GRACE_SECONDS`, so the handler ends before FastStream cancels
+it mid-commit."""
 
 
 def build_broker(
@@ -179,7 +185,16 @@ async def consume_commands(
             log.exception("batch of %d could not be processed; stopping consumption", len(records))
             process.stopping.set()
             return
-        await message.ack()
+        try:
+            # A broker that went away holds the offset commit; a stop does not wait for it (the
+            # batch is committed: redelivered, it is answered duplicate).
+            await unless_stopped(message.ack(), process.stopping, grace=ACK_GRACE_SECONDS)
+        except Stopped:
+            log.warning(
+                "stopping before the offsets of %d committed commands were committed: they "
+                "will be redelivered and answered duplicate",
+                len(records),
+            )
     # Publish what this batch committed now rather than when NOTIFY reaches the relay.
     process.relay.wake()
     seconds = time.perf_counter() - started

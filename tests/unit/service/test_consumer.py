@@ -13,7 +13,12 @@ from faststream.kafka import TestKafkaBroker
 from faststream.kafka.message import KafkaAckableMessage
 
 from service.config import Settings
-from service.entrypoints.consumer import PROCESS, build_broker, subscribe_commands
+from service.entrypoints.consumer import (
+    ACK_GRACE_SECONDS,
+    PROCESS,
+    build_broker,
+    subscribe_commands,
+)
 from service.factory import InFlight
 from service.handling import Outcome
 from service.messages import Record
@@ -24,12 +29,15 @@ from service.retry import Stopped
 @dataclass
 class FakeProcessor:
     stop: bool = False
+    stop_after_commit: bool = False
     batches: list[list[Record]] = field(default_factory=list)
 
     async def process(self, records: list[Record], stopping: asyncio.Event) -> list[Outcome]:
         self.batches.append(records)
         if self.stop:
             raise Stopped
+        if self.stop_after_commit:  # the stop comes while the batch's offsets are committed
+            stopping.set()
         return [Outcome(None, "", None, "dead_letter", "not_json", 0) for _ in records]
 
 
@@ -91,3 +99,24 @@ async def test_a_batch_given_up_at_a_stop_is_not_acked(acks: list[int]) -> None:
     assert len(processor.batches) == 1
     assert acks == []
     assert process.relay.wakes == 0
+
+
+async def test_a_stop_does_not_wait_for_an_offset_commit_the_broker_holds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The batch committed, then the broker went away: its offset commit hangs. At a stop the
+    handler gives it ACK_GRACE_SECONDS and returns (the batch will be redelivered and answered
+    duplicate) instead of being cancelled inside the commit."""
+    held: list[int] = []
+
+    async def hanging_ack(self: KafkaAckableMessage) -> None:
+        held.append(1)
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(KafkaAckableMessage, "ack", hanging_ack)
+    processor = FakeProcessor(stop_after_commit=True)
+    started = asyncio.get_running_loop().time()
+    process = await asyncio.wait_for(deliver(processor, b"{}", {}), 5)
+    assert held == [1]
+    assert asyncio.get_running_loop().time() - started < ACK_GRACE_SECONDS + 2
+    assert process.relay.wakes == 1, "what the batch committed is still published"
