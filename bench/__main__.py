@@ -33,6 +33,7 @@ from tqdm import tqdm
 from contracts.topics import Topics
 from service.embedded import EmbeddedStack
 from service.entrypoints.client import ServiceClient, partitions_of
+from service.metrics import STAGES
 from tests.support.process import ServiceProcess, service_env
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -71,6 +72,9 @@ class Driver(ServiceClient):
         self.result_at: dict[str, float] = {}
         self.event_at: dict[str, float] = {}  # causationId -> first event
         self.statuses: dict[str, str] = {}
+        # commandId -> seconds from the result record's timestamp (the service's producer stamps
+        # it when it sends) to its arrival here: the outbound hop, on the wall clock.
+        self.result_hop: dict[str, float] = {}
 
     def received(self, record: Any, value: dict[str, Any] | None, arrived: float) -> None:
         """Only arrival times and statuses, never the documents themselves."""
@@ -78,6 +82,7 @@ class Driver(ServiceClient):
             return
         if record.topic == self.topics.command_results:
             self.result_at.setdefault(value["commandId"], arrived)
+            self.result_hop.setdefault(value["commandId"], time.time() - record.timestamp / 1000)
             self.statuses.setdefault(value["commandId"], value["status"])
         else:
             self.event_at.setdefault(value["causationId"], arrived)
@@ -109,7 +114,13 @@ class Driver(ServiceClient):
 
     def forget(self) -> None:
         """Drop what was matched so far (a long soak keeps the driver's memory flat)."""
-        for matched in (self.sent_at, self.result_at, self.event_at, self.statuses):
+        for matched in (
+            self.sent_at,
+            self.result_at,
+            self.event_at,
+            self.statuses,
+            self.result_hop,
+        ):
             matched.clear()
 
 
@@ -235,8 +246,13 @@ async def open_loop(
     rng: random.Random,
     *,
     bar: bool = True,
+    metrics_url: str | None = None,
+    cpu: CpuMeter | None = None,
 ) -> dict[str, Any]:
     make = MIXES[mix]
+    before = await asyncio.to_thread(scrape_stages, metrics_url) if metrics_url else None
+    cpu_before = cpu.sample() if cpu else None
+    wall_before = time.perf_counter()
     total = int(rate * seconds)
     ids: list[str] = []
     start = time.perf_counter() + 0.1
@@ -257,14 +273,77 @@ async def open_loop(
     event_ids = [i for i in ids if i in driver.event_at]
     event_latency = [driver.event_at[i] - driver.sent_at[i] for i in event_ids]
     timeline = [(driver.sent_at[i] - start, driver.result_at[i] - driver.sent_at[i]) for i in ids]
-    return {
+    report = {
         "mix": mix,
         "offered_per_second": rate,
         "commands": total,
         "result": percentiles(result_latency),
         "prescription_updated": percentiles(event_latency),
+        "result_hop": percentiles([driver.result_hop[i] for i in ids if i in driver.result_hop]),
         "timeline": timeline,
     }
+    if cpu is not None and cpu_before is not None:
+        report["cpu_percent"] = CpuMeter.percent(
+            cpu_before, cpu.sample(), time.perf_counter() - wall_before
+        )
+    if metrics_url and before is not None:
+        after = await asyncio.to_thread(scrape_stages, metrics_url)
+        report["stages"] = stage_summary(before, after)
+    return report
+
+
+Histograms = dict[str, tuple[float, float, list[tuple[float, float]]]]
+
+
+def scrape_stages(url: str) -> Histograms:
+    """The service's `program_builder_stage_seconds` histograms: stage -> (sum, count, buckets)."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    stages: Histograms = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "program_builder_stage_seconds":
+            continue
+        for sample in family.samples:
+            stage = sample.labels["stage"]
+            total, count, buckets = stages.get(stage, (0.0, 0.0, []))
+            if sample.name.endswith("_sum"):
+                total = sample.value
+            elif sample.name.endswith("_count"):
+                count = sample.value
+            elif sample.name.endswith("_bucket"):
+                buckets = [*buckets, (float(sample.labels["le"]), sample.value)]
+            stages[stage] = (total, count, buckets)
+    return stages
+
+
+def stage_summary(before: Histograms, after: Histograms) -> dict[str, dict[str, float]]:
+    """Per stage, over the interval between two scrapes: count, mean and the bucket bound
+    under which half and 99 % of the observations fell."""
+    summary = {}
+    for stage, (total, count, buckets) in after.items():
+        total0, count0, buckets0 = before.get(stage, (0.0, 0.0, []))
+        n = count - count0
+        if n <= 0:
+            continue
+        earlier = dict(buckets0)
+        cumulative = [(bound, value - earlier.get(bound, 0.0)) for bound, value in buckets]
+
+        def bound_of(
+            q: float, cumulative: list[tuple[float, float]] = cumulative, n: float = n
+        ) -> float:
+            return next(bound for bound, seen in cumulative if seen >= q * n)
+
+        summary[stage] = {
+            "count": int(n),
+            "mean_ms": round((total - total0) / n * 1000, 2),
+            "p50_under_ms": round(bound_of(0.5) * 1000, 2),
+            "p99_under_ms": round(bound_of(0.99) * 1000, 2),
+        }
+    return summary
 
 
 async def soak(
@@ -340,7 +419,9 @@ CONSUMER = {"fetch_max_wait_ms": 5, "max_partition_fetch_bytes": 4 * 1024 * 1024
 POLL = {"timeout_ms": 50, "max_records": 5000}
 
 
-async def broker_hop(bootstrap: str, rate: int, seconds: float) -> dict[str, Any]:
+async def broker_hop(
+    bootstrap: str, rate: int, seconds: float, cpu: CpuMeter | None = None
+) -> dict[str, Any]:
     """One broker hop at `rate`/s: produce to a scratch topic and consume it with the Driver's
     client settings; latency from each record's scheduled send time to its arrival. The topic
     exists and a first record has gone through before anything is timed."""
@@ -383,6 +464,7 @@ async def broker_hop(bootstrap: str, rate: int, seconds: float) -> dict[str, Any
         await until(lambda: -1 in arrived, 30)
         total = int(rate * seconds)
         start = time.perf_counter() + 0.1
+        cpu_before = cpu.sample() if cpu else None
         scheduled_at: dict[int, float] = {}
         for n in range(total):
             scheduled = start + n / rate
@@ -394,10 +476,52 @@ async def broker_hop(bootstrap: str, rate: int, seconds: float) -> dict[str, Any
         await producer.flush()
         await until(lambda: len(arrived) > total, 60)
         reader.cancel()
-        return percentiles([arrived[n] - scheduled_at[n] for n in scheduled_at if n in arrived])
+        hop: dict[str, Any] = percentiles(
+            [arrived[n] - scheduled_at[n] for n in scheduled_at if n in arrived]
+        )
+        if cpu is not None and cpu_before is not None:
+            hop["cpu_percent"] = CpuMeter.percent(
+                cpu_before, cpu.sample(), time.perf_counter() - start
+            )
+        return hop
     finally:
         await consumer.stop()
         await producer.stop()
+
+
+class CpuMeter:
+    """CPU seconds used by each process of the run (this driver, the service, the broker and
+    PostgreSQL with its backends): what the two cores of this box are shared between."""
+
+    def __init__(self, pids: dict[str, int | None]) -> None:
+        self.roots = {name: psutil.Process(pid) for name, pid in pids.items() if pid}
+
+    def sample(self) -> dict[str, float]:
+        used = {}
+        for name, root in self.roots.items():
+            total = 0.0
+            # PostgreSQL's backends are the postmaster's children; the driver's children are
+            # the other processes measured here.
+            family = root.children(recursive=True) if name == "postgres" else []
+            for process in (root, *family):
+                try:
+                    times = process.cpu_times()
+                except psutil.NoSuchProcess:
+                    continue
+                total += times.user + times.system
+            used[name] = total
+        return used
+
+    @staticmethod
+    def percent(before: dict[str, float], after: dict[str, float], seconds: float) -> dict:
+        return {name: round((after[name] - before[name]) / seconds * 100) for name in after}
+
+
+def postmaster_pid(port: int) -> int | None:
+    for connection in psutil.net_connections("tcp"):
+        if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port:
+            return connection.pid
+    return None
 
 
 def floor_of(hop: dict[str, float], commit_ms: float) -> dict[str, float]:
@@ -521,6 +645,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         service.start()
         try:
             await service.wait_readiness(204, 60)
+            cpu = CpuMeter(
+                {
+                    "driver": os.getpid(),
+                    "service": service.handle.pid if service.handle else None,
+                    "broker": broker_pid,
+                    "postgres": postmaster_pid(stack.postgres.port) if stack else None,
+                }
+            )
             driver = Driver(bootstrap, Topics(prefix))
             await driver.start()
             programs = await seed(driver, args.programs, args.exercises)
@@ -559,8 +691,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             commit_ms = (report.get("pgbench") or {}).get("latency_average_ms", 0.0)
             for rate in args.rates:
                 # The floor of this rate, measured right before the service runs at it.
-                hop = await broker_hop(bootstrap, rate, args.seconds)
-                result = await open_loop(driver, programs, "editor", rate, args.seconds, rng)
+                hop = await broker_hop(bootstrap, rate, args.seconds, cpu)
+                result = await open_loop(
+                    driver,
+                    programs,
+                    "editor",
+                    rate,
+                    args.seconds,
+                    rng,
+                    metrics_url=f"http://127.0.0.1:{http_port}/metrics",
+                    cpu=cpu,
+                )
                 result["broker_hop"] = hop
                 result["floor"] = floor_of(hop, commit_ms)
                 report["open_loop"].append(result)
@@ -651,6 +792,35 @@ def table(report: dict[str, Any]) -> str:
             f" {ratio(res['p99_ms'], floor['p99_ms']):>8} {res['max_ms']:>8}"
             f" {ev.get('p99_ms', '-'):>11}"
         )
+    lines += [
+        "where the time goes (service stages, from its program_builder_stage_seconds; the",
+        "  outbound hop from each result's record timestamp): mean ms (p50 bucket bound)",
+        "  " + f"{'offered/s':>9}" + "".join(f" {stage:>15}" for stage in (*STAGES, "result hop")),
+    ]
+    for r in report["open_loop"]:
+        stages = r.get("stages", {})
+        cells = [
+            f"{stages[stage]['mean_ms']} ({stages[stage]['p50_under_ms']:g})"
+            if stage in stages
+            else "-"
+            for stage in STAGES
+        ]
+        hop = r.get("result_hop", {})
+        cells.append(f"p50 {hop.get('p50_ms', '-')}")
+        lines.append(f"  {r['offered_per_second']:>9}" + "".join(f" {c:>15}" for c in cells))
+    lines += [
+        "CPU % of one core, by process, during the hop and during the service's run at a rate",
+        "  (this box has 2 cores, 200 % in all)",
+    ]
+    for r in report["open_loop"]:
+        for phase, used in (("hop", r["broker_hop"]), ("service", r)):
+            if "cpu_percent" in used:
+                shares = used["cpu_percent"]
+                lines.append(
+                    f"  {r['offered_per_second']:>9} {phase:<8} "
+                    + " ".join(f"{name} {value:>3}" for name, value in shares.items())
+                    + f"  total {sum(shares.values()):>3}"
+                )
     lines.append(f"service peak RSS: {report['service_peak_rss_mb']} MB")
     if "soak" in report:
         soak = report["soak"]

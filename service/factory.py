@@ -113,6 +113,7 @@ class ProcessContext:
             required_topics=frozenset(settings.topics.all()),
             on_published=metrics.published.inc,
             on_error=lambda error: metrics.publish_errors.labels(type(error).__name__).inc(),
+            on_stage=metrics.stage,
             batch_size=settings.relay_batch_size,
             poll_interval=settings.relay_poll_interval_seconds,
         )

@@ -8,6 +8,25 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from service.handling import Outcome
 
+STAGE_BUCKETS = (
+    0.0005,
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.02,
+    0.03,
+    0.05,
+    0.1,
+    0.25,
+    1,
+    5,
+)
+STAGES = ("queued", "transaction", "offset_commit", "relay_wake", "publish", "mark_sent")
+
 
 class Metrics:
     """One registry per application, so tests can build several apps in one process."""
@@ -54,6 +73,17 @@ class Metrics:
             "Age of the oldest unpublished outbox message.",
             registry=self.registry,
         )
+        self.stage_seconds = Histogram(
+            "program_builder_stage_seconds",
+            "Where a command's time goes, by stage: queued (the command record's timestamp to "
+            "its batch's handler), transaction (apply and commit the batch), offset_commit "
+            "(the batch's Kafka offsets), relay_wake (commit to the relay round that publishes "
+            "it), publish (claim to the broker's acks of a relay round) and mark_sent (acks to "
+            "the round's commit).",
+            ["stage"],
+            buckets=STAGE_BUCKETS,
+            registry=self.registry,
+        )
         self.consumer_lag = Gauge(
             "program_builder_consumer_lag",
             "Commands on the partition not yet fetched by this process (high watermark - "
@@ -61,6 +91,9 @@ class Metrics:
             ["partition"],
             registry=self.registry,
         )
+
+    def stage(self, name: str, seconds: float) -> None:
+        self.stage_seconds.labels(name).observe(max(0.0, seconds))
 
     def observe_batch(self, outcomes: Iterable[Outcome], seconds: float) -> None:
         count = 0

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 
 import asyncpg
@@ -40,6 +41,7 @@ class OutboxRelay:
         poll_interval: float = 1.0,
         on_published: Callable[[int], None] = lambda count: None,
         on_error: Callable[[BaseException], None] = lambda error: None,
+        on_stage: Callable[[str, float], None] = lambda stage, seconds: None,
     ) -> None:
         self.pool = pool
         self.producer = producer
@@ -48,9 +50,15 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.on_published = on_published
         self.on_error = on_error
+        self.on_stage = on_stage
         self._wake = asyncio.Event()
+        self._committed_at: float | None = None
 
-    def wake(self) -> None:
+    def wake(self, committed_at: float | None = None) -> None:
+        """Start a round now: rows were committed (at `committed_at`, a `perf_counter` time,
+        when this process committed them: the round then reports the wait as `relay_wake`)."""
+        if committed_at is not None and self._committed_at is None:
+            self._committed_at = committed_at
         self._wake.set()
 
     async def run(self, stopping: asyncio.Event) -> None:
@@ -63,6 +71,9 @@ class OutboxRelay:
         waits = Backoff(stopping, base=0.1, cap=10.0)
         try:
             while not stopping.is_set():
+                # Cleared before the round, not after: rows committed (and their wake-ups) while
+                # a round runs must start the next round at once, not wait for the poll.
+                self._wake.clear()
                 try:
                     count = await unless_stopped(
                         self.relay_once(), stopping, grace=ROUND_GRACE_SECONDS
@@ -85,7 +96,6 @@ class OutboxRelay:
                     continue
                 waits.reset()
                 if count < self.batch_size:
-                    self._wake.clear()
                     await _wait_any(self._wake, stopping, self.poll_interval)
         finally:
             # The listener ends by itself once `stopping` is set; cancelling it mid-release
@@ -96,6 +106,10 @@ class OutboxRelay:
                 listener.cancel()
 
     async def relay_once(self) -> int:
+        started = time.perf_counter()
+        if self._committed_at is not None:
+            self.on_stage("relay_wake", started - self._committed_at)
+            self._committed_at = None
         async with self.pool.acquire() as connection, connection.transaction():
             claimed = await outbox.claim(connection, self.batch_size)
             if not claimed:
@@ -111,7 +125,10 @@ class OutboxRelay:
             ]
             outcomes = await asyncio.gather(*sends, return_exceptions=True)
             self._check(claimed, outcomes)
+            acked = time.perf_counter()
+            self.on_stage("publish", acked - started)
             await outbox.mark_sent(connection, [item.id for item in claimed])
+        self.on_stage("mark_sent", time.perf_counter() - acked)
         self.on_published(len(claimed))
         return len(claimed)
 

@@ -1,8 +1,8 @@
 """The composition root: one `Service` assembles the broker, the commands subscriber, the
 documentation-only publishers, the HTTP routes and the lifecycle hooks for given settings.
 
-Startup creates the `ProcessContext` (waiting for broker and database) and puts it in
-FastStream's context, where the module-level handler finds it; shutdown stops fetching first,
+Startup creates the `ProcessContext` (waiting for broker and database), which the commands
+handler is given with each batch; shutdown stops fetching first,
 then closes the context, which drains in the order the guarantees need. Each step of a stop is
 bounded, so SIGTERM to exit stays under 5 s even when the broker or the database is gone.
 """
@@ -23,7 +23,6 @@ from service.config import Settings
 from service.entrypoints import asyncapi as asyncapi_page
 from service.entrypoints import http
 from service.entrypoints.consumer import (
-    PROCESS,
     build_broker,
     close_connections,
     stopping_consumers,
@@ -59,7 +58,7 @@ class Service:
         tracer = self.provider.get_tracer("program_builder") if self.provider else None
         self.tracing = Tracing(tracer)
         self.broker = build_broker(settings, self.metrics, self.provider)
-        self.subscribers = subscribe_commands(self.broker, settings)
+        self.subscribers = subscribe_commands(self.broker, settings, self._running_process)
         self._document_outputs()
         hooks: dict[str, Any] = {
             "on_startup": [self._start],
@@ -122,7 +121,10 @@ class Service:
         self.process = await ProcessContext.create(
             self.settings, self.metrics, self.tracing, self.stopping
         )
-        self.app.context.set_global(PROCESS, self.process)
+
+    def _running_process(self) -> ProcessContext:
+        assert self.process is not None, "the consumer starts after the process context"
+        return self.process
 
     async def _started(self) -> None:
         self.consuming = True

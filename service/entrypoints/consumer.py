@@ -15,10 +15,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from itertools import chain
 from types import MethodType
-from typing import Annotated, Any
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
-from faststream import AckPolicy, Context
+from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
@@ -33,9 +33,6 @@ from service.metrics import Metrics
 from service.retry import Stopped, unless_stopped
 
 log = logging.getLogger("program_builder")
-
-PROCESS = "process"
-"""The FastStream context key under which the running `ProcessContext` is found."""
 
 BATCH_GRACE_SECONDS = 1.5
 """At a stop, how long the batch in flight has to commit and be acked (a batch takes
@@ -67,12 +64,22 @@ def build_broker(
         request_timeout_ms=15_000,
         graceful_timeout=BATCH_GRACE_SECONDS,
         logger=logging.getLogger("program_builder.broker"),
+        # No dependency injection: FastStream would resolve each context argument in a worker
+        # thread, two thread hops per batch on the latency path. The handler takes the message.
+        apply_types=False,
     )
 
 
-def subscribe_commands(broker: KafkaBroker, settings: Settings) -> list[Any]:
-    """`CONSUME_CONCURRENCY` members of the consumer group, each applying its own batches."""
+def subscribe_commands(
+    broker: KafkaBroker, settings: Settings, process: Callable[[], ProcessContext]
+) -> list[Any]:
+    """`CONSUME_CONCURRENCY` members of the consumer group, each applying its own batches with
+    the running `process` (called per batch; it exists once the service has started)."""
     topics = settings.topics
+
+    async def apply_commands(message: KafkaMessage) -> None:
+        await consume_commands(message, process())
+
     subscribers = []
     for member in range(settings.consume_concurrency):
         subscriber = broker.subscriber(
@@ -84,7 +91,7 @@ def subscribe_commands(broker: KafkaBroker, settings: Settings) -> list[Any]:
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.MANUAL,
             parser=parse_keeping_records,
-            decoder=raw_values,
+            decoder=the_message,
             max_poll_interval_ms=10 * 60 * 1000,
             fetch_max_wait_ms=settings.consume_fetch_max_wait_ms,
             session_timeout_ms=settings.kafka_session_timeout_ms,
@@ -93,7 +100,7 @@ def subscribe_commands(broker: KafkaBroker, settings: Settings) -> list[Any]:
             description="Program-building commands, keyed by programId (see CONTRACT.md).",
             include_in_schema=member == 0,  # one channel in the AsyncAPI document
         )
-        subscriber(consume_commands)
+        subscriber(apply_commands)
         # FastStream sleeps another batch timeout after an empty poll; the poll itself already
         # waited that long for data, so the sleep only delays the next command.
         subscriber.get_msg = MethodType(_poll_without_sleeping, subscriber)  # type: ignore[method-assign]
@@ -131,10 +138,10 @@ async def parse_keeping_records(
     return message
 
 
-async def raw_values(message: Any, original: Callable[..., Awaitable[Any]]) -> Any:
+async def the_message(message: Any, original: Callable[..., Awaitable[Any]]) -> Any:
     """No JSON decoding by FastStream (a `content-type: application/json` header with a broken
-    body would raise before the handler): the body stays the list of raw values."""
-    return message.body
+    body would raise before the handler): the handler gets the message, with its records."""
+    return message
 
 
 def stopping_consumers(subscribers: list[Any], *, joining_only: bool) -> list[Any]:
@@ -163,15 +170,17 @@ def record_of(raw: ConsumerRecord[Any, Any]) -> Record:
     )
 
 
-async def consume_commands(
-    message: KafkaMessage, process: Annotated[ProcessContext, Context(PROCESS)]
-) -> None:
+async def consume_commands(message: KafkaMessage, process: ProcessContext) -> None:
     """Apply a batch of commands (the body is left as bytes: `contracts` parses it)."""
     raw = message.raw_message
-    records = [record_of(r) for r in (raw if isinstance(raw, tuple | list) else (raw,))]
+    raws = raw if isinstance(raw, tuple | list) else (raw,)
+    records = [record_of(r) for r in raws]
     if not records:
         return
     started = time.perf_counter()
+    now_ms = time.time() * 1000
+    for r in raws:
+        process.metrics.stage("queued", (now_ms - r.timestamp) / 1000)
     async with process.in_flight.track():
         try:
             outcomes = await process.processor.process(records, process.stopping)
@@ -185,6 +194,8 @@ async def consume_commands(
             log.exception("batch of %d could not be processed; stopping consumption", len(records))
             process.stopping.set()
             return
+        committed = time.perf_counter()
+        process.metrics.stage("transaction", committed - started)
         try:
             # A broker that went away holds the offset commit; a stop does not wait for it (the
             # batch is committed: redelivered, it is answered duplicate).
@@ -195,8 +206,9 @@ async def consume_commands(
                 "will be redelivered and answered duplicate",
                 len(records),
             )
+        process.metrics.stage("offset_commit", time.perf_counter() - committed)
     # Publish what this batch committed now rather than when NOTIFY reaches the relay.
-    process.relay.wake()
+    process.relay.wake(committed)
     seconds = time.perf_counter() - started
     process.metrics.observe_batch(outcomes, seconds)
     for outcome in outcomes:

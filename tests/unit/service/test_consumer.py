@@ -15,7 +15,6 @@ from faststream.kafka.message import KafkaAckableMessage
 from service.config import Settings
 from service.entrypoints.consumer import (
     ACK_GRACE_SECONDS,
-    PROCESS,
     build_broker,
     subscribe_commands,
 )
@@ -45,7 +44,7 @@ class FakeRelay:
     def __init__(self) -> None:
         self.wakes = 0
 
-    def wake(self) -> None:
+    def wake(self, committed_at: float | None = None) -> None:
         self.wakes += 1
 
 
@@ -72,9 +71,8 @@ def acks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 async def deliver(processor: FakeProcessor, value: bytes, headers: dict[str, Any]) -> FakeProcess:
     settings = Settings(_env_file=None, topic_prefix="unit")
     broker = build_broker(settings, Metrics())
-    subscribe_commands(broker, settings)
     process = FakeProcess(processor)
-    broker.context.set_global(PROCESS, process)
+    subscribe_commands(broker, settings, lambda: process)  # type: ignore[arg-type,return-value]
     async with TestKafkaBroker(broker) as test_broker:
         await test_broker.publish(value, settings.topics.commands, key=b"program", headers=headers)
     return process
