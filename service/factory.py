@@ -114,6 +114,7 @@ class ProcessContext:
             on_published=metrics.published.inc,
             on_error=lambda error: metrics.publish_errors.labels(type(error).__name__).inc(),
             on_stage=metrics.stage,
+            stopping=stopping,
             batch_size=settings.relay_batch_size,
             poll_interval=settings.relay_poll_interval_seconds,
         )
@@ -123,7 +124,13 @@ class ProcessContext:
             inbox_seconds=settings.inbox_retention_seconds,
             interval=settings.retention_interval_seconds,
         )
-        processor = CommandProcessor(pool, Messages(settings.topics), tracing=tracing)
+        processor = CommandProcessor(
+            pool,
+            Messages(settings.topics),
+            tracing=tracing,
+            publisher=relay,
+            on_commit=lambda seconds: metrics.stage("transaction", seconds),
+        )
         context = cls(settings, pool, producer, processor, relay, metrics, stopping)
         context.tasks = [
             asyncio.create_task(relay.run(stopping), name="outbox-relay"),
@@ -146,6 +153,9 @@ class ProcessContext:
         self.stopping.set()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.in_flight.wait_idle(), left(keep=CLIENTS_CLOSE_SECONDS))
+        with contextlib.suppress(TimeoutError):
+            # The last batch's publish (it ends by itself once stopping: its rows then stay).
+            await asyncio.wait_for(self.processor.settle(), left(keep=CLIENTS_CLOSE_SECONDS))
         if self.tasks:
             _, late = await asyncio.wait(self.tasks, timeout=left(keep=CLIENTS_CLOSE_SECONDS))
             for task in late:

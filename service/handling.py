@@ -3,7 +3,9 @@
 For each batch: lock the programs its commands name, read the inbox (after the lock, so two
 instances cannot both apply one command), apply each command to its in-memory aggregate (a
 rejection leaves the aggregate as it was), then write state, inbox rows and outbox rows (results,
-events, dead letters) together and commit. If the batch transaction fails for a reason that is
+events, dead letters) together and commit. With a `Publisher`, the transaction also takes the
+lanes of its outbox rows, and they are published on its connection right after the commit. If
+the batch transaction fails for a reason that is
 the data's (a constraint), each record is redone in a transaction of its own, so one bad command
 cannot hold back the others; transient failures (connection, deadlock) are retried unchanged.
 """
@@ -12,10 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import asyncpg
@@ -53,6 +56,16 @@ class Outcome:
     events: int
 
 
+class Publisher(Protocol):
+    async def publish_committed(
+        self, connection: Connection, claim: outbox.LaneClaim, committed_at: float
+    ) -> None:
+        """Publish a committed transaction's claimed rows on its connection; never raises."""
+
+
+Work = Callable[..., Awaitable[tuple[list[Outcome], list[OutgoingMessage]]]]
+
+
 class CommandProcessor:
     def __init__(
         self,
@@ -61,11 +74,16 @@ class CommandProcessor:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         tracing: Tracing | None = None,
+        publisher: Publisher | None = None,
+        on_commit: Callable[[float], None] = lambda seconds: None,
     ) -> None:
         self.pool = pool
         self.messages = messages
         self.clock = clock
         self.tracing = tracing or Tracing()
+        self.publisher = publisher
+        self.on_commit = on_commit
+        self._publishing: asyncio.Task[None] | None = None
 
     async def process(
         self, records: Sequence[Record], stopping: asyncio.Event, max_backoff: float = 5.0
@@ -112,15 +130,55 @@ class CommandProcessor:
                 outcomes += await self._in_transaction(self._record_failure, record, error)
         return outcomes
 
-    async def _in_transaction(
-        self, work: Callable[..., Awaitable[list[Outcome]]], *args: Any
-    ) -> list[Outcome]:
-        async with self.pool.acquire() as connection, connection.transaction():
-            return await work(connection, *args)
+    async def _in_transaction(self, work: Work, *args: Any) -> list[Outcome]:
+        """Run `work` in a transaction that also writes its outbox rows; with a publisher, hand
+        them to it after the commit, in the background, on the same connection (which holds
+        their lanes until they are out): the next batch is applied meanwhile."""
+        started = time.perf_counter()
+        connection = await self.pool.acquire()
+        handed_over = False
+        try:
+            claim = None
+            async with connection.transaction():
+                outcomes, messages = await work(connection, *args)
+                await outbox.add(connection, messages)
+                if self.publisher is not None:
+                    # The previous batch's rows out first: its lanes are then free, and a key's
+                    # rows leave in commit order.
+                    await self.settle()
+                    claim = await outbox.claim_lanes(connection, messages)
+            committed = time.perf_counter()
+            self.on_commit(committed - started)
+            if claim is not None and self.publisher is not None:
+                self._publishing = asyncio.create_task(
+                    self._publish(self.publisher, connection, claim, committed)
+                )
+                handed_over = True
+        finally:
+            if not handed_over:
+                await self.pool.release(connection)
+        return outcomes
+
+    async def _publish(
+        self,
+        publisher: Publisher,
+        connection: asyncpg.pool.PoolConnectionProxy,
+        claim: outbox.LaneClaim,
+        committed: float,
+    ) -> None:
+        try:
+            await publisher.publish_committed(connection, claim, committed)
+        finally:
+            await self.pool.release(connection)
+
+    async def settle(self) -> None:
+        """Until what the last batch committed is published (or handed to the relay)."""
+        if self._publishing is not None:
+            await asyncio.shield(self._publishing)
 
     async def _apply_batch(
         self, connection: Connection, records: Sequence[Record]
-    ) -> list[Outcome]:
+    ) -> tuple[list[Outcome], list[OutgoingMessage]]:
         now = self.clock()
         parsed = [parse_command(record.value) for record in records]
         commands = [p.command for p in parsed if isinstance(p, Parsed)]
@@ -197,12 +255,11 @@ class CommandProcessor:
                 )
         await batch.writes.write(connection)
         await inbox.record(connection, entries)
-        await outbox.add(connection, messages)
-        return outcomes
+        return outcomes, messages
 
     async def _record_failure(
         self, connection: Connection, record: Record, error: Exception
-    ) -> list[Outcome]:
+    ) -> tuple[list[Outcome], list[OutgoingMessage]]:
         """A record that fails alone for a non-transient reason: a rejection when the database
         refused its change (a constraint), otherwise the DLQ. Never an endless redelivery."""
         result = parse_command(record.value)
@@ -214,20 +271,17 @@ class CommandProcessor:
             entry = _rejected(command.command_id, command.type, command.program_id, rejection)
             await inbox.record(connection, [entry])
             trace_headers = self.tracing.forwarded(record.headers)
-            await outbox.add(
-                connection,
-                self.messages.results(record, entry, self.clock(), trace_headers, duplicate=False),
+            outcome = Outcome(
+                command.command_id,
+                command.type,
+                command.program_id,
+                "rejected",
+                rejection.code.value,
+                0,
             )
-            return [
-                Outcome(
-                    command.command_id,
-                    command.type,
-                    command.program_id,
-                    "rejected",
-                    rejection.code.value,
-                    0,
-                )
-            ]
+            return [outcome], self.messages.results(
+                record, entry, self.clock(), trace_headers, duplicate=False
+            )
         log.error(
             "record %s/%d@%d goes to the DLQ: %r",
             record.topic,
@@ -235,15 +289,10 @@ class CommandProcessor:
             record.offset,
             error,
         )
-        await outbox.add(
-            connection,
-            [
-                self.messages.dead_letter(
-                    record, PROCESSING_FAILED, f"{type(error).__name__}: {error}"[:500]
-                )
-            ],
+        dead_letter = self.messages.dead_letter(
+            record, PROCESSING_FAILED, f"{type(error).__name__}: {error}"[:500]
         )
-        return [Outcome(None, "", None, "dead_letter", PROCESSING_FAILED, 0)]
+        return [Outcome(None, "", None, "dead_letter", PROCESSING_FAILED, 0)], [dead_letter]
 
 
 @dataclass(slots=True)

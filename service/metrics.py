@@ -25,7 +25,7 @@ STAGE_BUCKETS = (
     1,
     5,
 )
-STAGES = ("queued", "transaction", "offset_commit", "relay_wake", "publish", "mark_sent")
+STAGES = ("queued", "transaction", "publish", "mark_sent", "offset_commit", "relay_wake", "sweep")
 
 
 class Metrics:
@@ -76,10 +76,10 @@ class Metrics:
         self.stage_seconds = Histogram(
             "program_builder_stage_seconds",
             "Where a command's time goes, by stage: queued (the command record's timestamp to "
-            "its batch's handler), transaction (apply and commit the batch), offset_commit "
-            "(the batch's Kafka offsets), relay_wake (commit to the relay round that publishes "
-            "it), publish (claim to the broker's acks of a relay round) and mark_sent (acks to "
-            "the round's commit).",
+            "its batch's handler), transaction (apply and commit the batch), publish (commit "
+            "to the broker's acks of what it wrote), mark_sent (acks to rows marked sent), "
+            "offset_commit (the batch's Kafka offsets); for rows left to the relay, relay_wake "
+            "(commit to the relay round) and sweep (a relay round, claim to commit).",
             ["stage"],
             buckets=STAGE_BUCKETS,
             registry=self.registry,

@@ -1,10 +1,16 @@
-"""The outbox relay: publishes committed outbox rows to Kafka, then marks them sent.
+"""Publishing the outbox: at commit by the process that committed, and by the relay's sweeps.
 
-Woken by LISTEN/NOTIFY on each commit that wrote rows, and by a polling fallback. Each round
-claims free lanes (advisory locks) and their oldest rows (FOR UPDATE SKIP LOCKED) in one
-transaction, publishes them in id order, waits for the broker's acks, and marks them sent in the
-same transaction, so rows are published at least once and, per key, in commit order. A failed
-publish rolls back the claim; the rows are retried after a backoff with jitter.
+`publish_committed` is the fast path: the batch transaction took the lanes of its rows (see
+`storage.outbox`), and right after its commit the rows are sent, acknowledged by the broker and
+marked sent on the same connection, which then frees the lanes. No extra transaction, no wake-up.
+
+The relay is the sweeper for everything else: rows whose lanes another holder had at commit,
+rows of a process that crashed between commit and publish, rows whose publish failed. Each round
+claims free lanes (transaction advisory locks) and their oldest rows (FOR UPDATE SKIP LOCKED) in
+one transaction, publishes them in id order, waits for the broker's acks and marks them sent in
+the same transaction. It runs when the process hands it rows, and polls for the rest. Either
+way rows are published at least once and, per key, in commit order; a failed publish leaves them
+unsent, to be retried after a backoff with jitter.
 """
 
 from __future__ import annotations
@@ -18,16 +24,21 @@ from collections.abc import Callable
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from service import failpoints
 from service.retry import Backoff, Stopped, unless_stopped
 from service.storage import inbox, outbox
-from service.storage.database import is_transient
+from service.storage.database import Connection, is_transient
 
 log = logging.getLogger("program_builder.relay")
 
-NOTIFY_CHANNEL = "program_builder_outbox"
-
 ROUND_GRACE_SECONDS = 1.0
 """How long a relay round in progress at a stop may still wait for the broker's acks."""
+
+CHASE_SECONDS = 0.005
+CHASE_ROUNDS = 40
+"""Rows handed to the relay whose lanes another holder had are tried again every CHASE_SECONDS
+(that holder frees them within milliseconds), up to CHASE_ROUNDS times while any row is unsent;
+past that, the poll finds them."""
 
 
 class OutboxRelay:
@@ -42,6 +53,7 @@ class OutboxRelay:
         on_published: Callable[[int], None] = lambda count: None,
         on_error: Callable[[BaseException], None] = lambda error: None,
         on_stage: Callable[[str, float], None] = lambda stage, seconds: None,
+        stopping: asyncio.Event | None = None,
     ) -> None:
         self.pool = pool
         self.producer = producer
@@ -51,15 +63,62 @@ class OutboxRelay:
         self.on_published = on_published
         self.on_error = on_error
         self.on_stage = on_stage
+        self.stopping = stopping or asyncio.Event()
         self._wake = asyncio.Event()
         self._committed_at: float | None = None
+        self._chases = 0
 
     def wake(self, committed_at: float | None = None) -> None:
-        """Start a round now: rows were committed (at `committed_at`, a `perf_counter` time,
-        when this process committed them: the round then reports the wait as `relay_wake`)."""
+        """Start a round now for rows committed but not published at commit (at `committed_at`,
+        a `perf_counter` time: the round then reports the wait as `relay_wake`). Until they are
+        out, rounds that find their lanes taken are repeated every `CHASE_SECONDS`."""
         if committed_at is not None and self._committed_at is None:
             self._committed_at = committed_at
+        self._chases = CHASE_ROUNDS
         self._wake.set()
+
+    async def publish_committed(
+        self, connection: Connection, claim: outbox.LaneClaim, committed_at: float
+    ) -> None:
+        """Publish the rows of `claim` right after the commit of the transaction that took it,
+        on its connection, and free its lanes. Never raises: the transaction is committed, and
+        what could not be published stays unsent for the relay."""
+        if claim.declined:
+            self.wake(committed_at)
+        if not claim.messages:
+            return
+        failpoints.reached("after_commit")
+        published = 0
+        try:
+            # In rounds of `batch_size`, each acknowledged and marked before the next.
+            for start in range(0, len(claim.messages), self.batch_size):
+                chunk = claim.messages[start : start + self.batch_size]
+                await unless_stopped(self._send(chunk), self.stopping, grace=ROUND_GRACE_SECONDS)
+                acked = time.perf_counter()
+                if start == 0:
+                    self.on_stage("publish", acked - committed_at)
+                ids = [item.id for item in chunk]
+                if start + self.batch_size >= len(claim.messages):
+                    await outbox.mark_sent_and_release(connection, ids, claim.lanes)
+                else:
+                    await outbox.mark_sent(connection, ids)
+                self.on_stage("mark_sent", time.perf_counter() - acked)
+                published += len(chunk)
+                self.on_published(len(chunk))
+        except Exception as error:  # Stopped included: the rest stays for the relay's drain
+            if not isinstance(error, Stopped):
+                self.on_error(error)
+                log.warning(
+                    "publishing at commit failed after %d of %d rows (%s: %s): the relay "
+                    "publishes the rest",
+                    published,
+                    len(claim.messages),
+                    type(error).__name__,
+                    error,
+                )
+            with contextlib.suppress(Exception):
+                await outbox.release(connection, claim.lanes)
+            self.wake(committed_at)
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Relay until `stopping` is set, then return (call `drain` to flush what is left).
@@ -67,43 +126,44 @@ class OutboxRelay:
         A round in progress at the stop gets `ROUND_GRACE_SECONDS` to finish; a broker that
         does not answer would otherwise hold it for the producer's request timeout. A round
         cut short rolls back its claim: its rows stay unsent, for `drain` or the next instance."""
-        listener = asyncio.create_task(self._listen(stopping))
         waits = Backoff(stopping, base=0.1, cap=10.0)
-        try:
-            while not stopping.is_set():
-                # Cleared before the round, not after: rows committed (and their wake-ups) while
-                # a round runs must start the next round at once, not wait for the poll.
-                self._wake.clear()
+        while not stopping.is_set():
+            # Cleared before the round, not after: rows handed over while a round runs must
+            # start the next round at once, not wait for the poll.
+            self._wake.clear()
+            try:
+                count = await unless_stopped(self.relay_once(), stopping, grace=ROUND_GRACE_SECONDS)
+                if count < self.batch_size and self._chases > 0:
+                    # Rows were handed over whose lanes may still be taken: try again shortly
+                    # while any row is unsent.
+                    self._chases -= 1
+                    if await self._unsent():
+                        await _wait_any(self._wake, stopping, CHASE_SECONDS)
+                        continue
+                    self._chases = 0
+            except Stopped:
+                return
+            except Exception as error:
+                self.on_error(error)
+                delay = waits.next_delay()
+                log.warning(
+                    "relay failed (%s: %s), retrying in %.2f s",
+                    type(error).__name__,
+                    error,
+                    delay,
+                )
                 try:
-                    count = await unless_stopped(
-                        self.relay_once(), stopping, grace=ROUND_GRACE_SECONDS
-                    )
+                    await waits.wait(delay)
                 except Stopped:
                     return
-                except Exception as error:
-                    self.on_error(error)
-                    delay = waits.next_delay()
-                    log.warning(
-                        "relay failed (%s: %s), retrying in %.2f s",
-                        type(error).__name__,
-                        error,
-                        delay,
-                    )
-                    try:
-                        await waits.wait(delay)
-                    except Stopped:
-                        return
-                    continue
-                waits.reset()
-                if count < self.batch_size:
-                    await _wait_any(self._wake, stopping, self.poll_interval)
-        finally:
-            # The listener ends by itself once `stopping` is set; cancelling it mid-release
-            # would leak its pooled connection and hang the pool's close.
-            try:
-                await asyncio.wait_for(asyncio.shield(listener), 5)
-            except (TimeoutError, asyncio.CancelledError):
-                listener.cancel()
+                continue
+            waits.reset()
+            if count < self.batch_size:
+                await _wait_any(self._wake, stopping, self.poll_interval)
+
+    async def _unsent(self) -> bool:
+        async with self.pool.acquire() as connection:
+            return await outbox.any_unsent(connection)
 
     async def relay_once(self) -> int:
         started = time.perf_counter()
@@ -114,23 +174,25 @@ class OutboxRelay:
             claimed = await outbox.claim(connection, self.batch_size)
             if not claimed:
                 return 0
-            sends = [
-                await self.producer.send(
-                    item.message.topic,
-                    value=item.message.value,
-                    key=item.message.key,
-                    headers=list(item.message.headers),
-                )
-                for item in claimed
-            ]
-            outcomes = await asyncio.gather(*sends, return_exceptions=True)
-            self._check(claimed, outcomes)
-            acked = time.perf_counter()
-            self.on_stage("publish", acked - started)
+            await self._send(claimed)
             await outbox.mark_sent(connection, [item.id for item in claimed])
-        self.on_stage("mark_sent", time.perf_counter() - acked)
+        self.on_stage("sweep", time.perf_counter() - started)
         self.on_published(len(claimed))
         return len(claimed)
+
+    async def _send(self, claimed: list[outbox.ClaimedMessage]) -> None:
+        """Send in id order (the producer keeps each partition's order) and wait for the acks."""
+        sends = [
+            await self.producer.send(
+                item.message.topic,
+                value=item.message.value,
+                key=item.message.key,
+                headers=list(item.message.headers),
+            )
+            for item in claimed
+        ]
+        outcomes = await asyncio.gather(*sends, return_exceptions=True)
+        self._check(claimed, outcomes)
 
     def _check(self, claimed: list[outbox.ClaimedMessage], outcomes: list[object]) -> None:
         """Raise if a contract topic's message failed (the claim rolls back and is retried).
@@ -171,39 +233,6 @@ class OutboxRelay:
             )
         except Exception as error:
             log.warning("could not drain the outbox: %s", error)
-
-    async def _listen(self, stopping: asyncio.Event) -> None:
-        """Hold a LISTEN connection; reconnect with backoff (polling covers the gaps)."""
-        waits = Backoff(stopping, base=0.2, cap=10.0)
-        while not stopping.is_set():
-            try:
-                connection = await self.pool.acquire()
-            except Exception as error:
-                log.debug("LISTEN connection failed: %s", error)
-                try:
-                    await waits.wait(waits.next_delay())
-                except Stopped:
-                    return
-                continue
-            lost = asyncio.Event()
-
-            def on_notify(*_: object) -> None:
-                self._wake.set()
-
-            try:
-                connection.add_termination_listener(lambda _: lost.set())  # noqa: B023
-                await connection.add_listener(NOTIFY_CHANNEL, on_notify)
-                waits.reset()
-                await _wait_any(lost, stopping, None)
-            except Exception as error:
-                log.debug("LISTEN failed: %s", error)
-                with contextlib.suppress(Stopped):
-                    await waits.wait(waits.next_delay())
-            finally:
-                with contextlib.suppress(Exception):
-                    await connection.remove_listener(NOTIFY_CHANNEL, on_notify)
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(self.pool.release(connection, timeout=2))
 
 
 class Retention:

@@ -1,7 +1,8 @@
 """The Kafka entry point: the broker, the commands subscriber, and its handler.
 
 The subscriber consumes `<prefix>.commands` in batches with manual acks: a batch's offsets are
-committed only after its transaction committed, so a crash in between redelivers it and the
+committed only after its transaction committed (and what it wrote was published, or handed to the
+relay), so a crash in between redelivers it and the
 inbox answers `duplicate`. The handler never raises: a batch that cannot commit (database down)
 is retried with backoff until it commits or the service stops (then it is not acked).
 """
@@ -195,7 +196,6 @@ async def consume_commands(message: KafkaMessage, process: ProcessContext) -> No
             process.stopping.set()
             return
         committed = time.perf_counter()
-        process.metrics.stage("transaction", committed - started)
         try:
             # A broker that went away holds the offset commit; a stop does not wait for it (the
             # batch is committed: redelivered, it is answered duplicate).
@@ -207,8 +207,6 @@ async def consume_commands(message: KafkaMessage, process: ProcessContext) -> No
                 len(records),
             )
         process.metrics.stage("offset_commit", time.perf_counter() - committed)
-    # Publish what this batch committed now rather than when NOTIFY reaches the relay.
-    process.relay.wake(committed)
     seconds = time.perf_counter() - started
     process.metrics.observe_batch(outcomes, seconds)
     for outcome in outcomes:

@@ -1,8 +1,18 @@
-"""The outbox: messages committed with the state that caused them, claimed and marked by the relay.
+"""The outbox: messages committed with the state that caused them, then published and marked.
 
-Per-key order: rows of one key always land on the same lane (crc32(key) mod 16); a relay takes a
-lane with a transaction-scoped advisory lock and publishes that lane's rows in id order. Rows of
-one program are inserted under its row lock, so their ids follow commit order.
+Per-key order: rows of one key always land on the same lane (crc32(key) mod 16), and a lane's
+rows are published in id order by whoever holds the lane's advisory lock. Rows of one program
+are inserted under its row lock, so their ids follow commit order. Two holders take lanes:
+
+- the committing process (`claim_lanes`): inside the batch transaction, right after its rows,
+  it takes the free lanes they fall in with a *session* lock, which outlives the commit, and
+  the unsent rows of those lanes (its own and any older ones); after the commit it publishes
+  them, marks them sent and releases the lanes (`mark_sent_and_release`);
+- the relay (`claim`), a sweeper for the rest: rows whose lanes were held at commit, rows of a
+  process that crashed or failed to publish. It takes a lane with a transaction lock.
+
+A lane held by one is skipped by the other, so a lane's rows are never published by two holders
+at once, and each holder starts from the lane's oldest unsent row.
 """
 
 from __future__ import annotations
@@ -10,6 +20,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from service.storage.database import Connection
 
@@ -35,6 +46,25 @@ LIMIT $2
 FOR UPDATE SKIP LOCKED
 """
 _MARK_SENT = "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"
+
+# Within the batch transaction: hold the free lanes among $2 past the commit, and lock the
+# unsent rows they have (this transaction's, and any older ones) until then.
+_CLAIM_LANES = """
+WITH lanes AS (SELECT lane FROM unnest($2::int[]) AS lane WHERE pg_try_advisory_lock($1, lane))
+SELECT id, topic, key, value, header_names, header_values, lane
+FROM outbox
+WHERE sent_at IS NULL AND lane IN (SELECT lane FROM lanes)
+ORDER BY id
+FOR UPDATE SKIP LOCKED
+"""
+# After the commit, in one round trip: what was published is sent; the lanes are free again.
+_MARK_SENT_AND_RELEASE = """
+WITH marked AS (UPDATE outbox SET sent_at = now() WHERE id = ANY($2::bigint[]) RETURNING id)
+SELECT (SELECT count(*) FROM marked) AS marked,
+       (SELECT count(*) FROM unnest($3::int[]) AS lane WHERE pg_advisory_unlock($1, lane)) AS freed
+"""
+_RELEASE = "SELECT pg_advisory_unlock($1, lane) FROM unnest($2::int[]) AS lane"
+_ANY_UNSENT = "SELECT EXISTS (SELECT 1 FROM outbox WHERE sent_at IS NULL)"
 _BACKLOG = """
 SELECT count(*) AS pending, EXTRACT(EPOCH FROM now() - min(created_at)) AS oldest_seconds
 FROM outbox WHERE sent_at IS NULL
@@ -84,7 +114,45 @@ async def add(connection: Connection, messages: Sequence[OutgoingMessage]) -> No
 
 async def claim(connection: Connection, limit: int) -> list[ClaimedMessage]:
     """Within a transaction: lock free lanes and return their oldest unsent rows, in id order."""
-    rows = await connection.fetch(_CLAIM, _LANE_LOCK_SPACE, limit)
+    return _claimed(await connection.fetch(_CLAIM, _LANE_LOCK_SPACE, limit))
+
+
+@dataclass(frozen=True, slots=True)
+class LaneClaim:
+    """The lanes a committing transaction holds past its commit, and their unsent rows."""
+
+    lanes: list[int]
+    messages: list[ClaimedMessage]
+    declined: int  # rows of this transaction in lanes another holder had
+
+
+async def claim_lanes(connection: Connection, messages: Sequence[OutgoingMessage]) -> LaneClaim:
+    """Within the transaction that added `messages`: hold their free lanes beyond the commit
+    (release them with `mark_sent_and_release`, or by closing or resetting the connection, as
+    the pool does on release) and return those lanes' unsent rows in id order."""
+    wanted = sorted({lane_of(message.key) for message in messages})
+    if not wanted:
+        return LaneClaim([], [], 0)
+    claimed = _claimed(await connection.fetch(_CLAIM_LANES, _LANE_LOCK_SPACE, wanted))
+    # Each lane taken returns at least this transaction's own rows (no other holder can lock
+    # them): a lane with no row returned is one another holder had.
+    held = sorted({item.lane for item in claimed})
+    declined = sum(1 for message in messages if lane_of(message.key) not in held)
+    return LaneClaim(held, claimed, declined)
+
+
+async def mark_sent_and_release(
+    connection: Connection, ids: Sequence[int], lanes: Sequence[int]
+) -> None:
+    await connection.fetchrow(_MARK_SENT_AND_RELEASE, _LANE_LOCK_SPACE, list(ids), list(lanes))
+
+
+async def release(connection: Connection, lanes: Sequence[int]) -> None:
+    if lanes:
+        await connection.execute(_RELEASE, _LANE_LOCK_SPACE, list(lanes))
+
+
+def _claimed(rows: Sequence[Any]) -> list[ClaimedMessage]:
     return [
         ClaimedMessage(
             row["id"],
@@ -103,6 +171,10 @@ async def claim(connection: Connection, limit: int) -> list[ClaimedMessage]:
 async def mark_sent(connection: Connection, ids: Sequence[int]) -> None:
     if ids:
         await connection.execute(_MARK_SENT, list(ids))
+
+
+async def any_unsent(connection: Connection) -> bool:
+    return bool(await connection.fetchval(_ANY_UNSENT))
 
 
 async def backlog(connection: Connection) -> tuple[int, float]:

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from typing import Any
 
 import asyncpg
 import pytest
-
-from service.relay import NOTIFY_CHANNEL
-from service.storage import outbox
-from service.storage.outbox import OutgoingMessage
 
 pytestmark = pytest.mark.integration
 
@@ -179,21 +174,3 @@ async def test_deletes_cascade(connection: asyncpg.Connection) -> None:
     await connection.execute("DELETE FROM programs WHERE id = $1", ids["program"])
     for table in ("sessions", "exercise_groups", "program_exercises"):
         assert await connection.fetchval(f"SELECT count(*) FROM {table}") == 0
-
-
-async def test_the_outbox_notifies_the_relay_channel(
-    connection: asyncpg.Connection, database_url: str
-) -> None:
-    received: asyncio.Queue[str] = asyncio.Queue()
-    listener = await asyncpg.connect(database_url)
-    try:
-        await listener.add_listener(
-            NOTIFY_CHANNEL, lambda _c, _pid, _channel, payload: received.put_nowait(payload)
-        )
-        async with connection.transaction():
-            await outbox.add(connection, [OutgoingMessage("t", b"k", b"v")] * 3)
-            await asyncio.sleep(0.1)
-            assert received.empty(), "nothing is announced before the commit"
-        assert await asyncio.wait_for(received.get(), 5) == ""
-    finally:
-        await listener.close()

@@ -139,3 +139,97 @@ async def test_transient_errors_are_told_apart_from_the_datas_fault(
     assert len(errors) == 1 and isinstance(errors[0], asyncpg.DeadlockDetectedError)
     assert is_transient(errors[0])
     assert is_transient(ConnectionResetError())
+
+
+async def test_a_committing_transaction_holds_its_lanes_past_the_commit(
+    connection: asyncpg.Connection, database_url: str
+) -> None:
+    """The fast path: the lanes taken in the batch transaction stay taken after its commit,
+    so the relay skips them until the rows are marked sent and the lanes freed."""
+    relay = await asyncpg.connect(database_url)
+    try:
+        async with connection.transaction():
+            mine = [message("a", 1), message("b", 2), message("a", 3)]
+            await outbox.add(connection, mine)
+            claim = await outbox.claim_lanes(connection, mine)
+        assert [c.message.value for c in claim.messages] == [b"1", b"2", b"3"]
+        assert claim.lanes == sorted({lane_of(b"a"), lane_of(b"b")}) and claim.declined == 0
+        async with relay.transaction():
+            assert await outbox.claim(relay, 100) == [], "the lanes are held past the commit"
+        await outbox.mark_sent_and_release(connection, [c.id for c in claim.messages], claim.lanes)
+        async with connection.transaction():
+            await outbox.add(connection, [message("a", 4)])
+        async with relay.transaction():
+            assert [c.message.value for c in await outbox.claim(relay, 100)] == [b"4"]
+    finally:
+        await relay.close()
+
+
+async def test_the_fast_path_publishes_older_unsent_rows_of_its_lanes_first(
+    connection: asyncpg.Connection,
+) -> None:
+    """Rows a crashed or failed publisher left in a lane come before the new ones (per-key
+    order), and rows of other lanes are left to the relay."""
+    async with connection.transaction():
+        await outbox.add(connection, [message("a", 1), message("z", 2)])  # left unsent
+    async with connection.transaction():
+        mine = [message("a", 3)]
+        await outbox.add(connection, mine)
+        claim = await outbox.claim_lanes(connection, mine)
+    assert [c.message.value for c in claim.messages] == [b"1", b"3"]
+    assert lane_of(b"z") not in claim.lanes
+    await outbox.release(connection, claim.lanes)
+
+
+async def test_lanes_the_relay_holds_are_declined_and_left_to_it(
+    connection: asyncpg.Connection, database_url: str
+) -> None:
+    relay = await asyncpg.connect(database_url)
+    try:
+        async with connection.transaction():
+            await outbox.add(connection, [message("a", 1)])
+        async with relay.transaction():
+            swept = await outbox.claim(relay, 100)  # the relay holds lane(a)
+            assert [c.message.value for c in swept] == [b"1"]
+            async with connection.transaction():
+                mine = [message("a", 2), message("b", 3)]
+                await outbox.add(connection, mine)
+                claim = await outbox.claim_lanes(connection, mine)
+            assert claim.declined == (1 if lane_of(b"a") != lane_of(b"b") else 2)
+            assert b"2" not in [c.message.value for c in claim.messages]
+            await outbox.mark_sent(relay, [c.id for c in swept])
+        await outbox.mark_sent_and_release(connection, [c.id for c in claim.messages], claim.lanes)
+        async with relay.transaction():
+            assert [c.message.value for c in await outbox.claim(relay, 100)] == [b"2"]
+    finally:
+        await relay.close()
+
+
+async def test_lanes_of_a_rolled_back_batch_are_freed_when_its_connection_goes_back(
+    database_url: str,
+) -> None:
+    """A batch transaction that fails after taking its lanes (a deferred constraint at the
+    commit, say) holds them only until its pooled connection is released (the pool's reset
+    unlocks all)."""
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as connection:
+            with pytest.raises(RuntimeError):
+                async with connection.transaction():
+                    mine = [message("a", 1)]
+                    await outbox.add(connection, mine)
+                    await outbox.claim_lanes(connection, mine)
+                    raise RuntimeError("the commit failed")
+        async with pool.acquire() as connection:
+            async with connection.transaction():
+                await outbox.add(connection, [message("a", 2)])
+            async with connection.transaction():
+                claimed = await outbox.claim(connection, 100)
+            assert [c.message.value for c in claimed] == [b"2"]
+            held = await connection.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
+            assert held == 0
+    finally:
+        await pool.close()
