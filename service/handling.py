@@ -64,6 +64,7 @@ class Publisher(Protocol):
 
 
 Work = Callable[..., Awaitable[tuple[list[Outcome], list[OutgoingMessage]]]]
+"""Applies records in a transaction; returns their outcomes and the outbox rows it added."""
 
 
 class CommandProcessor:
@@ -131,8 +132,8 @@ class CommandProcessor:
         return outcomes
 
     async def _in_transaction(self, work: Work, *args: Any) -> list[Outcome]:
-        """Run `work` in a transaction that also writes its outbox rows; with a publisher, hand
-        them to it after the commit, in the background, on the same connection (which holds
+        """Run `work` in a transaction (it writes its outbox rows); with a publisher, hand them
+        to it after the commit, in the background, on the same connection (which holds
         their lanes until they are out): the next batch is applied meanwhile."""
         started = time.perf_counter()
         connection = await self.pool.acquire()
@@ -141,7 +142,6 @@ class CommandProcessor:
             claim = None
             async with connection.transaction():
                 outcomes, messages = await work(connection, *args)
-                await outbox.add(connection, messages)
                 if self.publisher is not None:
                     # The previous batch's rows out first: its lanes are then free, and a key's
                     # rows leave in commit order.
@@ -255,6 +255,7 @@ class CommandProcessor:
                 )
         await batch.writes.write(connection)
         await inbox.record(connection, entries)
+        await outbox.add(connection, messages)
         return outcomes, messages
 
     async def _record_failure(
@@ -279,9 +280,11 @@ class CommandProcessor:
                 rejection.code.value,
                 0,
             )
-            return [outcome], self.messages.results(
+            messages = self.messages.results(
                 record, entry, self.clock(), trace_headers, duplicate=False
             )
+            await outbox.add(connection, messages)
+            return [outcome], messages
         log.error(
             "record %s/%d@%d goes to the DLQ: %r",
             record.topic,
@@ -292,6 +295,7 @@ class CommandProcessor:
         dead_letter = self.messages.dead_letter(
             record, PROCESSING_FAILED, f"{type(error).__name__}: {error}"[:500]
         )
+        await outbox.add(connection, [dead_letter])
         return [Outcome(None, "", None, "dead_letter", PROCESSING_FAILED, 0)], [dead_letter]
 
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import TypeAlias
 
 import asyncpg
 import asyncpg.pool
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 
 from contracts.results import CommandError, ErrorCode
 from service.config import ConfigurationError, without_password
@@ -95,12 +94,13 @@ def refusal(error: BaseException) -> CommandError | None:
 
 
 async def _init_connection(connection: asyncpg.Connection) -> None:
-    # jsonb in binary format: a version byte, then the JSON text; encoded in Rust by pydantic-core.
+    # jsonb in binary format: a version byte, then the JSON text; encoded and decoded in Rust by
+    # pydantic-core, the codec of the whole hot path (commands in, events out, series stored).
     await connection.set_type_codec(
         "jsonb",
         schema="pg_catalog",
         encoder=lambda value: b"\x01" + to_json(value),
-        decoder=lambda data: json.loads(data[1:]),
+        decoder=lambda data: from_json(data[1:]),
         format="binary",
     )
 
