@@ -4,7 +4,9 @@ broker errors are worth waiting out and which are the settings' fault."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
+import random
 import ssl
 from typing import Any
 
@@ -23,6 +25,7 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
     UnsupportedSaslMechanismError,
 )
+from aiokafka.partitioner import murmur2
 from faststream.kafka.security import parse_security
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
@@ -71,10 +74,25 @@ def client_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=65_536)
+def _key_hash(key: bytes) -> int:
+    return int(murmur2(key)) & 0x7FFFFFFF
+
+
+def partition_for(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+    """Kafka's default partitioner (murmur2 of the key, as the Java client and librdkafka's
+    `murmur2_random` place keys), with each key's hash cached: aiokafka computes it in pure
+    Python, and the same prescription, session and program keys come back edit after edit."""
+    if key is None:
+        return random.choice(available or all_partitions)
+    return all_partitions[_key_hash(key) % len(all_partitions)]
+
+
 def create_producer(settings: Settings) -> AIOKafkaProducer:
     idempotent = settings.kafka_enable_idempotence
     return AIOKafkaProducer(
         **client_options(settings),
+        partitioner=partition_for,
         acks="all",
         enable_idempotence=idempotent,
         linger_ms=settings.producer_linger_ms,
