@@ -524,6 +524,63 @@ def postmaster_pid(port: int) -> int | None:
     return None
 
 
+async def broker_growth(rate: int, seconds: float) -> list[dict[str, float]]:
+    """The embedded broker alone, fed a constant `rate` of keyed 600-byte records that one
+    consumer follows: its CPU and RSS per 10 s slice (does its cost per record stay flat?)."""
+    stack = EmbeddedStack().start()
+    assert stack.broker.process is not None
+    broker = psutil.Process(stack.broker.process.pid)
+    bootstrap = stack.broker.bootstrap_servers
+    topic = f"bench-growth-{uuid.uuid4().hex[:8]}"
+    slices: list[dict[str, float]] = []
+    try:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(topic, 4, 1)])
+        finally:
+            await admin.close()
+        partitions = await partitions_of({"bootstrap_servers": bootstrap}, [topic], 30)
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **PRODUCER)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False, **CONSUMER
+        )
+        await producer.start()
+        await consumer.start()
+        consumer.assign(partitions)
+
+        async def follow() -> None:
+            while True:
+                await consumer.getmany(**POLL)
+
+        reader = asyncio.create_task(follow())
+        try:
+            broker.cpu_percent(None)
+            start = time.perf_counter()
+            per_slice = int(rate * 10)
+            for n in range(int(rate * seconds)):
+                delay = start + n / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                await producer.send(topic, b"x" * 600, key=uuid.uuid4().bytes)
+                if (n + 1) % per_slice == 0:
+                    slices.append(
+                        {
+                            "at_seconds": round(time.perf_counter() - start, 1),
+                            "broker_cpu_percent": broker.cpu_percent(None),
+                            "broker_rss_mb": round(broker.memory_info().rss / 2**20, 1),
+                        }
+                    )
+                    tqdm.write(f"broker growth {slices[-1]}")
+        finally:
+            reader.cancel()
+            await consumer.stop()
+            await producer.stop()
+    finally:
+        stack.stop()
+    return slices
+
+
 def floor_of(hop: dict[str, float], commit_ms: float) -> dict[str, float]:
     """Two broker hops (command in, result out) and one PostgreSQL commit."""
     return {
@@ -635,6 +692,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             subprocess.run,
             [sys.executable, "-m", "service", "migrate"],
             env=env,
+            # `-m` puts the working directory first on the path, before PYTHONPATH.
+            cwd=args.service_checkout,
             check=True,
             capture_output=True,
         )
@@ -896,8 +955,14 @@ def main() -> None:
         default=0,
         help="then hold --soak-rate for this long, sampling RSS and table sizes (600: 10 min)",
     )
-    parser.add_argument("--soak-rate", type=int, default=500)
+    parser.add_argument("--soak-rate", type=int, default=100)
     parser.add_argument("--soak-retention-seconds", type=int, default=60)
+    parser.add_argument(
+        "--broker-growth",
+        type=float,
+        metavar="SECONDS",
+        help="only feed the embedded broker 100 records/s for this long, printing its CPU and RSS",
+    )
     parser.add_argument(
         "--service-checkout",
         help="run the service (and its migrations) from this checkout instead, for a before/after",
@@ -908,6 +973,9 @@ def main() -> None:
         help="py-spy the service during the closed loops (bench/results/profile.txt)",
     )
     args = parser.parse_args()
+    if args.broker_growth:
+        asyncio.run(broker_growth(100, args.broker_growth))
+        return
     if args.service_checkout:
         args.service_checkout = str(Path(args.service_checkout).resolve())
     report = asyncio.run(run(args))

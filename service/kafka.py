@@ -74,7 +74,7 @@ def client_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-@functools.lru_cache(maxsize=65_536)
+@functools.lru_cache(maxsize=8192)
 def _key_hash(key: bytes) -> int:
     return int(murmur2(key)) & 0x7FFFFFFF
 
