@@ -169,12 +169,16 @@ class CommandProcessor:
         try:
             await publisher.publish_committed(connection, claim, committed)
         finally:
-            await self.pool.release(connection)
+            try:
+                await self.pool.release(connection)
+            except Exception as error:  # a broken connection: the pool replaces it
+                log.warning("releasing the publishing connection failed: %s", error)
 
     async def settle(self) -> None:
-        """Until what the last batch committed is published (or handed to the relay)."""
-        if self._publishing is not None:
-            await asyncio.shield(self._publishing)
+        """Until what the last batch committed is published (or handed to the relay). Never
+        raises; cancelling the wait leaves the publish running."""
+        if self._publishing is not None and not self._publishing.done():
+            await asyncio.wait({self._publishing})
 
     async def _apply_batch(
         self, connection: Connection, records: Sequence[Record]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from typing import Any
 
@@ -21,9 +22,11 @@ from service.embedded import EmbeddedBroker
 from service.entrypoints.app import Service
 from service.entrypoints.client import partitions_of
 from service.handling import CommandProcessor
-from service.kafka import create_producer
+from service.kafka import create_producer, ensure_topics
 from service.messages import Messages, Record
 from service.relay import OutboxRelay
+from service.storage import outbox
+from service.storage.outbox import OutgoingMessage
 from tests.support.generator import CommandGenerator
 from tests.support.kafka import CommandClient
 from tests.support.programs import assert_events_reconstruct_database, build_program, new_id
@@ -306,6 +309,46 @@ async def test_relay_catches_up_after_the_broker_was_unreachable(
         broker.stop()
     assert sorted(received) == sorted(c["commandId"] for c in commands)
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+
+
+async def test_rows_whose_lane_another_publisher_holds_are_swept_as_soon_as_it_lets_go(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    """A batch commits rows in a lane that another process is still publishing: they are
+    handed to the relay, which publishes them once that lane is free, without waiting for its
+    poll (30 s here), and after the other process's older row of the key."""
+    await ensure_topics(settings)
+    topic = settings.topics.program_updated
+    producer = create_producer(settings)
+    await producer.start()
+    relay = OutboxRelay(pool, producer, poll_interval=30)
+    stopping = asyncio.Event()
+    running = asyncio.create_task(relay.run(stopping))
+    other, mine = await pool.acquire(), await pool.acquire()
+    unsent = "SELECT value FROM outbox WHERE sent_at IS NULL ORDER BY id"
+    try:
+        first, second = OutgoingMessage(topic, b"k", b"1"), OutgoingMessage(topic, b"k", b"2")
+        async with other.transaction():
+            await outbox.add(other, [first])
+            held = await outbox.claim_lanes(other, [first])  # still publishing
+        async with mine.transaction():
+            await outbox.add(mine, [second])
+            claim = await outbox.claim_lanes(mine, [second])
+        assert claim.declined == 1 and claim.messages == []
+        await relay.publish_committed(mine, claim, time.perf_counter())
+        await asyncio.sleep(0.05)
+        assert [row["value"] for row in await pool.fetch(unsent)] == [b"1", b"2"]
+        await outbox.mark_sent_and_release(other, [m.id for m in held.messages], held.lanes)
+        released = time.perf_counter()
+        while await pool.fetch(unsent):
+            assert time.perf_counter() - released < 2, "swept by the chase, not the poll"
+            await asyncio.sleep(0.01)
+    finally:
+        stopping.set()
+        await running
+        await pool.release(other)
+        await pool.release(mine)
+        await producer.stop()
 
 
 async def test_rolled_back_transaction_publishes_nothing(
