@@ -419,19 +419,25 @@ CONSUMER = {"fetch_max_wait_ms": 5, "max_partition_fetch_bytes": 4 * 1024 * 1024
 POLL = {"timeout_ms": 50, "max_records": 5000}
 
 
-async def broker_hop(
-    bootstrap: str, rate: int, seconds: float, cpu: CpuMeter | None = None
-) -> dict[str, Any]:
-    """One broker hop at `rate`/s: produce to a scratch topic and consume it with the Driver's
-    client settings; latency from each record's scheduled send time to its arrival. The topic
-    exists and a first record has gone through before anything is timed."""
-    topic = f"bench-hop-{uuid.uuid4().hex[:8]}"
+async def scratch_topic(bootstrap: str, prefix: str) -> str:
+    """A new topic of 4 partitions, named `<prefix>-<random>`."""
+    topic = f"{prefix}-{uuid.uuid4().hex[:8]}"
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, 4, 1)])
     finally:
         await admin.close()
+    return topic
+
+
+async def broker_hop(
+    bootstrap: str, rate: int, seconds: float, cpu: CpuMeter | None = None
+) -> dict[str, Any]:
+    """One broker hop at `rate`/s: produce to a scratch topic and consume it with the Driver's
+    client settings; latency from each record's scheduled send time to its arrival. The topic
+    exists and a first record has gone through before anything is timed."""
+    topic = await scratch_topic(bootstrap, "bench-hop")
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **PRODUCER)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **CONSUMER)
     await producer.start()
@@ -531,15 +537,9 @@ async def broker_growth(rate: int, seconds: float) -> list[dict[str, float]]:
     assert stack.broker.process is not None
     broker = psutil.Process(stack.broker.process.pid)
     bootstrap = stack.broker.bootstrap_servers
-    topic = f"bench-growth-{uuid.uuid4().hex[:8]}"
     slices: list[dict[str, float]] = []
     try:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        await admin.start()
-        try:
-            await admin.create_topics([NewTopic(topic, 4, 1)])
-        finally:
-            await admin.close()
+        topic = await scratch_topic(bootstrap, "bench-growth")
         partitions = await partitions_of({"bootstrap_servers": bootstrap}, [topic], 30)
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **PRODUCER)
         consumer = AIOKafkaConsumer(
