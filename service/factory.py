@@ -133,7 +133,7 @@ class ProcessContext:
         )
         context = cls(settings, pool, producer, processor, relay, metrics, stopping)
         context.tasks = [
-            asyncio.create_task(relay.run(stopping), name="outbox-relay"),
+            asyncio.create_task(relay.run(), name="outbox-relay"),
             asyncio.create_task(retention.run(stopping), name="retention"),
         ]
         return context

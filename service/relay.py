@@ -120,12 +120,13 @@ class OutboxRelay:
                 await outbox.release(connection, claim.lanes)
             self.wake(committed_at)
 
-    async def run(self, stopping: asyncio.Event) -> None:
-        """Relay until `stopping` is set, then return (call `drain` to flush what is left).
+    async def run(self) -> None:
+        """Relay until `self.stopping` is set, then return (call `drain` to flush what is left).
 
         A round in progress at the stop gets `ROUND_GRACE_SECONDS` to finish; a broker that
         does not answer would otherwise hold it for the producer's request timeout. A round
         cut short rolls back its claim: its rows stay unsent, for `drain` or the next instance."""
+        stopping = self.stopping
         waits = Backoff(stopping, base=0.1, cap=10.0)
         while not stopping.is_set():
             # Cleared before the round, not after: rows handed over while a round runs must
@@ -133,6 +134,7 @@ class OutboxRelay:
             self._wake.clear()
             try:
                 count = await unless_stopped(self.relay_once(), stopping, grace=ROUND_GRACE_SECONDS)
+                waits.reset()
                 if count < self.batch_size and self._chases > 0:
                     # Rows were handed over whose lanes may still be taken: try again shortly
                     # while any row is unsent.
@@ -157,7 +159,6 @@ class OutboxRelay:
                 except Stopped:
                     return
                 continue
-            waits.reset()
             if count < self.batch_size:
                 await _wait_any(self._wake, stopping, self.poll_interval)
 

@@ -1,10 +1,10 @@
 """The Kafka entry point: the broker, the commands subscriber, and its handler.
 
 The subscriber consumes `<prefix>.commands` in batches with manual acks: a batch's offsets are
-committed only after its transaction committed (and what it wrote was published, or handed to the
-relay), so a crash in between redelivers it and the
-inbox answers `duplicate`. The handler never raises: a batch that cannot commit (database down)
-is retried with backoff until it commits or the service stops (then it is not acked).
+committed only after its transaction committed (what it wrote to the outbox is published
+meanwhile, see `handling`), so a crash in between redelivers it and the inbox answers
+`duplicate`. The handler never raises: a batch that cannot commit (database down) is retried
+with backoff until it commits or the service stops (then it is not acked).
 """
 
 from __future__ import annotations

@@ -287,8 +287,8 @@ async def test_relay_catches_up_after_the_broker_was_unreachable(
     try:
         producer = create_producer(local)
         await producer.start()
-        relay = OutboxRelay(pool, producer, batch_size=7, poll_interval=0.1)
-        running = asyncio.create_task(relay.run(stopping))
+        relay = OutboxRelay(pool, producer, batch_size=7, poll_interval=0.1, stopping=stopping)
+        running = asyncio.create_task(relay.run())
         consumer = AIOKafkaConsumer(
             bootstrap_servers=local.kafka_bootstrap_servers, fetch_max_wait_ms=20
         )
@@ -321,9 +321,9 @@ async def test_rows_whose_lane_another_publisher_holds_are_swept_as_soon_as_it_l
     topic = settings.topics.program_updated
     producer = create_producer(settings)
     await producer.start()
-    relay = OutboxRelay(pool, producer, poll_interval=30)
     stopping = asyncio.Event()
-    running = asyncio.create_task(relay.run(stopping))
+    relay = OutboxRelay(pool, producer, poll_interval=30, stopping=stopping)
+    running = asyncio.create_task(relay.run())
     other, mine = await pool.acquire(), await pool.acquire()
     unsent = "SELECT value FROM outbox WHERE sent_at IS NULL ORDER BY id"
     try:
