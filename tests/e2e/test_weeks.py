@@ -141,13 +141,14 @@ async def test_week_insert_moves_later_weeks_and_labels_keeping_prescription_ids
     ids = await build_program(client, weeks=4)
     program = ids["program"]
     for week in (1, 2, 3):
-        await client.applied(
+        replaced = await client.applied(
             "series.replace",
             program,
             programExerciseId=ids["squat"],
             week=week,
             series=[{"reps": 5 - week}],
         )
+        await client.events_of(replaced["commandId"], 1)  # read below as "before"
     await client.applied("program.update", program, weekLabels=[{"week": 2, "label": "heavy"}])
     before = weeks_of(client, ids["squat"])
     command = client.command("week.insert", program, at=2, count=2)
@@ -185,13 +186,14 @@ async def test_week_remove_deletes_one_week_and_moves_the_rest_down(
     ids = await build_program(client, weeks=4)
     program = ids["program"]
     for week in (1, 2):
-        await client.applied(
+        replaced = await client.applied(
             "series.replace",
             program,
             programExerciseId=ids["squat"],
             week=week,
             series=[{"reps": 10 + week}],
         )
+        await client.events_of(replaced["commandId"], 1)  # read below as "before"
     await client.applied(
         "program.update",
         program,
@@ -437,6 +439,8 @@ async def test_a_coach_builds_a_block_from_week_0(
     # The session copied carries every week; the program rebuilt from the events imports whole.
     copy = client.command("session.copy", program, sessionId=ids["session"], newSessionId=new_id())
     assert (await client.request(copy))["status"] == "applied"
+    # Its events travel on other partitions than its result: wait for every copied week.
+    await client.events_of(copy["commandId"], len(squat) + len(bench))
     copied = weeks_of(client, derived(copy["commandId"], ids["squat"]))
     assert {w: e["series"] for w, e in copied.items()} == {w: e["series"] for w, e in squat.items()}
 
