@@ -34,7 +34,8 @@ from contracts.topics import Topics
 from service.embedded import EmbeddedStack
 from service.entrypoints.client import ServiceClient, partitions_of
 from service.metrics import STAGES
-from tests.support.process import ServiceProcess, service_env
+from tests.support.legacy import import_line, prescriptions_of
+from tests.support.process import SCRIPT, ServiceProcess, service_env
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # Ratios measured in the same run, not absolute times: this box is shared and noisy.
@@ -44,6 +45,7 @@ TARGETS = {
     "p50_at_500_vs_floor": ("<=", 1.5),
     "p99_at_500_vs_floor": ("<=", 2.0),
     "peak_rss_mb": ("<=", 200.0),
+    "import_prescriptions_vs_pgbench_tps": (">=", 2.0),
 }
 
 
@@ -219,6 +221,68 @@ async def closed_loop(
         "commands_per_second": round(count / elapsed, 1),
         "applied": sum(driver.statuses[i] == "applied" for i in ids),
     }
+
+
+def legacy_file(path: Path, count: int, seed: int) -> int:
+    """`count` legacy programs as the import's JSON Lines; returns their prescriptions."""
+    rng = random.Random(seed)
+    prescriptions = 0
+    with path.open("w") as file:
+        for _ in range(count):
+            line = import_line(rng, "bench-legacy")
+            prescriptions += prescriptions_of(line["program"])
+            file.write(json.dumps(line) + "\n")
+    return prescriptions
+
+
+async def bulk_import(
+    env: dict[str, str],
+    count: int,
+    seed: int,
+    in_flight: int,
+    metrics_url: str,
+    cpu: CpuMeter | None = None,
+) -> dict[str, Any]:
+    """`program-builder import` of `count` legacy programs, timed from the tool's start to its
+    exit (interpreter start and the line count included): the end-to-end rate an operator gets."""
+    source = RESULTS / "legacy-import.jsonl"
+    prescriptions = await asyncio.to_thread(legacy_file, source, count, seed)
+    before = await asyncio.to_thread(scrape_stages, metrics_url)
+    cpu_before = cpu.sample() if cpu else None
+    started = time.perf_counter()
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [
+            str(SCRIPT),
+            "import",
+            str(source),
+            "--in-flight",
+            str(in_flight),
+            "--report",
+            str(RESULTS / "import-report.jsonl"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    after = await asyncio.to_thread(scrape_stages, metrics_url)
+    if done.returncode != 0:
+        raise RuntimeError(f"import exited {done.returncode}: {done.stdout}{done.stderr[-2000:]}")
+    report: dict[str, Any] = {
+        "programs": count,
+        "prescriptions": prescriptions,
+        "in_flight": in_flight,
+        "seconds": round(seconds, 2),
+        "programs_per_second": round(count / seconds, 1),
+        "prescriptions_per_second": round(prescriptions / seconds, 1),
+        "summary": done.stdout.strip().splitlines()[0],
+        "stages": stage_summary(before, after),
+    }
+    if cpu is not None and cpu_before is not None:
+        report["cpu_percent"] = CpuMeter.percent(cpu_before, cpu.sample(), seconds)
+    return report
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -581,6 +645,29 @@ async def broker_growth(rate: int, seconds: float) -> list[dict[str, float]]:
     return slices
 
 
+async def py_spy(pid: int, output: Path) -> subprocess.Popen[bytes]:
+    """py-spy recording `pid` (raw folded stacks) until it gets SIGINT."""
+    profiler = subprocess.Popen(  # noqa: ASYNC220 - spawning does not block
+        [
+            # The bench extra installs it next to this interpreter.
+            shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")),
+            "record",
+            "--pid",
+            str(pid),
+            "--format",
+            "raw",
+            "--rate",
+            "200",
+            "-o",
+            str(output),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    await asyncio.sleep(1)
+    return profiler
+
+
 def floor_of(hop: dict[str, float], commit_ms: float) -> dict[str, float]:
     """Two broker hops (command in, result out) and one PostgreSQL commit."""
     return {
@@ -711,31 +798,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     "postgres": postmaster_pid(stack.postgres.port) if stack else None,
                 }
             )
+            metrics_url = f"http://127.0.0.1:{http_port}/metrics"
+            if args.import_programs and args.import_first:
+                report["import"] = await bulk_import(
+                    env, args.import_programs, args.seed, args.import_in_flight, metrics_url, cpu
+                )
             driver = Driver(bootstrap, Topics(prefix))
             await driver.start()
             programs = await seed(driver, args.programs, args.exercises)
             report["closed_loop"] = []
             profiler = None
             if args.profile:
-                profiler = subprocess.Popen(  # noqa: ASYNC220 - spawning does not block
-                    [
-                        # The bench extra installs it next to this interpreter.
-                        shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")),
-                        "record",
-                        "--pid",
-                        str(service.handle.pid),
-                        "--format",
-                        "raw",
-                        "--rate",
-                        "200",
-                        "-o",
-                        str(RESULTS / "profile.txt"),
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-                await asyncio.sleep(1)
-            for mix in ("series", "editor"):
+                profiler = await py_spy(service.handle.pid, RESULTS / "profile.txt")
+            for mix in args.mixes:
                 cpu_before = service.cpu_seconds()
                 result = await closed_loop(driver, programs, mix, args.commands, rng)
                 result["service_cpu_ms_per_command"] = round(
@@ -763,6 +838,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 result["broker_hop"] = hop
                 result["floor"] = floor_of(hop, commit_ms)
                 report["open_loop"].append(result)
+            if args.import_programs and not args.import_first:
+                profiler = None
+                if args.profile_import:
+                    profiler = await py_spy(service.handle.pid, RESULTS / "profile-import.txt")
+                report["import"] = await bulk_import(
+                    env, args.import_programs, args.seed, args.import_in_flight, metrics_url, cpu
+                )
+                if profiler is not None:
+                    profiler.send_signal(signal.SIGINT)
+                    profiler.wait(30)
             report["service_peak_rss_mb"] = round(service.peak_rss / 2**20, 1)
             if args.soak_seconds:
                 # In a process of its own that prunes sent outbox rows after a minute, so the
@@ -810,6 +895,11 @@ def evaluate(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
         if at_500
         else None,
         "peak_rss_mb": report["service_peak_rss_mb"],
+        "import_prescriptions_vs_pgbench_tps": ratio(
+            report["import"]["prescriptions_per_second"], tps
+        )
+        if "import" in report
+        else None,
     }
     out = {}
     for name, (op, target) in TARGETS.items():
@@ -898,6 +988,25 @@ def table(report: dict[str, Any]) -> str:
                     + " ".join(f"{name} {value:>3}" for name, value in shares.items())
                     + f"  total {sum(shares.values()):>3}"
                 )
+    if "import" in report:
+        imported = report["import"]
+        versus = f"{imported['prescriptions_per_second'] / tps:.2f}" if tps else "n/a"
+        lines += [
+            f"bulk import (program-builder import, {imported['programs']} legacy programs, "
+            f"{imported['prescriptions']} prescriptions, --in-flight {imported['in_flight']}):",
+            f"  {imported['seconds']} s: {imported['programs_per_second']} programs/s, "
+            f"{imported['prescriptions_per_second']} prescriptions/s, "
+            f"{versus} x pgbench tps; {imported['summary']}",
+            "  stages: "
+            + ", ".join(
+                f"{stage} {values['mean_ms']} ms x{values['count']}"
+                for stage, values in imported["stages"].items()
+            ),
+        ]
+        if "cpu_percent" in imported:
+            lines.append(
+                "  CPU %: " + " ".join(f"{k} {v}" for k, v in imported["cpu_percent"].items())
+            )
     lines.append(f"service peak RSS: {report['service_peak_rss_mb']} MB")
     if "soak" in report:
         soak = report["soak"]
@@ -945,10 +1054,28 @@ def main() -> None:
     parser.add_argument("--programs", type=int, default=200)
     parser.add_argument("--exercises", type=int, default=4)
     parser.add_argument("--commands", type=int, default=20_000, help="per closed-loop mix")
-    parser.add_argument("--rates", type=int, nargs="+", default=[100, 500, 1000, 2000])
+    parser.add_argument("--rates", type=int, nargs="*", default=[100, 500, 1000, 2000])
+    parser.add_argument("--mixes", nargs="*", choices=sorted(MIXES), default=["series", "editor"])
     parser.add_argument("--seconds", type=float, default=10, help="per open-loop rate")
     parser.add_argument("--pgbench-seconds", type=int, default=15)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--import-programs",
+        type=int,
+        default=3000,
+        help="legacy programs for the bulk-import phase (0 skips it)",
+    )
+    parser.add_argument("--import-in-flight", type=int, default=256)
+    parser.add_argument(
+        "--profile-import",
+        action="store_true",
+        help="py-spy the service during the import (bench/results/profile-import.txt)",
+    )
+    parser.add_argument(
+        "--import-first",
+        action="store_true",
+        help="run the import before the edit loops (on an empty database)",
+    )
     parser.add_argument(
         "--soak-seconds",
         type=float,
