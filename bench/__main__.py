@@ -261,7 +261,8 @@ async def bulk_import(
             "--report",
             str(RESULTS / "import-report.jsonl"),
         ],
-        env=env,
+        # The tool of this checkout, also when the service runs from another (--service-checkout)
+        env={name: value for name, value in env.items() if name != "PYTHONPATH"},
         capture_output=True,
         text=True,
         check=False,
