@@ -288,3 +288,83 @@ def test_help_names_the_options() -> None:
     ).stdout
     for option in ("FILE", "--tenant", "--report", "--in-flight"):
         assert option in shown
+
+
+LEGACY_TABLES = """
+CREATE TABLE legacy_programs (id uuid PRIMARY KEY, tenant_id text, name text, weeks integer);
+CREATE TABLE legacy_sessions (id uuid PRIMARY KEY, program_id uuid, name text, position integer);
+CREATE TABLE legacy_exercises (id uuid PRIMARY KEY, session_id uuid, exercise_id uuid, name text,
+    order_index integer, superset_group integer, superset_order integer);
+CREATE TABLE legacy_prescription_rows (exercise_id uuid, week integer, position integer,
+    sets integer, reps integer, weight numeric, rpe numeric, rest_seconds integer);
+"""
+
+
+async def test_the_readmes_export_of_legacy_tables_imports(
+    service: Service, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    """docs/legacy-export.sql over tables shaped like the legacy snapshot gives lines the import
+    takes: the same programs as the snapshots they were filled from."""
+    rng = random.Random(5)
+    lines = [import_line(rng, TENANT) for _ in range(3)]
+    export = (Path(__file__).parents[2] / "docs" / "legacy-export.sql").read_text()
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute(LEGACY_TABLES)
+        for line in lines:
+            program = line["program"]
+            await connection.execute(
+                "INSERT INTO legacy_programs VALUES ($1, $2, $3, $4)",
+                uuid.UUID(line["programId"]),
+                TENANT,
+                program["name"],
+                program["weeks"],
+            )
+            for position, session in enumerate(program["sessions"]):
+                await connection.execute(
+                    "INSERT INTO legacy_sessions VALUES ($1, $2, $3, $4)",
+                    uuid.UUID(session["sessionId"]),
+                    uuid.UUID(line["programId"]),
+                    session["name"],
+                    position,
+                )
+                for exercise in session["exercises"]:
+                    await connection.execute(
+                        "INSERT INTO legacy_exercises VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                        uuid.UUID(exercise["programExerciseId"]),
+                        uuid.UUID(session["sessionId"]),
+                        uuid.UUID(exercise["exerciseId"]),
+                        exercise["name"],
+                        exercise["orderIndex"],
+                        exercise["supersetGroup"],
+                        exercise["supersetOrder"],
+                    )
+                    for at, row in enumerate(exercise["prescriptionRows"]):
+                        await connection.execute(
+                            "INSERT INTO legacy_prescription_rows"
+                            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                            uuid.UUID(exercise["programExerciseId"]),
+                            row["week"],
+                            at,
+                            row["sets"],
+                            row["reps"],
+                            row["weight"],
+                            row["rpe"],
+                            row["restSeconds"],
+                        )
+        exported = [row[0] for row in await connection.fetch(export)]
+    finally:
+        await connection.close()
+    source = tmp_path / "exported.jsonl"
+    source.write_text("".join(text + "\n" for text in exported))
+    assert [json.loads(text)["programId"] for text in exported] == sorted(
+        line["programId"] for line in lines
+    )
+
+    done = await asyncio.to_thread(run_import, settings, str(source), cwd=tmp_path)
+
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    assert "imported 3, already imported 0, rejected 0, unreadable 0" in done.stdout
+    assert await count(database_url, "SELECT count(*) FROM prescriptions") == sum(
+        prescriptions_of(line["program"]) for line in lines
+    )
