@@ -20,10 +20,11 @@ from aiokafka import AIOKafkaProducer
 from service import kafka
 from service.config import ConfigurationError, Settings
 from service.handling import CommandProcessor
-from service.kafka import check_login, create_producer, ensure_topics
+from service.kafka import check_login, create_producer, create_reply_producer, ensure_topics
 from service.messages import Messages
 from service.metrics import Metrics
 from service.relay import OutboxRelay, Retention
+from service.replies import ReplyCopies
 from service.retry import unless_stopped, until_available
 from service.storage.database import connection_refusal, create_pool, is_transient
 from service.storage.migrations import MigrationError, check_schema_current, schema_refusal
@@ -70,6 +71,7 @@ class ProcessContext:
     producer: AIOKafkaProducer
     processor: CommandProcessor
     relay: OutboxRelay
+    replies: ReplyCopies
     metrics: Metrics
     stopping: asyncio.Event
     in_flight: InFlight = field(default_factory=InFlight)
@@ -100,17 +102,27 @@ class ProcessContext:
                 stopping,
             )
         producer = create_producer(settings)
+        reply_producer = create_reply_producer(settings)
         try:
             await unless_stopped(_check_schema(pool, url), stopping)
             await unless_stopped(producer.start(), stopping)
+            await unless_stopped(reply_producer.start(), stopping)
         except BaseException:
+            await reply_producer.stop()
             await producer.stop()
             await _close_pool(pool, CLOSE_SECONDS)
             raise
+        replies = ReplyCopies(
+            reply_producer,
+            timeout=settings.reply_timeout_seconds,
+            on_sent=metrics.reply_copies_sent.inc,
+            on_dropped=lambda reason: metrics.reply_copies_dropped.labels(reason).inc(),
+        )
         relay = OutboxRelay(
             pool,
             producer,
-            required_topics=frozenset(settings.topics.all()),
+            own_topics=frozenset(settings.topics.all()),
+            replies=replies,
             on_published=metrics.published.inc,
             on_error=lambda error: metrics.publish_errors.labels(type(error).__name__).inc(),
             on_stage=metrics.stage,
@@ -131,7 +143,7 @@ class ProcessContext:
             publisher=relay,
             on_commit=lambda seconds: metrics.stage("transaction", seconds),
         )
-        context = cls(settings, pool, producer, processor, relay, metrics, stopping)
+        context = cls(settings, pool, producer, processor, relay, replies, metrics, stopping)
         context.tasks = [
             asyncio.create_task(relay.run(), name="outbox-relay"),
             asyncio.create_task(retention.run(stopping), name="retention"),
@@ -162,6 +174,8 @@ class ProcessContext:
                 task.cancel()
             await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.relay.drain(timeout=left(keep=CLIENTS_CLOSE_SECONDS))
+        await self.replies.aclose(grace=left(keep=CLIENTS_CLOSE_SECONDS))
+        await _stop_producer(self.replies.producer, max(0.1, left(keep=0.4)))
         await _stop_producer(self.producer, max(0.3, left(keep=0.3)))
         await _close_pool(self.pool, max(0.3, left()))
 

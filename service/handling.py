@@ -25,7 +25,7 @@ import asyncpg
 
 from contracts import commands as c
 from contracts.parsing import DeadLetter, Parsed, Refused, parse_command
-from contracts.results import CommandError
+from contracts.results import CommandError, ErrorCode, ErrorDetail
 from service.domain.commands import Context, apply, ids_created_by, reads_of
 from service.domain.errors import PrescriptionsNotLoaded, Rejection
 from service.domain.events import Event
@@ -188,12 +188,7 @@ class CommandProcessor:
         commands = [p.command for p in parsed if isinstance(p, Parsed)]
         loaded = await programs.lock_and_load(connection, {cmd.program_id for cmd in commands})
         seen = await inbox.find(
-            connection,
-            [
-                p.command.command_id if isinstance(p, Parsed) else p.command_id
-                for p in parsed
-                if not isinstance(p, DeadLetter)
-            ],
+            connection, [p.command_id for p in parsed if not isinstance(p, DeadLetter)]
         )
         # One query for the prescriptions the whole batch reads, judged on the stored structure.
         await _load_reads(connection, loaded, commands)
@@ -216,14 +211,19 @@ class CommandProcessor:
                 messages.append(self.messages.dead_letter(record, code, result.message))
                 outcomes.append(Outcome(None, "", None, "dead_letter", code, 0))
                 continue
-            command_id = (
-                result.command.command_id if isinstance(result, Parsed) else result.command_id
-            )
-            program_id = (
-                result.command.program_id if isinstance(result, Parsed) else result.program_id
-            )
+            command_id, program_id = result.command_id, result.program_id
             with self.tracing.command(record.headers, str(command_id), str(program_id)) as span:
                 first = seen.get(command_id)
+                if first is not None and first.tenant_id != result.tenant_id:
+                    # The id is another tenant's: answered, never recorded, and nothing of
+                    # the first command or its outcome is told.
+                    entry = _rejected(result, _taken_by_another_tenant(command_id))
+                    span.outcome(entry.command_type, "rejected", ErrorCode.CONFLICT.value)
+                    messages += self.messages.results(
+                        record, entry, now, span.headers, duplicate=False
+                    )
+                    outcomes.append(_outcome(entry))
+                    continue
                 if first is not None:
                     messages += self.messages.results(
                         record, first, now, span.headers, duplicate=True
@@ -237,7 +237,7 @@ class CommandProcessor:
                     continue
                 events: list[Event] = []
                 if isinstance(result, Refused):
-                    entry = _rejected(command_id, result.type, result.program_id, result.error)
+                    entry = _rejected(result, result.error)
                 else:
                     entry, events = await batch.apply(result.command)
                 seen[command_id] = entry
@@ -247,16 +247,7 @@ class CommandProcessor:
                 messages += self.messages.results(record, entry, now, span.headers, duplicate=False)
                 for event in events:
                     messages += self.messages.events(event, span.headers)
-                outcomes.append(
-                    Outcome(
-                        command_id,
-                        entry.command_type,
-                        entry.program_id,
-                        entry.status,
-                        error_code,
-                        len(events),
-                    )
-                )
+                outcomes.append(_outcome(entry, events=len(events)))
         await batch.writes.write(connection)
         await inbox.record(connection, entries)
         await outbox.add(connection, messages)
@@ -270,25 +261,16 @@ class CommandProcessor:
         result = parse_command(record.value)
         rejection = refusal(error)
         if isinstance(result, Parsed) and rejection is not None:
-            command = result.command
-            if (await inbox.find(connection, [command.command_id])).get(command.command_id):
+            if (await inbox.find(connection, [result.command_id])).get(result.command_id):
                 raise error  # processed meanwhile by another instance: redo as a duplicate
-            entry = _rejected(command.command_id, command.type, command.program_id, rejection)
+            entry = _rejected(result, rejection)
             await inbox.record(connection, [entry])
             trace_headers = self.tracing.forwarded(record.headers)
-            outcome = Outcome(
-                command.command_id,
-                command.type,
-                command.program_id,
-                "rejected",
-                rejection.code.value,
-                0,
-            )
             messages = self.messages.results(
                 record, entry, self.clock(), trace_headers, duplicate=False
             )
             await outbox.add(connection, messages)
-            return [outcome], messages
+            return [_outcome(entry)], messages
         log.error(
             "record %s/%d@%d goes to the DLQ: %r",
             record.topic,
@@ -323,10 +305,7 @@ class _Batch:
                 applied = apply(self.loaded.get(command.program_id), command, self.context)
                 break
             except Rejection as rejection:
-                entry = _rejected(
-                    command.command_id, command.type, command.program_id, rejection.to_error()
-                )
-                return entry, []
+                return _rejected(Parsed(command), rejection.to_error()), []
             except PrescriptionsNotLoaded as missing:
                 # An earlier operation of this batch made the command need more than the stored
                 # structure showed: load it and apply again (`apply` changed nothing yet).
@@ -354,6 +333,7 @@ class _Batch:
             "applied",
             applied.version,
             None,
+            command.tenant_id,
         )
         return entry, applied.events
 
@@ -378,7 +358,33 @@ async def _load_reads(
         await programs.load_prescriptions(connection, loaded, exercises, whole)
 
 
-def _rejected(
-    command_id: UUID, command_type: str, program_id: UUID | None, error: CommandError
-) -> InboxEntry:
-    return InboxEntry(command_id, command_type, program_id, "rejected", None, error.to_wire())
+def _rejected(command: Parsed | Refused, error: CommandError) -> InboxEntry:
+    return InboxEntry(
+        command.command_id,
+        command.type,
+        command.program_id,
+        "rejected",
+        None,
+        error.to_wire(),
+        command.tenant_id,
+    )
+
+
+def _taken_by_another_tenant(command_id: UUID) -> CommandError:
+    return CommandError(
+        code=ErrorCode.CONFLICT,
+        message=f"commandId {command_id} was already used by another tenant; a commandId "
+        "belongs to the tenant that used it first: send this command with a new commandId",
+        details=[ErrorDetail(path="commandId", reason="already used by another tenant")],
+    )
+
+
+def _outcome(entry: InboxEntry, *, events: int = 0) -> Outcome:
+    return Outcome(
+        entry.command_id,
+        entry.command_type,
+        entry.program_id,
+        entry.status,
+        entry.error["code"] if entry.error else None,
+        events,
+    )
