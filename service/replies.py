@@ -84,8 +84,10 @@ class ReplyCopies:
                 await sent
         except Exception as error:  # TimeoutError included: every failure is the same drop
             self._refuse(topic)
-            reason = "timeout" if isinstance(error, TimeoutError) else type(error).__name__
-            self._drop(message, reason, str(error) or type(error).__name__)
+            if isinstance(error, TimeoutError):
+                self._drop(message, "timeout", f"not acknowledged within {self.timeout:g} s")
+            else:
+                self._drop(message, type(error).__name__, str(error) or type(error).__name__)
         else:
             self._topics_known.add(topic)
             self.on_sent()
@@ -103,7 +105,9 @@ class ReplyCopies:
             self._refused.popitem(last=False)
         self._topics_known.discard(topic)
         # Stop asking the broker about it in every metadata request of this producer.
-        self.producer.client.set_topics(self._topics_known | set(self._topics_in_flight))
+        self.producer.client.set_topics(
+            (self._topics_known | set(self._topics_in_flight)) - {topic}
+        )
 
     def _drop(self, message: OutgoingMessage, reason: str, why: str) -> None:
         self.on_dropped(reason)
