@@ -31,7 +31,7 @@ from service.domain.errors import PrescriptionsNotLoaded, Rejection
 from service.domain.events import Event
 from service.domain.model import Program
 from service.messages import Messages, Record
-from service.retry import Backoff
+from service.retry import until_available
 from service.storage import inbox, outbox, programs
 from service.storage.database import Connection, is_transient, refusal
 from service.storage.inbox import InboxEntry
@@ -91,21 +91,15 @@ class CommandProcessor:
     ) -> list[Outcome]:
         """Commit the effects of `records`; retry transient failures until done. A stop during
         a wait raises `retry.Stopped` (the batch is then not acked and will be redelivered)."""
-        waits = Backoff(stopping, base=0.05, cap=max_backoff)
-        while True:
-            try:
-                return await self._process_once(records)
-            except Exception as error:
-                if not is_transient(error):
-                    raise
-                delay = waits.next_delay()
-                log.warning(
-                    "database unavailable (%s), retrying batch of %d in %.2f s",
-                    type(error).__name__,
-                    len(records),
-                    delay,
-                )
-                await waits.wait(delay)
+        return await until_available(
+            f"database (retrying batch of {len(records)})",
+            lambda: self._process_once(records),
+            is_transient,
+            stopping,
+            base=0.05,
+            cap=max_backoff,
+            interrupt=False,
+        )
 
     async def _process_once(self, records: Sequence[Record]) -> list[Outcome]:
         try:
