@@ -27,6 +27,8 @@ log = logging.getLogger("program_builder.replies")
 
 REFUSED_TOPICS_KEPT = 4096
 """How many failing reply topics are remembered (the oldest is forgotten first)."""
+TOPICS_KEPT = 1024
+"""How many reply topics the reply producer keeps in its metadata requests."""
 
 
 class ReplyCopies:
@@ -51,7 +53,7 @@ class ReplyCopies:
         self._refused: OrderedDict[str, float] = OrderedDict()  # topic -> refused until
         self._sending: set[asyncio.Task[None]] = set()
         self._topics_in_flight: dict[str, int] = {}
-        self._topics_known: set[str] = set()
+        self._topics_known: OrderedDict[str, None] = OrderedDict()  # acknowledged, latest last
 
     @property
     def in_flight(self) -> int:
@@ -89,7 +91,7 @@ class ReplyCopies:
             else:
                 self._drop(message, type(error).__name__, str(error) or type(error).__name__)
         else:
-            self._topics_known.add(topic)
+            self._known(topic)
             self.on_sent()
         finally:
             left = self._topics_in_flight[topic] - 1
@@ -98,15 +100,25 @@ class ReplyCopies:
             else:
                 del self._topics_in_flight[topic]
 
+    def _known(self, topic: str) -> None:
+        """Remember a topic that took a copy; past `TOPICS_KEPT`, the producer stops asking the
+        broker about the one used longest ago (a requester per run, as the bulk import is,
+        would otherwise grow every metadata request)."""
+        self._topics_known[topic] = None
+        self._topics_known.move_to_end(topic)
+        if len(self._topics_known) > TOPICS_KEPT:
+            self._topics_known.popitem(last=False)
+            self.producer.client.set_topics(set(self._topics_known) | set(self._topics_in_flight))
+
     def _refuse(self, topic: str) -> None:
         self._refused[topic] = self.clock() + self.refuse_seconds
         self._refused.move_to_end(topic)
         while len(self._refused) > REFUSED_TOPICS_KEPT:
             self._refused.popitem(last=False)
-        self._topics_known.discard(topic)
+        self._topics_known.pop(topic, None)
         # Stop asking the broker about it in every metadata request of this producer.
         self.producer.client.set_topics(
-            (self._topics_known | set(self._topics_in_flight)) - {topic}
+            (set(self._topics_known) | set(self._topics_in_flight)) - {topic}
         )
 
     def _drop(self, message: OutgoingMessage, reason: str, why: str) -> None:

@@ -161,3 +161,16 @@ async def test_copies_past_the_in_flight_bound_are_dropped_not_queued() -> None:
     await replies.aclose(grace=0.05)
     assert dropped == ["overloaded", "overloaded", "stopped", "stopped", "stopped"]
     assert replies.in_flight == 0
+
+
+async def test_the_reply_producer_forgets_the_topic_used_longest_ago(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("service.replies.TOPICS_KEPT", 2)
+    producer = FakeProducer()
+    replies = ReplyCopies(producer, timeout=1)  # type: ignore[arg-type]
+    for topic in ("run-1", "run-2", "run-1", "run-3"):
+        replies.send(copies(topic))
+        await asyncio.sleep(0.01)
+    assert producer.sent == ["run-1", "run-2", "run-1", "run-3"]
+    assert producer.tracked == [{"run-1", "run-3"}]
