@@ -20,7 +20,7 @@ from contracts.json_schemas import ARTIFACTS, Artifact, model_schema
 from contracts.topics import DEFAULT_PREFIX, Topics
 
 ASYNCAPI_VERSION = "3.0.0"
-CONTRACT_VERSION = "1.1.0"
+CONTRACT_VERSION = "1.2.0"
 KAFKA_BINDINGS_VERSION = "0.5.0"
 EXAMPLES = Path(__file__).resolve().parent / "examples.json"
 
