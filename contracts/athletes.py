@@ -65,7 +65,9 @@ class Athlete(WireModel):
     @classmethod
     def _half_steps(cls, value: float) -> float:
         if not (value * 2).is_integer():
-            raise ValueError(f"trainingMaxPercent goes in steps of 0.5 (90, 87.5 ...), got {value:g}")
+            raise ValueError(
+                f"trainingMaxPercent goes in steps of 0.5 (90, 87.5 ...), got {value:g}"
+            )
         return value
 
     @model_validator(mode="after")
