@@ -92,3 +92,6 @@ class DoubleProgression(WireModel):
 
 
 Progression = Annotated[LinearProgression | DoubleProgression, Field(discriminator="kind")]
+
+PROGRESSION_KINDS = frozenset({"linear", "double"})
+"""The tags of `Progression` (error paths leave them out: `progression.loadStep`)."""
