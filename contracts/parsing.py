@@ -11,8 +11,8 @@ from uuid import UUID
 from pydantic import TypeAdapter, ValidationError
 
 from contracts.commands import COMMAND_TYPES, MAX_COMMAND_BYTES, Command
-from contracts.exercises import PROGRESSION_KINDS
 from contracts.dlq import DeadLetterCode
+from contracts.exercises import PROGRESSION_KINDS
 from contracts.results import CommandError, ErrorCode, ErrorDetail
 
 _COMMAND = TypeAdapter[Command](Command)

@@ -46,7 +46,7 @@ class PrescriptionEvent:
     exercise: ProgramExercise
     session_id: UUID
     placement: Placement | None
-    resolved: tuple[ResolvedLoad | None, ...] = ()
+    resolved: tuple[ResolvedLoad | None, ...]
 
     @property
     def key(self) -> UUID:
@@ -154,7 +154,7 @@ def announce(
             )
     for prescription, exercise, session_id in changes.deleted_prescriptions.values():
         gone = replace(prescription, version=prescription.version + 1, series=())
-        events.append(PrescriptionEvent(cause, gone, exercise, session_id, None))
+        events.append(PrescriptionEvent(cause, gone, exercise, session_id, None, ()))
 
     for session_id in touched:
         if session_id in session_index:

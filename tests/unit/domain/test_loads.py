@@ -1,7 +1,7 @@
 """The load-resolution rule (CONTRACT.md § "Resolved loads"), against hand-computed cases.
 
 Each row was worked out on paper from the rule as written: u = athlete.unit else the max's unit;
-m = the max in u (1 lb = 0.45359237 kg); raw = m × trainingMaxPercent / 100 × load / 100; the
+m = the max in u (1 lb = 0.45359237 kg); raw = m x trainingMaxPercent / 100 x load / 100; the
 multiple of rounding[u] nearest to raw, a tie going up; then 0.01.
 """
 
@@ -15,7 +15,6 @@ import pytest
 from contracts.athletes import Athlete
 from service.domain.loads import (
     KG_PER_LB,
-    Max,
     Resolution,
     ResolvedLoad,
     convert,
@@ -263,7 +262,7 @@ def test_a_series_resolves_set_by_set() -> None:
 
 
 def test_conversion_is_exact_both_ways() -> None:
-    assert KG_PER_LB == Decimal("0.45359237")
+    assert Decimal("0.45359237") == KG_PER_LB
     assert convert(Decimal(1), "lb", "kg") == Decimal("0.45359237")
     assert convert(Decimal("0.45359237"), "kg", "lb") == Decimal(1)
     assert convert(Decimal(7), "kg", "kg") == Decimal(7)
