@@ -9,7 +9,9 @@ from typing import Any
 
 import asyncpg
 
+from contracts.athletes import Athlete
 from contracts.events import PrescriptionUpdated, ProgramUpdated, SessionUpdated
+from service.domain.loads import resolution_of, resolve_series
 from tests.support.kafka import CommandClient
 
 
@@ -175,12 +177,26 @@ async def _assert_matches(client: CommandClient, database: Any) -> None:
     rows = await database.fetch(
         """SELECT p.id, p.program_exercise_id, p.week, p.version, p.series, pe.session_id,
                   pe.exercise_id, g.id AS group_id, g.order_index, pe.order_within_group,
-                  (SELECT count(*) FROM program_exercises m WHERE m.group_id = g.id) AS size
+                  (SELECT count(*) FROM program_exercises m WHERE m.group_id = g.id) AS size,
+                  pr.athlete
            FROM prescriptions p
            JOIN program_exercises pe ON pe.id = p.program_exercise_id
-           JOIN exercise_groups g ON g.id = pe.group_id"""
+           JOIN exercise_groups g ON g.id = pe.group_id
+           JOIN programs pr ON pr.id = p.program_id"""
     )
     kinds = {1: "standalone", 2: "superset"}
+    # v1.2: each published set carries its load resolved for the program's athlete as stored.
+    for r in rows:
+        event = latest.get(str(r["id"]))
+        if event is None:
+            continue
+        athlete = (
+            None if r["athlete"] is None else Athlete.model_validate(r["athlete"], strict=False)
+        )
+        expected = resolve_series(resolution_of(athlete), r["series"], r["exercise_id"])
+        assert [s["resolvedLoad"] for s in event["series"]] == [
+            None if e is None else {"value": float(e.value), "unit": e.unit} for e in expected
+        ], f"resolvedLoad of prescription {r['id']}"
     assert {
         str(r["id"]): {
             "programExerciseId": str(r["program_exercise_id"]),
@@ -199,7 +215,12 @@ async def _assert_matches(client: CommandClient, database: Any) -> None:
         }
         for r in rows
     } == {
-        key: {field: event[field] for field in FIELDS_OF_A_PRESCRIPTION}
+        key: {
+            **{field: event[field] for field in FIELDS_OF_A_PRESCRIPTION},
+            "series": [
+                {k: v for k, v in item.items() if k != "resolvedLoad"} for item in event["series"]
+            ],
+        }
         for key, event in latest.items()
     }
 
@@ -222,7 +243,20 @@ async def _assert_matches(client: CommandClient, database: Any) -> None:
                     "timeCapSeconds": group["timeCapSeconds"],
                     "intervalSeconds": group["intervalSeconds"],
                     "intervalRestSeconds": group["intervalRestSeconds"],
-                    "exercises": [e["programExerciseId"] for e in group["exercises"]],
+                    "exercises": [
+                        {
+                            field: e[field]
+                            for field in (
+                                "programExerciseId",
+                                "exerciseId",
+                                "name",
+                                "notes",
+                                "alternatives",
+                                "progression",
+                            )
+                        }
+                        for e in group["exercises"]
+                    ],
                 }
                 for group in event["groups"]
             ],
@@ -236,6 +270,7 @@ async def _assert_matches(client: CommandClient, database: Any) -> None:
             "weekLabels": event["weekLabels"],
             "sessionIds": event["sessionIds"],
             "source": event["source"],
+            "athlete": event["athlete"],
         }
         for key, event in client.latest(client.topics.program_updated).items()
         if not event["deleted"]
@@ -247,7 +282,7 @@ async def database_programs(pool: asyncpg.Pool | asyncpg.Connection) -> dict[str
     this state changes, so the version is not part of it)."""
     rows = await pool.fetch(
         """SELECT p.id, p.name, p.weeks, p.week_labels, p.source_program_id,
-                  p.source_program_version,
+                  p.source_program_version, p.athlete,
                   coalesce(array_agg(s.id ORDER BY s.order_index)
                            FILTER (WHERE s.id IS NOT NULL), '{}') AS sessions
            FROM programs p LEFT JOIN sessions s ON s.program_id = p.id GROUP BY p.id"""
@@ -264,6 +299,7 @@ async def database_programs(pool: asyncpg.Pool | asyncpg.Connection) -> dict[str
                 "programId": str(r["source_program_id"]),
                 "programVersion": r["source_program_version"],
             },
+            "athlete": r["athlete"],
         }
         for r in rows
     }
@@ -289,7 +325,10 @@ async def database_sessions(pool: asyncpg.Pool | asyncpg.Connection) -> dict[str
     groups = await pool.fetch(
         """SELECT g.session_id, g.id, g.rounds, g.rest_between_rounds_seconds, g.notes,
                   g.format, g.time_cap_seconds, g.interval_seconds, g.interval_rest_seconds,
-                  array_agg(pe.id ORDER BY pe.order_within_group) AS members
+                  jsonb_agg(jsonb_build_object(
+                      'programExerciseId', pe.id, 'exerciseId', pe.exercise_id, 'name', pe.name,
+                      'notes', pe.notes, 'alternatives', pe.alternatives,
+                      'progression', pe.progression) ORDER BY pe.order_within_group) AS members
            FROM exercise_groups g JOIN program_exercises pe ON pe.group_id = g.id
            GROUP BY g.id ORDER BY g.session_id, g.order_index"""
     )
@@ -304,7 +343,7 @@ async def database_sessions(pool: asyncpg.Pool | asyncpg.Connection) -> dict[str
                 "timeCapSeconds": g["time_cap_seconds"],
                 "intervalSeconds": g["interval_seconds"],
                 "intervalRestSeconds": g["interval_rest_seconds"],
-                "exercises": [str(m) for m in g["members"]],
+                "exercises": g["members"],
             }
         )
     return sessions
