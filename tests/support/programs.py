@@ -347,3 +347,9 @@ async def database_sessions(pool: asyncpg.Pool | asyncpg.Connection) -> dict[str
             }
         )
     return sessions
+
+
+def as_stored(series: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A published series as the database holds it: without the (v1.2, output-only)
+    `resolvedLoad` of each set."""
+    return [{k: v for k, v in item.items() if k != "resolvedLoad"} for item in series]
