@@ -464,7 +464,7 @@ async def test_a_coach_builds_a_block_from_week_0(
                                 "exerciseId": member["exerciseId"],
                                 "name": member["name"],
                                 "prescriptions": [
-                                    {"week": w, "series": e["series"]}
+                                    {"week": w, "series": as_stored(e["series"])}
                                     for w, e in sorted(
                                         weeks_of(client, member["programExerciseId"]).items()
                                     )

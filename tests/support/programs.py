@@ -243,25 +243,34 @@ async def _assert_matches(client: CommandClient, database: Any) -> None:
                     "timeCapSeconds": group["timeCapSeconds"],
                     "intervalSeconds": group["intervalSeconds"],
                     "intervalRestSeconds": group["intervalRestSeconds"],
-                    "exercises": [
-                        {
-                            field: e[field]
-                            for field in (
-                                "programExerciseId",
-                                "exerciseId",
-                                "name",
-                                "notes",
-                                "alternatives",
-                                "progression",
-                            )
-                        }
-                        for e in group["exercises"]
-                    ],
+                    "exercises": [e["programExerciseId"] for e in group["exercises"]],
                 }
                 for group in event["groups"]
             ],
         }
         for key, event in sessions.items()
+    }
+    # v1.2: what the coach attached to each exercise, as stored.
+    exercise_rows = await database.fetch(
+        """SELECT id, exercise_id, name, notes, alternatives, progression FROM program_exercises"""
+    )
+    assert {
+        str(r["id"]): {
+            "exerciseId": str(r["exercise_id"]),
+            "name": r["name"],
+            "notes": r["notes"],
+            "alternatives": r["alternatives"],
+            "progression": r["progression"],
+        }
+        for r in exercise_rows
+    } == {
+        e["programExerciseId"]: {
+            field: e[field]
+            for field in ("exerciseId", "name", "notes", "alternatives", "progression")
+        }
+        for event in sessions.values()
+        for group in event["groups"]
+        for e in group["exercises"]
     }
     assert await database_programs(database) == {
         key: {
@@ -325,10 +334,7 @@ async def database_sessions(pool: asyncpg.Pool | asyncpg.Connection) -> dict[str
     groups = await pool.fetch(
         """SELECT g.session_id, g.id, g.rounds, g.rest_between_rounds_seconds, g.notes,
                   g.format, g.time_cap_seconds, g.interval_seconds, g.interval_rest_seconds,
-                  jsonb_agg(jsonb_build_object(
-                      'programExerciseId', pe.id, 'exerciseId', pe.exercise_id, 'name', pe.name,
-                      'notes', pe.notes, 'alternatives', pe.alternatives,
-                      'progression', pe.progression) ORDER BY pe.order_within_group) AS members
+                  array_agg(pe.id ORDER BY pe.order_within_group) AS members
            FROM exercise_groups g JOIN program_exercises pe ON pe.group_id = g.id
            GROUP BY g.id ORDER BY g.session_id, g.order_index"""
     )
@@ -343,7 +349,7 @@ async def database_sessions(pool: asyncpg.Pool | asyncpg.Connection) -> dict[str
                 "timeCapSeconds": g["time_cap_seconds"],
                 "intervalSeconds": g["interval_seconds"],
                 "intervalRestSeconds": g["interval_rest_seconds"],
-                "exercises": g["members"],
+                "exercises": [str(m) for m in g["members"]],
             }
         )
     return sessions
