@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from contracts.commands import COMMAND_TYPES
 from contracts.topics import Topics
 from service.config import Settings
 from service.storage.database import create_pool
@@ -118,6 +119,7 @@ Stream = tuple[list[tuple[bytes, bytes]], set[str]]
 def stream() -> Stream:
     generator = CommandGenerator(seed=20261125, programs=scaled(200), tenant_id="tenant-r")
     messages = generator.messages(scaled(20_000))
+    assert generator.applied_types() == COMMAND_TYPES, "the stream holds every command type"
     return messages, set(generator.expected)
 
 

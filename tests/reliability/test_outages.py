@@ -16,6 +16,7 @@ import asyncpg
 import psutil
 import pytest
 
+from contracts.commands import COMMAND_TYPES
 from service.config import Settings
 from service.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 from service.storage.database import create_pool
@@ -76,6 +77,7 @@ async def test_database_restart_mid_stream(infrastructure: Infrastructure, tmp_p
         await connection.close()
         builder = CommandGenerator(seed=11, programs=30, tenant_id="tenant-r")
         messages = builder.messages(scaled(3000))
+        assert builder.applied_types() == COMMAND_TYPES, "every command type, v1 to v1.2"
         prefix = f"rel-db-{uuid.uuid4().hex[:8]}"
         http_port = free_port()
         bootstrap = infrastructure.kafka_bootstrap_servers
@@ -136,6 +138,7 @@ async def test_broker_unreachable_at_start_and_mid_stream(
 
         builder = CommandGenerator(seed=12, programs=30, tenant_id="tenant-r")
         messages = builder.messages(scaled(3000))
+        assert builder.applied_types() == COMMAND_TYPES, "every command type, v1 to v1.2"
         reader = output_reader(broker.bootstrap_servers, prefix)
         await reader.start()
         await reader.publish_all(messages)
