@@ -12,7 +12,7 @@ from contracts.base import WireModel, fail_at
 from contracts.exercises import Alternatives, ExerciseNotes, Progression, check_alternatives
 from contracts.groups import GROUP_SETTINGS, GroupSettingsInput
 from contracts.series import PrescriptionSeriesData, PrescriptionSeriesPatch, Series
-from contracts.snapshots import ProgramSnapshot, WeekLabelInput
+from contracts.snapshots import Name, ProgramSnapshot, WeekLabelInput
 
 MAX_WEEKS = 52
 MAX_SESSIONS_PER_PROGRAM = 50
@@ -21,7 +21,6 @@ MAX_EXERCISES_PER_GROUP = 12
 MAX_BATCH_OPERATIONS = 200
 MAX_COMMAND_BYTES = 256 * 1024
 
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 TenantId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Position = Annotated[int, Field(ge=0)]
 Week = Annotated[int, Field(ge=0, le=MAX_WEEKS - 1)]

@@ -22,7 +22,8 @@ from contracts.dlq import (
 HEADER_TRACEPARENT = "traceparent"
 HEADER_TRACESTATE = "tracestate"
 
-TOPIC_NAME_PATTERN = r"^[A-Za-z0-9._-]{1,249}$"
+TOPIC_NAME_PATTERN = r"^(?!\.\.?$)[A-Za-z0-9._-]{1,249}$"
+"""A legal Kafka topic name: 1..249 of `a-zA-Z0-9._-`, and not `.` or `..`."""
 PROCESSING_FAILED = "processing_failed"
 """The dead-letter code of a message that failed for a reason outside the contract (a bug):
 it goes to the DLQ instead of blocking its partition (README, "Contract notes")."""
@@ -80,7 +81,9 @@ COMMAND_HEADERS = _headers(
             "type": "string",
             "description": "A topic on which the command's result is also published (with the "
             "command's `correlation_id`), besides `<prefix>.command-results`. Ignored when it "
-            "is not a legal topic name or is one of the service's own topics.",
+            "is not a legal topic name or is one of the service's own topics. A reply topic "
+            "that cannot be written never delays any other command, result or event: a copy "
+            "the broker does not acknowledge within the service's bound is dropped.",
             "pattern": TOPIC_NAME_PATTERN,
             "examples": ["coach-app.replies"],
         },

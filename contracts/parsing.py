@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from decimal import Decimal
+from itertools import islice
 from typing import Any
 from uuid import UUID
 
@@ -16,12 +19,29 @@ from contracts.exercises import PROGRESSION_KINDS
 from contracts.results import CommandError, ErrorCode, ErrorDetail
 
 _COMMAND = TypeAdapter[Command](Command)
+_INT_DIGITS = 4000  # below Python's default int_max_str_digits (4300)
 _UNION_TAGS = COMMAND_TYPES | {"v1", "legacy"} | PROGRESSION_KINDS
 
 
 @dataclass(frozen=True, slots=True)
 class Parsed:
     command: Command
+
+    @property
+    def command_id(self) -> UUID:
+        return self.command.command_id
+
+    @property
+    def type(self) -> str:
+        return self.command.type
+
+    @property
+    def program_id(self) -> UUID:
+        return self.command.program_id
+
+    @property
+    def tenant_id(self) -> str:
+        return self.command.tenant_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +87,7 @@ def _parse(value: bytes | None) -> ParseOutcome:
     except ValidationError as fast_path_error:
         return _classify(value, fast_path_error)
     if b"\\u0000" in value:  # the only way JSON text can hold U+0000
-        path = _nul_path(json.loads(value))
+        path = next(_paths_where(load_json(value), _holds_nul), None)
         if path is not None:
             reason = "text must not contain the NUL character (U+0000)"
             return Refused(
@@ -84,28 +104,43 @@ def _parse(value: bytes | None) -> ParseOutcome:
     return Parsed(command)
 
 
-def _nul_path(value: Any, location: tuple[str | int, ...] = ()) -> str | None:
-    """The wire path of the first string (or key) holding U+0000, if any."""
-    if isinstance(value, str):
-        return format_path(location) if "\x00" in value else None
+def load_json(value: bytes) -> Any:
+    """Any JSON text, as the fast path's parser reads it: strict UTF-8 (Python's own `json`
+    would let UTF-8-encoded surrogates through) and integers of any length (beyond Python's
+    limit on converting digits, a long one stays a `Decimal`: it is only ever reported)."""
+    return json.loads(value.decode("utf-8"), parse_int=_integer)
+
+
+def _integer(digits: str) -> int | Decimal:
+    return int(digits) if len(digits) <= _INT_DIGITS else Decimal(digits)
+
+
+def _paths_where(
+    value: Any, matches: Callable[[Any], bool], location: tuple[str | int, ...] = ()
+) -> Iterator[str]:
+    """The wire path of each value (or object key: its object's path) that `matches`."""
+    if matches(value):
+        yield format_path(location)
+        return
     if isinstance(value, list):
         items: Any = enumerate(value)
     elif isinstance(value, dict):
         items = value.items()
     else:
-        return None
+        return
     for key, item in items:
-        if isinstance(key, str) and "\x00" in key:
-            return format_path(location)
-        found = _nul_path(item, (*location, key))
-        if found is not None:
-            return found
-    return None
+        if isinstance(key, str) and matches(key):
+            yield format_path(location)
+        yield from _paths_where(item, matches, (*location, key))
+
+
+def _holds_nul(value: Any) -> bool:
+    return isinstance(value, str) and "\x00" in value
 
 
 def _classify(value: bytes, error: ValidationError) -> ParseOutcome:
     try:
-        document: Any = json.loads(value)
+        document: Any = load_json(value)
     except (ValueError, RecursionError) as not_json:
         return DeadLetter(DeadLetterCode.NOT_JSON, f"the message is not UTF-8 JSON: {not_json}")
     if not isinstance(document, dict):
@@ -134,7 +169,7 @@ def _classify(value: bytes, error: ValidationError) -> ParseOutcome:
                 ],
             )
         )
-    details = error_details(error)
+    details = _number_details(document) if _unreadable_number(error) else error_details(error)
     return refused(
         CommandError(
             code=ErrorCode.VALIDATION_FAILED,
@@ -142,6 +177,24 @@ def _classify(value: bytes, error: ValidationError) -> ParseOutcome:
             details=details,
         )
     )
+
+
+def _unreadable_number(error: ValidationError) -> bool:
+    """The fast path's JSON parser stopped at a number it cannot hold (an integer of thousands
+    of digits, 1e400), which Python's reads: the error has no field path to tell."""
+    return any(item["type"] == "json_invalid" for item in error.errors(include_url=False))
+
+
+def _number_details(document: dict[str, Any]) -> list[ErrorDetail]:
+    reason = "the number is out of range for this field"
+    paths = islice(_paths_where(document, _out_of_range), 50)
+    return [ErrorDetail(path=path, reason=reason) for path in paths] or [
+        ErrorDetail(path="", reason="the message is not JSON that can be read")
+    ]
+
+
+def _out_of_range(value: Any) -> bool:
+    return isinstance(value, Decimal) or (isinstance(value, float) and math.isinf(value))
 
 
 def _refusal(

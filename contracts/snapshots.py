@@ -15,6 +15,7 @@ from contracts.series import MAX_SETS_PER_SERIES, Series
 
 _MAX_WEEKS = 52
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+"""Every name of the contract (program, session, exercise): 1..200 characters."""
 Week = Annotated[int, Field(ge=0, le=_MAX_WEEKS - 1)]
 
 

@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     relay_batch_size: int = Field(default=1000, ge=1)
     relay_poll_interval_seconds: float = Field(default=1.0, gt=0)
     producer_linger_ms: int = Field(default=0, ge=0)
+    # A result's copy for a requester's reply-to topic is dropped when not acknowledged by then.
+    reply_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
 
     outbox_retention_seconds: int = Field(default=86_400, ge=1)
     inbox_retention_seconds: int = Field(default=7 * 86_400, ge=1)

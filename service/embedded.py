@@ -177,6 +177,9 @@ class EmbeddedBroker:
     process: subprocess.Popen[bytes] | None = None
     advertised_port: int | None = None
     """Where clients are told to connect, when not `port` (a proxy in front, in tests)."""
+    schema_registry: Path | None = None
+    """A folder of `<topic>.json` JSON Schemas: the broker refuses records of such a topic that
+    do not validate (tests use it for a topic that cannot be written)."""
 
     @property
     def bootstrap_servers(self) -> str:
@@ -200,7 +203,9 @@ class EmbeddedBroker:
                         "--storage-engine",
                         "memory://tansu/",
                         "--silent",
+                        *self._registry_arguments(),
                     ],
+                    cwd=self.schema_registry,
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
@@ -212,6 +217,10 @@ class EmbeddedBroker:
             self.stop()
             raise
         return self
+
+    def _registry_arguments(self) -> list[str]:
+        # Tansu takes a file:// URL relative to its working directory.
+        return [] if self.schema_registry is None else ["--schema-registry", "file://."]
 
     def stop(self) -> None:
         _stop(self.process, signal.SIGTERM, 10)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -20,10 +20,11 @@ from aiokafka import AIOKafkaProducer
 from service import kafka
 from service.config import ConfigurationError, Settings
 from service.handling import CommandProcessor
-from service.kafka import check_login, create_producer, ensure_topics
+from service.kafka import check_login, create_producer, create_reply_producer, ensure_topics
 from service.messages import Messages
 from service.metrics import Metrics
 from service.relay import OutboxRelay, Retention
+from service.replies import ReplyCopies
 from service.retry import unless_stopped, until_available
 from service.storage.database import connection_refusal, create_pool, is_transient
 from service.storage.migrations import MigrationError, check_schema_current, schema_refusal
@@ -61,27 +62,20 @@ class InFlight:
         await self._idle.wait()
 
 
-@dataclass
-class ProcessContext:
-    """What the consumer handler and the probes use while the service runs."""
+@dataclass(frozen=True)
+class Clients:
+    """The connections a process holds: the database pool and the two producers."""
 
-    settings: Settings
     pool: asyncpg.Pool
     producer: AIOKafkaProducer
-    processor: CommandProcessor
-    relay: OutboxRelay
-    metrics: Metrics
-    stopping: asyncio.Event
-    in_flight: InFlight = field(default_factory=InFlight)
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    reply_producer: AIOKafkaProducer
 
     @classmethod
-    async def create(
-        cls, settings: Settings, metrics: Metrics, tracing: Tracing, stopping: asyncio.Event
-    ) -> ProcessContext:
-        """Wait for the broker and the database (a cluster may be coming up together), then
-        start the relay and the retention job. Raises `retry.Stopped` if stopped meanwhile, and
-        `ConfigurationError` when a dependency refuses these settings (waiting will not help)."""
+    async def connect(cls, settings: Settings, stopping: asyncio.Event) -> Clients:
+        """Wait for the broker and the database (a cluster may be coming up together), check
+        the schema and start the producers. Raises `retry.Stopped` if stopped meanwhile, and
+        `ConfigurationError` when a dependency refuses these settings (waiting will not help);
+        whatever was opened before a failure is closed again."""
         url = settings.database_url.get_secret_value()
 
         async def broker_answers() -> None:
@@ -99,18 +93,70 @@ class ProcessContext:
                 is_transient,  # includes cannot_connect_now: a server still starting
                 stopping,
             )
-        producer = create_producer(settings)
+        clients = cls(pool, create_producer(settings), create_reply_producer(settings))
         try:
             await unless_stopped(_check_schema(pool, url), stopping)
-            await unless_stopped(producer.start(), stopping)
+            await unless_stopped(clients.producer.start(), stopping)
+            await unless_stopped(clients.reply_producer.start(), stopping)
         except BaseException:
-            await producer.stop()
+            await clients.reply_producer.stop()
+            await clients.producer.stop()
             await _close_pool(pool, CLOSE_SECONDS)
             raise
+        return clients
+
+
+@dataclass
+class ProcessContext:
+    """What the consumer handler and the probes use while the service runs."""
+
+    settings: Settings
+    clients: Clients
+    processor: CommandProcessor
+    relay: OutboxRelay
+    replies: ReplyCopies
+    retention: Retention
+    metrics: Metrics
+    stopping: asyncio.Event
+    in_flight: InFlight = field(default_factory=InFlight)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self.clients.pool
+
+    @classmethod
+    async def create(
+        cls, settings: Settings, metrics: Metrics, tracing: Tracing, stopping: asyncio.Event
+    ) -> ProcessContext:
+        """Connect, wire, start: see `Clients.connect` for what a failure to connect raises."""
+        context = cls.wire(
+            settings, await Clients.connect(settings, stopping), metrics, tracing, stopping
+        )
+        context.start()
+        return context
+
+    @classmethod
+    def wire(
+        cls,
+        settings: Settings,
+        clients: Clients,
+        metrics: Metrics,
+        tracing: Tracing,
+        stopping: asyncio.Event,
+    ) -> ProcessContext:
+        """The process's objects over its clients, wired to the metrics; no I/O, no task."""
+        replies = ReplyCopies(
+            clients.reply_producer,
+            timeout=settings.reply_timeout_seconds,
+            on_sent=metrics.reply_copies_sent.inc,
+            on_dropped=lambda reason: metrics.reply_copies_dropped.labels(reason).inc(),
+        )
         relay = OutboxRelay(
-            pool,
-            producer,
-            required_topics=frozenset(settings.topics.all()),
+            clients.pool,
+            clients.producer,
+            own_topics=frozenset(settings.topics.all()),
+            replies=replies,
             on_published=metrics.published.inc,
             on_error=lambda error: metrics.publish_errors.labels(type(error).__name__).inc(),
             on_stage=metrics.stage,
@@ -119,51 +165,75 @@ class ProcessContext:
             poll_interval=settings.relay_poll_interval_seconds,
         )
         retention = Retention(
-            pool,
+            clients.pool,
             outbox_seconds=settings.outbox_retention_seconds,
             inbox_seconds=settings.inbox_retention_seconds,
             interval=settings.retention_interval_seconds,
         )
         processor = CommandProcessor(
-            pool,
+            clients.pool,
             Messages(settings.topics),
             tracing=tracing,
             publisher=relay,
             on_commit=lambda seconds: metrics.stage("transaction", seconds),
         )
-        context = cls(settings, pool, producer, processor, relay, metrics, stopping)
-        context.tasks = [
-            asyncio.create_task(relay.run(), name="outbox-relay"),
-            asyncio.create_task(retention.run(stopping), name="retention"),
+        return cls(settings, clients, processor, relay, replies, retention, metrics, stopping)
+
+    def start(self) -> None:
+        """The background work: the relay's sweeps and the retention job."""
+        self.tasks = [
+            asyncio.create_task(self.relay.run(), name="outbox-relay"),
+            asyncio.create_task(self.retention.run(self.stopping), name="retention"),
         ]
-        return context
 
     async def aclose(self, seconds: float = CLOSE_SECONDS) -> None:
-        """Called once the consumer stopped fetching: let the batch in flight commit (or give
-        up on its retry), end the background tasks, publish what is left, close the clients,
-        all within about `seconds`. What the broker or the database cannot take by then stays
-        in the outbox, and the next instance publishes it."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-
-        def left(keep: float = 0.0) -> float:
-            """Seconds until the deadline, less what the clients' close needs (`keep`)."""
-            return max(0.0, deadline - keep - loop.time())
-
+        """Called once the consumer stopped fetching: the stages below, in this order (each
+        needs the ones before it done), all within about `seconds`. What the broker or the
+        database cannot take by then stays in the outbox, and the next instance publishes it."""
         self.stopping.set()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.in_flight.wait_idle(), left(keep=CLIENTS_CLOSE_SECONDS))
-        with contextlib.suppress(TimeoutError):
-            # The last batch's publish (it ends by itself once stopping: its rows then stay).
-            await asyncio.wait_for(self.processor.settle(), left(keep=CLIENTS_CLOSE_SECONDS))
-        if self.tasks:
-            _, late = await asyncio.wait(self.tasks, timeout=left(keep=CLIENTS_CLOSE_SECONDS))
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*self.tasks, return_exceptions=True)
-        await self.relay.drain(timeout=left(keep=CLIENTS_CLOSE_SECONDS))
-        await _stop_producer(self.producer, max(0.3, left(keep=0.3)))
-        await _close_pool(self.pool, max(0.3, left()))
+        left = _Countdown(seconds)
+        keep = CLIENTS_CLOSE_SECONDS  # what closing the clients needs at the end
+        replies, producer, pool = self.clients.reply_producer, self.clients.producer, self.pool
+        stages: list[Callable[[], Awaitable[object]]] = [
+            # the batch in flight commits (or gives up its retry), then its rows are published
+            lambda: _bounded(self.in_flight.wait_idle(), left(keep)),
+            lambda: _bounded(self.processor.settle(), left(keep)),
+            # the relay's and the retention's tasks end, then the relay publishes what is left
+            lambda: _end(self.tasks, left(keep)),
+            lambda: self.relay.drain(timeout=left(keep)),
+            # the reply copies in flight get what time is left before the clients close
+            lambda: self.replies.aclose(grace=left(keep)),
+            lambda: _stop_producer(replies, max(0.1, left(keep=0.4))),
+            lambda: _stop_producer(producer, max(0.3, left(keep=0.3))),
+            lambda: _close_pool(pool, max(0.3, left())),
+        ]
+        for stage in stages:
+            await stage()
+
+
+async def _bounded(work: Awaitable[object], timeout: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(work, timeout)
+
+
+class _Countdown:
+    """Seconds left until a deadline, less what is kept for later stages."""
+
+    def __init__(self, seconds: float) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.deadline = self.loop.time() + seconds
+
+    def __call__(self, keep: float = 0.0) -> float:
+        return max(0.0, self.deadline - keep - self.loop.time())
+
+
+async def _end(tasks: list[asyncio.Task[None]], timeout: float) -> None:
+    """Let the tasks end by themselves (they watch the stop) for `timeout`, then cancel them."""
+    if tasks:
+        _, late = await asyncio.wait(tasks, timeout=timeout)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 @contextlib.contextmanager

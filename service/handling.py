@@ -1,13 +1,15 @@
 """The service layer: applies consumed commands in one PostgreSQL transaction per batch.
 
-For each batch: lock the programs its commands name, read the inbox (after the lock, so two
-instances cannot both apply one command), apply each command to its in-memory aggregate (a
-rejection leaves the aggregate as it was), then write state, inbox rows and outbox rows (results,
-events, dead letters) together and commit. With a `Publisher`, the transaction also takes the
-lanes of its outbox rows, and they are published on its connection right after the commit. If
-the batch transaction fails for a reason that is
-the data's (a constraint), each record is redone in a transaction of its own, so one bad command
-cannot hold back the others; transient failures (connection, deadlock) are retried unchanged.
+Each batch is one unit of work, in the shape of a cosmicpython handler: read (lock the programs
+its commands name, then the inbox, so two instances cannot both apply one command; the
+prescriptions they read; the ids taken elsewhere), decide each record in order (a dead letter, a
+duplicate, another tenant's commandId, a rejection, or the command applied to its in-memory
+aggregate), write (state, inbox rows, outbox rows of results, events and dead letters), commit.
+With a `Publisher`, the transaction also takes the lanes of its outbox rows, and they are
+published on its connection right after the commit, while the next batch is applied. If the
+batch fails for a reason that is the data's (a constraint), each record is redone in a
+transaction of its own, so one bad command cannot hold back the others; transient failures
+(connection, deadlock) are retried unchanged.
 """
 
 from __future__ import annotations
@@ -16,22 +18,24 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from functools import partial
+from typing import Protocol
 from uuid import UUID
 
 import asyncpg
 
 from contracts import commands as c
-from contracts.parsing import DeadLetter, Parsed, Refused, parse_command
-from contracts.results import CommandError
+from contracts.parsing import DeadLetter, Parsed, ParseOutcome, Refused, parse_command
+from contracts.results import CommandError, ErrorCode, ErrorDetail
+from service.domain.changes import Changes
 from service.domain.commands import Context, apply, ids_created_by, reads_of
 from service.domain.errors import PrescriptionsNotLoaded, Rejection
 from service.domain.events import Event
 from service.domain.model import Program
 from service.messages import Messages, Record
-from service.retry import Backoff
+from service.retry import until_available
 from service.storage import inbox, outbox, programs
 from service.storage.database import Connection, is_transient, refusal
 from service.storage.inbox import InboxEntry
@@ -55,6 +59,19 @@ class Outcome:
     error_code: str | None
     events: int
 
+    @classmethod
+    def of(cls, entry: InboxEntry, *, duplicate: bool = False, events: int = 0) -> Outcome:
+        """A command's outcome; a duplicate names no error (it changed nothing this time)."""
+        error_code = entry.error["code"] if entry.error and not duplicate else None
+        status = "duplicate" if duplicate else entry.status
+        return cls(
+            entry.command_id, entry.command_type, entry.program_id, status, error_code, events
+        )
+
+    @classmethod
+    def dead_letter(cls, code: str) -> Outcome:
+        return cls(None, "", None, "dead_letter", code, 0)
+
 
 class Publisher(Protocol):
     async def publish_committed(
@@ -63,8 +80,20 @@ class Publisher(Protocol):
         """Publish a committed transaction's claimed rows on its connection; never raises."""
 
 
-Work = Callable[..., Awaitable[tuple[list[Outcome], list[OutgoingMessage]]]]
-"""Applies records in a transaction; returns their outcomes and the outbox rows it added."""
+@dataclass(slots=True)
+class Written:
+    """What a unit of work decided: each record's outcome and the outbox rows it adds."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    messages: list[OutgoingMessage] = field(default_factory=list)
+
+    def add(self, outcome: Outcome, messages: Sequence[OutgoingMessage]) -> None:
+        self.outcomes.append(outcome)
+        self.messages += messages
+
+
+UnitOfWork = Callable[[Connection], Awaitable[Written]]
+"""Decides and writes inside the transaction it is given."""
 
 
 class CommandProcessor:
@@ -84,37 +113,37 @@ class CommandProcessor:
         self.tracing = tracing or Tracing()
         self.publisher = publisher
         self.on_commit = on_commit
-        self._publishing: asyncio.Task[None] | None = None
+        self._handoff = _Handoff(pool)
 
     async def process(
         self, records: Sequence[Record], stopping: asyncio.Event, max_backoff: float = 5.0
     ) -> list[Outcome]:
         """Commit the effects of `records`; retry transient failures until done. A stop during
         a wait raises `retry.Stopped` (the batch is then not acked and will be redelivered)."""
-        waits = Backoff(stopping, base=0.05, cap=max_backoff)
-        while True:
-            try:
-                return await self._process_once(records)
-            except Exception as error:
-                if not is_transient(error):
-                    raise
-                delay = waits.next_delay()
-                log.warning(
-                    "database unavailable (%s), retrying batch of %d in %.2f s",
-                    type(error).__name__,
-                    len(records),
-                    delay,
-                )
-                await waits.wait(delay)
+        return await until_available(
+            f"database (retrying batch of {len(records)})",
+            lambda: self._process_once(records),
+            is_transient,
+            stopping,
+            base=0.05,
+            cap=max_backoff,
+            interrupt=False,
+        )
+
+    async def settle(self) -> None:
+        """Until what the last batch committed is published (or handed to the relay). Never
+        raises; cancelling the wait leaves the publish running."""
+        await self._handoff.settle()
 
     async def _process_once(self, records: Sequence[Record]) -> list[Outcome]:
+        """The batch in one transaction; if the data fails it, each record in one of its own."""
         try:
-            return await self._in_transaction(self._apply_batch, records)
+            return await self._commit(partial(self._apply_batch, records=records))
         except Exception as error:
             if is_transient(error):
                 raise
             if len(records) == 1:
-                return await self._in_transaction(self._record_failure, records[0], error)
+                return await self._redo_alone(records[0], error)
             log.warning(
                 "batch of %d failed (%s: %s); applying its records one by one",
                 len(records),
@@ -124,40 +153,141 @@ class CommandProcessor:
         outcomes: list[Outcome] = []
         for record in records:
             try:
-                outcomes += await self._in_transaction(self._apply_batch, [record])
+                outcomes += await self._commit(partial(self._apply_batch, records=[record]))
             except Exception as error:
-                if is_transient(error):
-                    raise
-                outcomes += await self._in_transaction(self._record_failure, record, error)
+                outcomes += await self._redo_alone(record, error)
         return outcomes
 
-    async def _in_transaction(self, work: Work, *args: Any) -> list[Outcome]:
-        """Run `work` in a transaction (it writes its outbox rows); with a publisher, hand them
-        to it after the commit, in the background, on the same connection (which holds
-        their lanes until they are out): the next batch is applied meanwhile."""
+    async def _redo_alone(self, record: Record, error: Exception) -> list[Outcome]:
+        """A record that failed alone: transient errors are raised (to be retried), any other
+        is recorded as its outcome (see `_record_failure`)."""
+        if is_transient(error):
+            raise error
+        return await self._commit(partial(self._record_failure, record=record, error=error))
+
+    async def _commit(self, work: UnitOfWork) -> list[Outcome]:
+        """Run `work` in a transaction and commit; with a publisher, the transaction also takes
+        the lanes of the rows it wrote, and its connection is handed over to publish them
+        after the commit, in the background: the next batch is applied meanwhile."""
         started = time.perf_counter()
         connection = await self.pool.acquire()
-        handed_over = False
+        claim: outbox.LaneClaim | None = None
         try:
-            claim = None
             async with connection.transaction():
-                outcomes, messages = await work(connection, *args)
+                written = await work(connection)
                 if self.publisher is not None:
                     # The previous batch's rows out first: its lanes are then free, and a key's
                     # rows leave in commit order.
                     await self.settle()
-                    claim = await outbox.claim_lanes(connection, messages)
-            committed = time.perf_counter()
-            self.on_commit(committed - started)
-            if claim is not None and self.publisher is not None:
-                self._publishing = asyncio.create_task(
-                    self._publish(self.publisher, connection, claim, committed)
-                )
-                handed_over = True
-        finally:
-            if not handed_over:
-                await self.pool.release(connection)
-        return outcomes
+                    claim = await outbox.claim_lanes(connection, written.messages)
+        except BaseException:
+            await self.pool.release(connection)
+            raise
+        committed = time.perf_counter()
+        self.on_commit(committed - started)
+        if claim is None or self.publisher is None:
+            await self.pool.release(connection)
+        else:
+            self._handoff.publish(self.publisher, connection, claim, committed)
+        return written.outcomes
+
+    async def _apply_batch(self, connection: Connection, records: Sequence[Record]) -> Written:
+        """Read what the records need, decide each in order, write it all."""
+        now = self.clock()
+        parsed = [parse_command(record.value) for record in records]
+        batch = await _Batch.read(connection, parsed, now)
+        written = Written()
+        for record, result in zip(records, parsed, strict=True):
+            written.add(*await self._decide(batch, record, result, now))
+        await batch.write(written.messages)
+        return written
+
+    async def _decide(
+        self, batch: _Batch, record: Record, result: ParseOutcome, now: datetime
+    ) -> tuple[Outcome, list[OutgoingMessage]]:
+        """One record's outcome and the rows it publishes."""
+        if isinstance(result, DeadLetter):
+            code = result.code.value
+            return Outcome.dead_letter(code), [
+                self.messages.dead_letter(record, code, result.message)
+            ]
+        command_id = result.command_id
+        with self.tracing.command(record.headers, str(command_id), str(result.program_id)) as span:
+            first = batch.seen.get(command_id)
+            events: list[Event] = []
+            if first is not None and first.tenant_id != result.tenant_id:
+                # The id is another tenant's: answered, never recorded, and nothing of the
+                # first command or its outcome is told.
+                entry = _rejected(result, _taken_by_another_tenant(command_id))
+            elif first is not None:
+                entry = first
+            elif isinstance(result, Refused):
+                entry = batch.record(_rejected(result, result.error))
+            else:
+                entry, events = await batch.apply(result.command)
+                batch.record(entry)
+            outcome = Outcome.of(entry, duplicate=entry is first, events=len(events))
+            span.outcome(outcome.command_type, outcome.status, outcome.error_code)
+            messages = self.messages.results(
+                record, entry, now, span.headers, duplicate=entry is first
+            )
+            for event in events:
+                messages += self.messages.events(event, span.headers)
+        return outcome, messages
+
+    async def _record_failure(
+        self, connection: Connection, record: Record, error: Exception
+    ) -> Written:
+        """A record that fails alone for a non-transient reason: a rejection when the database
+        refused its change (a constraint), otherwise the DLQ. Never an endless redelivery."""
+        result = parse_command(record.value)
+        rejection = refusal(error)
+        written = Written()
+        if isinstance(result, Parsed) and rejection is not None:
+            if (await inbox.find(connection, [result.command_id])).get(result.command_id):
+                raise error  # processed meanwhile by another instance: redo as a duplicate
+            entry = _rejected(result, rejection)
+            await inbox.record(connection, [entry])
+            trace_headers = self.tracing.forwarded(record.headers)
+            written.add(
+                Outcome.of(entry),
+                self.messages.results(record, entry, self.clock(), trace_headers, duplicate=False),
+            )
+        else:
+            log.error(
+                "record %s/%d@%d goes to the DLQ: %r",
+                record.topic,
+                record.partition,
+                record.offset,
+                error,
+            )
+            reason = f"{type(error).__name__}: {error}"[:500]
+            written.add(
+                Outcome.dead_letter(PROCESSING_FAILED),
+                [self.messages.dead_letter(record, PROCESSING_FAILED, reason)],
+            )
+        await outbox.add(connection, written.messages)
+        return written
+
+
+class _Handoff:
+    """Owns the connection of the last committed batch until its rows are published: the
+    connection holds their lanes (a session lock) until then, and goes back to the pool after."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self._publishing: asyncio.Task[None] | None = None
+
+    def publish(
+        self,
+        publisher: Publisher,
+        connection: asyncpg.pool.PoolConnectionProxy,
+        claim: outbox.LaneClaim,
+        committed: float,
+    ) -> None:
+        self._publishing = asyncio.create_task(
+            self._publish(publisher, connection, claim, committed)
+        )
 
     async def _publish(
         self,
@@ -175,132 +305,8 @@ class CommandProcessor:
                 log.warning("releasing the publishing connection failed: %s", error)
 
     async def settle(self) -> None:
-        """Until what the last batch committed is published (or handed to the relay). Never
-        raises; cancelling the wait leaves the publish running."""
         if self._publishing is not None and not self._publishing.done():
             await asyncio.wait({self._publishing})
-
-    async def _apply_batch(
-        self, connection: Connection, records: Sequence[Record]
-    ) -> tuple[list[Outcome], list[OutgoingMessage]]:
-        now = self.clock()
-        parsed = [parse_command(record.value) for record in records]
-        commands = [p.command for p in parsed if isinstance(p, Parsed)]
-        loaded = await programs.lock_and_load(connection, {cmd.program_id for cmd in commands})
-        seen = await inbox.find(
-            connection,
-            [
-                p.command.command_id if isinstance(p, Parsed) else p.command_id
-                for p in parsed
-                if not isinstance(p, DeadLetter)
-            ],
-        )
-        # One query for the prescriptions the whole batch reads, judged on the stored structure.
-        await _load_reads(connection, loaded, commands)
-        taken = await programs.taken_ids(
-            connection, {entity_id for cmd in commands for _, entity_id in ids_created_by(cmd)}
-        )
-        batch = _Batch(
-            connection,
-            loaded,
-            Context(now=now, id_taken=taken.__contains__),
-            programs.PendingWrites(stored=programs.stored_ids(loaded)),
-            taken,
-        )
-        entries: list[InboxEntry] = []
-        messages: list[OutgoingMessage] = []
-        outcomes: list[Outcome] = []
-        for record, result in zip(records, parsed, strict=True):
-            if isinstance(result, DeadLetter):
-                code = result.code.value
-                messages.append(self.messages.dead_letter(record, code, result.message))
-                outcomes.append(Outcome(None, "", None, "dead_letter", code, 0))
-                continue
-            command_id = (
-                result.command.command_id if isinstance(result, Parsed) else result.command_id
-            )
-            program_id = (
-                result.command.program_id if isinstance(result, Parsed) else result.program_id
-            )
-            with self.tracing.command(record.headers, str(command_id), str(program_id)) as span:
-                first = seen.get(command_id)
-                if first is not None:
-                    messages += self.messages.results(
-                        record, first, now, span.headers, duplicate=True
-                    )
-                    span.outcome(first.command_type, "duplicate", None)
-                    outcomes.append(
-                        Outcome(
-                            command_id, first.command_type, first.program_id, "duplicate", None, 0
-                        )
-                    )
-                    continue
-                events: list[Event] = []
-                if isinstance(result, Refused):
-                    entry = _rejected(command_id, result.type, result.program_id, result.error)
-                else:
-                    entry, events = await batch.apply(result.command)
-                seen[command_id] = entry
-                entries.append(entry)
-                error_code = entry.error["code"] if entry.error else None
-                span.outcome(entry.command_type, entry.status, error_code)
-                messages += self.messages.results(record, entry, now, span.headers, duplicate=False)
-                for event in events:
-                    messages += self.messages.events(event, span.headers)
-                outcomes.append(
-                    Outcome(
-                        command_id,
-                        entry.command_type,
-                        entry.program_id,
-                        entry.status,
-                        error_code,
-                        len(events),
-                    )
-                )
-        await batch.writes.write(connection)
-        await inbox.record(connection, entries)
-        await outbox.add(connection, messages)
-        return outcomes, messages
-
-    async def _record_failure(
-        self, connection: Connection, record: Record, error: Exception
-    ) -> tuple[list[Outcome], list[OutgoingMessage]]:
-        """A record that fails alone for a non-transient reason: a rejection when the database
-        refused its change (a constraint), otherwise the DLQ. Never an endless redelivery."""
-        result = parse_command(record.value)
-        rejection = refusal(error)
-        if isinstance(result, Parsed) and rejection is not None:
-            command = result.command
-            if (await inbox.find(connection, [command.command_id])).get(command.command_id):
-                raise error  # processed meanwhile by another instance: redo as a duplicate
-            entry = _rejected(command.command_id, command.type, command.program_id, rejection)
-            await inbox.record(connection, [entry])
-            trace_headers = self.tracing.forwarded(record.headers)
-            outcome = Outcome(
-                command.command_id,
-                command.type,
-                command.program_id,
-                "rejected",
-                rejection.code.value,
-                0,
-            )
-            messages = self.messages.results(
-                record, entry, self.clock(), trace_headers, duplicate=False
-            )
-            await outbox.add(connection, messages)
-            return [outcome], messages
-        log.error(
-            "record %s/%d@%d goes to the DLQ: %r",
-            record.topic,
-            record.partition,
-            record.offset,
-            error,
-        )
-        dead_letter = self.messages.dead_letter(
-            record, PROCESSING_FAILED, f"{type(error).__name__}: {error}"[:500]
-        )
-        await outbox.add(connection, [dead_letter])
-        return [Outcome(None, "", None, "dead_letter", PROCESSING_FAILED, 0)], [dead_letter]
 
 
 @dataclass(slots=True)
@@ -309,11 +315,45 @@ class _Batch:
 
     connection: Connection
     loaded: dict[UUID, Program]
+    seen: dict[UUID, InboxEntry]  # the first outcome of each commandId, this batch's included
     context: Context
     writes: programs.PendingWrites
     # The ids in use elsewhere, as `context.id_taken` sees them; it follows the batch: what a
     # command deletes is free for the next, what it creates is taken, as if each committed alone.
     taken: set[UUID]
+    entries: list[InboxEntry] = field(default_factory=list)
+
+    @classmethod
+    async def read(
+        cls, connection: Connection, parsed: Sequence[ParseOutcome], now: datetime
+    ) -> _Batch:
+        """Lock and load the programs the commands name, then read their inbox rows, the
+        prescriptions they read (one query, judged on the stored structure) and the ids they
+        create that are taken elsewhere."""
+        commands = [p.command for p in parsed if isinstance(p, Parsed)]
+        loaded = await programs.lock_and_load(connection, {cmd.program_id for cmd in commands})
+        seen = await inbox.find(
+            connection, [p.command_id for p in parsed if not isinstance(p, DeadLetter)]
+        )
+        await _load_reads(connection, loaded, commands)
+        taken = await programs.taken_ids(
+            connection, {entity_id for cmd in commands for _, entity_id in ids_created_by(cmd)}
+        )
+        context = Context(now=now, id_taken=taken.__contains__)
+        writes = programs.PendingWrites(stored=programs.stored_ids(loaded))
+        return cls(connection, loaded, seen, context, writes, taken)
+
+    def record(self, entry: InboxEntry) -> InboxEntry:
+        """The first outcome of its commandId: written to the inbox with the batch."""
+        self.seen[entry.command_id] = entry
+        self.entries.append(entry)
+        return entry
+
+    async def write(self, messages: Sequence[OutgoingMessage]) -> None:
+        """State, inbox rows and outbox rows, in the transaction that read them."""
+        await self.writes.write(self.connection)
+        await inbox.record(self.connection, self.entries)
+        await outbox.add(self.connection, messages)
 
     async def apply(self, command: c.Command) -> tuple[InboxEntry, list[Event]]:
         """Apply one command to its (possibly already changed) program, loading what it reads."""
@@ -323,10 +363,7 @@ class _Batch:
                 applied = apply(self.loaded.get(command.program_id), command, self.context)
                 break
             except Rejection as rejection:
-                entry = _rejected(
-                    command.command_id, command.type, command.program_id, rejection.to_error()
-                )
-                return entry, []
+                return _rejected(Parsed(command), rejection.to_error()), []
             except PrescriptionsNotLoaded as missing:
                 # An earlier operation of this batch made the command need more than the stored
                 # structure showed: load it and apply again (`apply` changed nothing yet).
@@ -336,17 +373,7 @@ class _Batch:
                 )
                 if missing.program_exercise_id not in program.loaded:
                     raise
-        self.loaded[applied.program.id] = applied.program
-        self.writes.add(applied.program, applied.changes)
-        changes = applied.changes
-        if changes.program_deleted:
-            self.taken.add(applied.program.id)  # a program id is never used again
-        self.taken -= {
-            *changes.deleted_sessions,
-            *changes.deleted_groups,
-            *changes.deleted_exercises,
-        }
-        self.taken |= {entity_id for _, entity_id in ids_created_by(command)}
+        self._follow(command, applied.program, applied.changes)
         entry = InboxEntry(
             command.command_id,
             command.type,
@@ -354,8 +381,22 @@ class _Batch:
             "applied",
             applied.version,
             None,
+            command.tenant_id,
         )
         return entry, applied.events
+
+    def _follow(self, command: c.Command, program: Program, changes: Changes) -> None:
+        """Keep the batch's programs, pending writes and taken ids as `command` left them."""
+        self.loaded[program.id] = program
+        self.writes.add(program, changes)
+        if changes.program_deleted:
+            self.taken.add(program.id)  # a program id is never used again
+        self.taken -= {
+            *changes.deleted_sessions,
+            *changes.deleted_groups,
+            *changes.deleted_exercises,
+        }
+        self.taken |= {entity_id for _, entity_id in ids_created_by(command)}
 
 
 async def _load_reads(
@@ -378,7 +419,22 @@ async def _load_reads(
         await programs.load_prescriptions(connection, loaded, exercises, whole)
 
 
-def _rejected(
-    command_id: UUID, command_type: str, program_id: UUID | None, error: CommandError
-) -> InboxEntry:
-    return InboxEntry(command_id, command_type, program_id, "rejected", None, error.to_wire())
+def _rejected(command: Parsed | Refused, error: CommandError) -> InboxEntry:
+    return InboxEntry(
+        command.command_id,
+        command.type,
+        command.program_id,
+        "rejected",
+        None,
+        error.to_wire(),
+        command.tenant_id,
+    )
+
+
+def _taken_by_another_tenant(command_id: UUID) -> CommandError:
+    return CommandError(
+        code=ErrorCode.CONFLICT,
+        message=f"commandId {command_id} was already used by another tenant; a commandId "
+        "belongs to the tenant that used it first: send this command with a new commandId",
+        details=[ErrorDetail(path="commandId", reason="already used by another tenant")],
+    )

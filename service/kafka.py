@@ -103,6 +103,24 @@ def create_producer(settings: Settings) -> AIOKafkaProducer:
     )
 
 
+def create_reply_producer(settings: Settings) -> AIOKafkaProducer:
+    """The producer of result copies for requesters' reply-to topics (see `service.replies`):
+    apart from the relay's, so that the topics requesters name, which may be illegal, refused
+    or slow to create, never enter the contract topics' metadata requests. Its requests end
+    within the copies' own bound."""
+    timeout_ms = int(settings.reply_timeout_seconds * 1000)
+    return AIOKafkaProducer(
+        **client_options(settings),
+        partitioner=partition_for,
+        acks="all",
+        enable_idempotence=False,  # no order across copies to keep; one less broker feature
+        linger_ms=settings.producer_linger_ms,
+        max_request_size=2 * 1024 * 1024,
+        request_timeout_ms=timeout_ms,
+        retry_backoff_ms=100,
+    )
+
+
 async def ensure_topics(settings: Settings) -> None:
     """Create the service's topics when missing (the DLQ and event topics too)."""
     admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=15_000)

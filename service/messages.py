@@ -24,6 +24,7 @@ from contracts.dlq import (
     HEADER_ORIGINAL_TOPIC,
     HEADER_REPLY_TO,
 )
+from contracts.headers import TOPIC_NAME_PATTERN
 from contracts.topics import Topics
 from service.domain.events import Cause, Event, PrescriptionEvent, ProgramEvent, SessionEvent
 from service.domain.ids import event_id
@@ -35,7 +36,24 @@ from service.tracing import Headers
 log = logging.getLogger("program_builder.messages")
 
 
-_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}")
+_TOPIC_NAME = re.compile(TOPIC_NAME_PATTERN)
+
+DEAD_LETTER_HEADERS = frozenset(
+    {
+        HEADER_ERROR_CODE,
+        HEADER_ERROR_MESSAGE,
+        HEADER_ORIGINAL_TOPIC,
+        HEADER_ORIGINAL_PARTITION,
+        HEADER_ORIGINAL_OFFSET,
+    }
+)
+"""Set on a dead letter by the service alone: a message's own headers of these names are dropped."""
+
+
+def legal_topic_name(name: str) -> bool:
+    """What Kafka accepts as a topic name (a legal one may still not be writable: see
+    `service.replies`)."""
+    return _TOPIC_NAME.fullmatch(name) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +119,7 @@ class Messages:
         if not raw:
             return None
         topic = raw.decode(errors="replace")
-        if not _TOPIC_NAME.fullmatch(topic) or topic in self.topics.all():
+        if not legal_topic_name(topic) or topic in self.topics.all():
             log.warning("ignoring reply-to %r: not a topic we may answer on", topic[:300])
             return None
         return topic
@@ -118,7 +136,7 @@ class Messages:
     def dead_letter(self, record: Record, code: str, message: str) -> OutgoingMessage:
         """The original key and bytes, unchanged, with why and where they came from."""
         headers = (
-            *record.headers,
+            *((name, value) for name, value in record.headers if name not in DEAD_LETTER_HEADERS),
             (HEADER_ERROR_CODE, code.encode()),
             (HEADER_ERROR_MESSAGE, message.encode()),
             (HEADER_ORIGINAL_TOPIC, record.topic.encode()),

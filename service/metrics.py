@@ -84,6 +84,19 @@ class Metrics:
             buckets=STAGE_BUCKETS,
             registry=self.registry,
         )
+        self.reply_copies_sent = Counter(
+            "program_builder_reply_copies_sent",
+            "Result copies the broker acknowledged on requesters' reply-to topics.",
+            registry=self.registry,
+        )
+        self.reply_copies_dropped = Counter(
+            "program_builder_reply_copies_dropped",
+            "Result copies for reply-to topics given up (the result is on the results topic "
+            "regardless), by reason: timeout, refused (the topic failed recently), overloaded, "
+            "stopped, or the broker's error.",
+            ["reason"],
+            registry=self.registry,
+        )
         self.consumer_lag = Gauge(
             "program_builder_consumer_lag",
             "Commands on the partition not yet fetched by this process (high watermark - "

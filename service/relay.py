@@ -25,6 +25,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from service import failpoints
+from service.replies import ReplyCopies
 from service.retry import Backoff, Stopped, unless_stopped
 from service.storage import inbox, outbox
 from service.storage.database import Connection, is_transient
@@ -47,7 +48,8 @@ class OutboxRelay:
         pool: asyncpg.Pool,
         producer: AIOKafkaProducer,
         *,
-        required_topics: frozenset[str] | None = None,
+        own_topics: frozenset[str] | None = None,
+        replies: ReplyCopies | None = None,
         batch_size: int = 1000,
         poll_interval: float = 1.0,
         on_published: Callable[[int], None] = lambda count: None,
@@ -57,7 +59,8 @@ class OutboxRelay:
     ) -> None:
         self.pool = pool
         self.producer = producer
-        self.required_topics = required_topics
+        self.own_topics = own_topics
+        self.replies = replies
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.on_published = on_published
@@ -182,7 +185,18 @@ class OutboxRelay:
         return len(claimed)
 
     async def _send(self, claimed: list[outbox.ClaimedMessage]) -> None:
-        """Send in id order (the producer keeps each partition's order) and wait for the acks."""
+        """Send in id order (the producer keeps each partition's order) and wait for the acks;
+        raise if any failed (the caller leaves them all unsent, to be retried).
+
+        Copies for requesters' `reply-to` topics are not waited for: once the broker has taken
+        everything else, they are handed to `replies`, which sends them apart and drops what
+        fails within its bound, so the round (and the lanes it holds) never waits for a topic
+        that a requester chose. Without `replies`, every row is sent and waited for."""
+        if self.replies is None or self.own_topics is None:
+            required, copies = claimed, []
+        else:
+            required = [item for item in claimed if item.message.topic in self.own_topics]
+            copies = [item.message for item in claimed if item.message.topic not in self.own_topics]
         sends = [
             await self.producer.send(
                 item.message.topic,
@@ -190,36 +204,13 @@ class OutboxRelay:
                 key=item.message.key,
                 headers=list(item.message.headers),
             )
-            for item in claimed
+            for item in required
         ]
-        outcomes = await asyncio.gather(*sends, return_exceptions=True)
-        self._check(claimed, outcomes)
-
-    def _check(self, claimed: list[outbox.ClaimedMessage], outcomes: list[object]) -> None:
-        """Raise if a contract topic's message failed (the claim rolls back and is retried).
-
-        A copy for a requester's `reply-to` topic is best effort: when it alone fails (the
-        topic is invalid, not authorised, gone) while the broker took everything else, it is
-        dropped with a warning instead of holding back every message behind it. Its result is
-        on the results topic regardless."""
-        failed = [
-            (item, error)
-            for item, error in zip(claimed, outcomes, strict=True)
-            if isinstance(error, BaseException)
-        ]
-        if not failed:
-            return
-        required = self.required_topics
-        for item, error in failed:
-            if required is None or item.message.topic in required:
-                raise error
-        for item, error in failed:
-            log.warning(
-                "dropping the reply-to copy for topic %r after %s: %s",
-                item.message.topic,
-                type(error).__name__,
-                error,
-            )
+        for outcome in await asyncio.gather(*sends, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        if copies and self.replies is not None:
+            self.replies.send(copies)
 
     async def drain(self, timeout: float) -> None:
         """Publish what is pending (at shutdown), for at most `timeout` seconds; a round still

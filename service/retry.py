@@ -1,8 +1,8 @@
 """Retrying what depends on the broker or the database: one jittered backoff that a stop ends.
 
-Every retry loop of the service (startup waits, the batch retry, the relay, the LISTEN
-reconnect) waits through `Backoff`, so each answers SIGTERM within the same bound and instances
-restarted together do not retry in lockstep.
+Every retry loop of the service (the startup waits and the batch retry through
+`until_available`, the relay's rounds through `Backoff`) answers SIGTERM within the same bound,
+and instances restarted together do not retry in lockstep.
 """
 
 from __future__ import annotations
@@ -88,13 +88,15 @@ async def until_available(
     *,
     base: float = 0.2,
     cap: float = 5.0,
+    interrupt: bool = True,
 ) -> T:
     """Run `attempt` until it succeeds. Errors `transient` does not accept are raised; a stop
-    (even in the middle of an attempt) raises `Stopped`."""
+    raises `Stopped`: in the middle of an attempt too, unless `interrupt` is false (a batch in
+    flight finishes its transaction; only the waits between attempts are cut short)."""
     waits = Backoff(stopping, base=base, cap=cap)
     while True:
         try:
-            return await unless_stopped(attempt(), stopping)
+            return await (unless_stopped(attempt(), stopping) if interrupt else attempt())
         except Stopped:
             raise
         except Exception as error:

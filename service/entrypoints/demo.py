@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
@@ -81,10 +82,23 @@ async def quiet(client: ServiceClient, seconds: float, timeout: float) -> None:
             return
 
 
-def _script() -> list[tuple[str, str, dict[str, Any]]]:
-    """(description, type, fields) of each step; ids are fresh per run."""
+@dataclass(frozen=True)
+class Step:
+    """One command of the story: what it does for the coach, its type, fields and program."""
+
+    text: str
+    type: str
+    fields: dict[str, Any]
+    program: str
+
+
+def _script() -> list[Step]:
+    """The coach's session, step by step; ids are fresh per run."""
     ids = {name: str(uuid.uuid4()) for name in DEMO_IDS}
-    program = ids["program"]
+
+    def block(text: str, kind: str, **fields: Any) -> Step:
+        """A step on the strength block, the program the story builds."""
+        return Step(text, kind, fields, ids["program"])
 
     def exercise(name: str, pe: str, session: str = "day1", **more: Any) -> dict[str, Any]:
         return {
@@ -95,146 +109,133 @@ def _script() -> list[tuple[str, str, dict[str, Any]]]:
             **more,
         }
 
+    warmup = {"setType": "warmup", "reps": 5, "load": {"value": 60, "unit": "kg"}}
     cluster = {
         "setType": "cluster",
         "reps": 2,
         "load": {"value": 85, "unit": "percent1rm"},
         "restSeconds": 20,
     }
-    steps: list[tuple[str, str, dict[str, Any]]] = [
-        ("a 4-week strength block", "program.create", {"name": "Strength block", "weeks": 4}),
-        ("day 1", "session.add", {"sessionId": ids["day1"], "name": "Day 1 — lower"}),
-        ("day 2", "session.add", {"sessionId": ids["day2"], "name": "Day 2 — upper"}),
-        (
+    squat_sets = [warmup, cluster, cluster, {**cluster, "restSeconds": 180}]
+    rep_ranges = [(10, 12), (8, 10), (6, 8), (4, 6)]
+    rdl_set = {"rir": 2, "tempo": "31X0", "restSeconds": 90}
+    return [
+        block("a 4-week strength block", "program.create", name="Strength block", weeks=4),
+        block("day 1", "session.add", sessionId=ids["day1"], name="Day 1 — lower"),
+        block("day 2", "session.add", sessionId=ids["day2"], name="Day 2 — upper"),
+        block(
             "back squat with cluster sets",
             "exercise.add",
-            exercise(
-                "Back squat",
-                "squat",
-                series=[
-                    {"setType": "warmup", "reps": 5, "load": {"value": 60, "unit": "kg"}},
-                    cluster,
-                    cluster,
-                    {**cluster, "restSeconds": 180},
-                ],
-            ),
+            **exercise("Back squat", "squat", series=squat_sets),
         ),
-        (
+        block(
             "Romanian deadlift",
             "exercise.add",
-            exercise("Romanian deadlift", "rdl", newGroupId=ids["superset"]),
+            **exercise("Romanian deadlift", "rdl", newGroupId=ids["superset"]),
         ),
-        (
+        block(
             "+ walking lunge: a superset",
             "exercise.add",
-            exercise("Walking lunge", "lunge", groupId=ids["superset"]),
+            **exercise("Walking lunge", "lunge", groupId=ids["superset"]),
         ),
-        ("bench press", "exercise.add", exercise("Bench press", "bench", "day2")),
-        ("pull-up", "exercise.add", exercise("Pull-up", "pullup", "day2")),
-        ("dip", "exercise.add", exercise("Dip", "dip", "day2")),
-        (
+        block("bench press", "exercise.add", **exercise("Bench press", "bench", "day2")),
+        block("pull-up", "exercise.add", **exercise("Pull-up", "pullup", "day2")),
+        block("dip", "exercise.add", **exercise("Dip", "dip", "day2")),
+        block(
             "pull-up + dip + bench: a circuit",
             "exercises.group",
-            {
-                "sessionId": ids["day2"],
-                "programExerciseIds": [ids["pullup"], ids["dip"], ids["bench"]],
-                "groupId": ids["circuit"],
-            },
+            sessionId=ids["day2"],
+            programExerciseIds=[ids["pullup"], ids["dip"], ids["bench"]],
+            groupId=ids["circuit"],
         ),
-        (
+        block(
             "circuit: 3 rounds, 2 min between",
             "group.update",
-            {"groupId": ids["circuit"], "rounds": 3, "restBetweenRoundsSeconds": 120},
+            groupId=ids["circuit"],
+            rounds=3,
+            restBetweenRoundsSeconds=120,
         ),
-    ]
-    for week, (low, high) in enumerate([(10, 12), (8, 10), (6, 8), (4, 6)]):
-        steps.append(
-            (
+        *(
+            block(
                 f"RDL week {week + 1}: {low}-{high} reps",
                 "series.replace",
-                {
-                    "programExerciseId": ids["rdl"],
-                    "week": week,
-                    "series": [
-                        {
-                            "repsMin": low,
-                            "repsMax": high,
-                            "rir": 2,
-                            "tempo": "31X0",
-                            "restSeconds": 90,
-                        }
-                    ]
-                    * 3,
-                },
+                programExerciseId=ids["rdl"],
+                week=week,
+                series=[{"repsMin": low, "repsMax": high, **rdl_set}] * 3,
             )
-        )
-    steps += [
-        (
+            for week, (low, high) in enumerate(rep_ranges)
+        ),
+        block(
             "top set for the squat",
             "series.update",
-            {"programExerciseId": ids["squat"], "index": 3, "set": {"rpe": 9, "reps": 1}},
+            programExerciseId=ids["squat"],
+            index=3,
+            set={"rpe": 9, "reps": 1},
         ),
-        (
+        block(
             "bench leaves the circuit, first on day 2",
             "exercise.move",
-            {"programExerciseId": ids["bench"], "toNewGroupAt": 0},
+            programExerciseId=ids["bench"],
+            toNewGroupAt=0,
         ),
-        (
+        block(
             "lunge moves to day 2, last",
             "exercise.move",
-            {"programExerciseId": ids["lunge"], "toSessionId": ids["day2"], "toNewGroupAt": 2},
+            programExerciseId=ids["lunge"],
+            toSessionId=ids["day2"],
+            toNewGroupAt=2,
         ),
-        (
+        block(
             "lunges are per leg",
             "series.replace",
-            {
-                "programExerciseId": ids["lunge"],
-                "series": [{"reps": 10, "perSide": True, "restSeconds": 60}] * 3,
-            },
+            programExerciseId=ids["lunge"],
+            series=[{"reps": 10, "perSide": True, "restSeconds": 60}] * 3,
         ),
-        (
+        block(
             "squat: +2.5 %1RM a week for weeks 2-4",
             "series.progress",
-            {"programExerciseId": ids["squat"], "toWeeks": [1, 2, 3], "step": {"load": 2.5}},
+            programExerciseId=ids["squat"],
+            toWeeks=[1, 2, 3],
+            step={"load": 2.5},
         ),
-        (
+        block(
             "day 2 as it stands, copied to weeks 2-4",
             "week.copy",
-            {"fromWeek": 0, "toWeeks": [1, 2, 3], "sessionId": ids["day2"]},
+            fromWeek=0,
+            toWeeks=[1, 2, 3],
+            sessionId=ids["day2"],
         ),
-        ("week 4 is a deload", "program.update", {"weekLabels": [{"week": 3, "label": "deload"}]}),
-        (
+        block("week 4 is a deload", "program.update", weekLabels=[{"week": 3, "label": "deload"}]),
+        block(
             "deload: the squat's week 4 lighter",
             "series.replace",
-            {
-                "programExerciseId": ids["squat"],
-                "week": 3,
-                "series": [{"reps": 5, "load": {"value": 70, "unit": "percent1rm"}}] * 3,
-            },
+            programExerciseId=ids["squat"],
+            week=3,
+            series=[{"reps": 5, "load": {"value": 70, "unit": "percent1rm"}}] * 3,
         ),
-        (
+        block(
             "the circuit becomes an EMOM",
             "group.update",
-            {"groupId": ids["circuit"], "format": "emom", "intervalSeconds": 60, "rounds": 10},
+            groupId=ids["circuit"],
+            format="emom",
+            intervalSeconds=60,
+            rounds=10,
         ),
-        (
-            "a week inserted before the deload (travel)",
-            "week.insert",
-            {"at": 3},
-        ),
-        (
+        block("a week inserted before the deload (travel)", "week.insert", at=3),
+        block(
             "a copy of the block for one athlete",
             "program.copy",
-            {"newProgramId": ids["copy"], "name": "Strength block — Sam"},
+            newProgramId=ids["copy"],
+            name="Strength block — Sam",
         ),
-        (
+        Step(
             "import a legacy program",
             "program.import",
-            {"program": _legacy_snapshot(ids), "_programId": ids["legacy"]},
+            {"program": _legacy_snapshot(ids)},
+            ids["legacy"],
         ),
-        ("and delete it again", "program.delete", {"_programId": ids["legacy"]}),
+        Step("and delete it again", "program.delete", {}, ids["legacy"]),
     ]
-    return [(text, kind, {"programId": program, **fields}) for text, kind, fields in steps]
 
 
 DEMO_IDS = (
@@ -313,10 +314,8 @@ async def run_demo(settings: Settings, console: Console | None = None, timeout: 
         for column in ("#", "step", "type", "outcome", "version"):
             steps.add_column(column)
         last = ""
-        for number, (text, kind, fields) in enumerate(_script(), 1):
-            main = fields.pop("programId")
-            program = fields.pop("_programId", None) or main
-            command = client.command(kind, program, **fields)
+        for number, step in enumerate(_script(), 1):
+            command = client.command(step.type, step.program, **step.fields)
             names.update(_names_in(command))
             result = await client.request(command, timeout)
             outcome = result["status"]
@@ -325,7 +324,7 @@ async def run_demo(settings: Settings, console: Console | None = None, timeout: 
                 outcome = (
                     f"[red]{outcome}: {result['error']['code']} — {result['error']['message']}"
                 )
-            steps.add_row(str(number), text, kind, outcome, str(result["programVersion"]))
+            steps.add_row(str(number), step.text, step.type, outcome, str(result["programVersion"]))
             last = command["commandId"]
         console.print(steps)
         # Events follow their results on other topics and partitions: wait for the last

@@ -10,7 +10,7 @@ from uuid import UUID
 from service.storage.database import Connection
 
 _FIND = """
-SELECT command_id, command_type, program_id, status, program_version, error
+SELECT command_id, command_type, program_id, status, program_version, error, tenant_id
 FROM inbox WHERE command_id = ANY($1::uuid[])
 """
 _PRUNE = """
@@ -19,8 +19,8 @@ DELETE FROM inbox WHERE command_id IN (
 )
 """
 _RECORD = """
-INSERT INTO inbox (command_id, command_type, program_id, status, program_version, error)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO inbox (command_id, command_type, program_id, status, program_version, error, tenant_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 """
 
 
@@ -32,6 +32,7 @@ class InboxEntry:
     status: str
     program_version: int | None
     error: dict[str, Any] | None
+    tenant_id: str | None = None  # who owns the commandId; None: the command named no valid one
 
     def row(self) -> tuple[object, ...]:
         return (
@@ -41,6 +42,7 @@ class InboxEntry:
             self.status,
             self.program_version,
             self.error,
+            self.tenant_id,
         )
 
 

@@ -11,6 +11,7 @@ import asyncpg
 from contracts.results import CommandResult
 from tests.support.kafka import CommandClient
 from tests.support.programs import as_stored, assert_valid_events, build_program, new_id
+from tests.support.results import assert_rejected
 
 
 async def test_program_create_and_update(client: CommandClient, pool: asyncpg.Pool) -> None:
@@ -90,8 +91,7 @@ async def test_session_add_positions_and_shifts(client: CommandClient) -> None:
     too_far = await client.run(
         "session.add", ids["program"], sessionId=new_id(), name="X", position=5
     )
-    assert too_far["error"]["code"] == "invariant_violated"
-    assert too_far["error"]["details"][0]["path"] == "position"
+    assert_rejected(too_far["error"], "invariant_violated", "position")
 
 
 async def test_session_remove_announces_deletions(

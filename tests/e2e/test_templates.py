@@ -21,6 +21,7 @@ from tests.support.programs import (
     new_id,
     rejected,
 )
+from tests.support.results import assert_rejected
 
 
 async def progressed_program(client: CommandClient) -> dict[str, str]:
@@ -138,7 +139,7 @@ async def test_program_copy_is_deep_with_derived_ids_and_lineage(
     # The copy is a program of its own: it takes commands on its own key.
     await client.applied("program.update", copy, name="Sam's block")
     taken = await rejected(client, "program.copy", source, newProgramId=copy)
-    assert (taken["code"], taken["details"][0]["path"]) == ("conflict", "newProgramId")
+    assert_rejected(taken, "conflict", "newProgramId")
     itself = await rejected(client, "program.copy", source, newProgramId=source)
     assert itself["code"] == "conflict"
 
@@ -209,14 +210,14 @@ async def test_program_delete_removes_everything_and_tombstones_each_key_after_i
     again = await rejected(client, "program.delete", program)
     assert again["code"] == "not_found"
     create = await rejected(client, "program.create", program, name="Again")
-    assert (create["code"], create["details"][0]["path"]) == ("conflict", "programId")
+    assert_rejected(create, "conflict", "programId")
     assert "never reused" in create["message"]
     imported = await client.request(
         client.command("program.import", program, program={"name": "X"})
     )
     assert imported["error"]["code"] == "conflict"
     copy_into = await rejected(client, "program.copy", keep["program"], newProgramId=program)
-    assert (copy_into["code"], copy_into["details"][0]["path"]) == ("conflict", "newProgramId")
+    assert_rejected(copy_into, "conflict", "newProgramId")
     # The ids of what it held are free again; its old commands are still known.
     await client.applied("session.add", keep["program"], sessionId=ids["day2"], name="Reused id")
     await client.send(first_command)
@@ -295,9 +296,9 @@ async def test_group_formats_are_set_announced_cleared_copied_and_imported(
     )
 
     bad = await rejected(client, "group.update", program, groupId=ids["group"], timeCapSeconds=0)
-    assert (bad["code"], bad["details"][0]["path"]) == ("validation_failed", "timeCapSeconds")
+    assert_rejected(bad, "validation_failed", "timeCapSeconds")
     unknown = await rejected(client, "group.update", program, groupId=ids["group"], format="hiit")
-    assert (unknown["code"], unknown["details"][0]["path"]) == ("validation_failed", "format")
+    assert_rejected(unknown, "validation_failed", "format")
 
     await client.applied(
         "group.update",
@@ -410,7 +411,7 @@ async def test_per_side_sets_are_validated_merged_announced_and_progressed(
     wrong = await rejected(
         client, "series.add", program, programExerciseId=squat, set={"reps": 5, "perSide": "yes"}
     )
-    assert (wrong["code"], wrong["details"][0]["path"]) == ("validation_failed", "set.perSide")
+    assert_rejected(wrong, "validation_failed", "set.perSide")
 
 
 async def test_batch_refuses_copy_and_delete_and_other_tenants_get_not_found(
@@ -420,10 +421,7 @@ async def test_batch_refuses_copy_and_delete_and_other_tenants_get_not_found(
     program = ids["program"]
     for kind, fields in (("program.copy", {"newProgramId": new_id()}), ("program.delete", {})):
         error = await rejected(client, "batch", program, operations=[{"type": kind, **fields}])
-        assert (error["code"], error["details"][0]["path"]) == (
-            "validation_failed",
-            "operations[0].type",
-        )
+        assert_rejected(error, "validation_failed", "operations[0].type")
 
     before = await pool.fetchval("SELECT count(*) FROM outbox")
     for kind, fields in (("program.copy", {"newProgramId": new_id()}), ("program.delete", {})):

@@ -15,6 +15,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from service.config import Settings
 from service.entrypoints.app import Service
 from tests.support.kafka import CommandClient
+from tests.support.local_server import LocalServer
 from tests.support.programs import new_id
 
 
@@ -49,53 +50,38 @@ async def test_trace_context_is_forwarded_when_tracing_is_off(
     assert dict(event.headers)["traceparent"] == header
 
 
-class OtlpReceiver:
+class OtlpReceiver(LocalServer):
     """Accepts OTLP/HTTP protobuf exports on /v1/traces and keeps the spans."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.spans: list[Any] = []
-        self.server: asyncio.Server | None = None
-
-    async def __aenter__(self) -> OtlpReceiver:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.server is not None
-        self.server.close()
-        await self.server.wait_closed()
 
     @property
     def endpoint(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode().split("\r\n")
-                length = next(
-                    int(line.split(":", 1)[1])
-                    for line in lines
-                    if line.lower().startswith("content-length:")
-                )
-                body = await reader.readexactly(length)
-                if lines[0].startswith("POST /v1/traces"):
-                    request = ExportTraceServiceRequest()
-                    request.ParseFromString(body)
-                    for resource in request.resource_spans:
-                        for scope in resource.scope_spans:
-                            self.spans.extend(scope.spans)
-                writer.write(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\n"
-                    b"Content-Length: 0\r\n\r\n"
-                )
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode().split("\r\n")
+            length = next(
+                int(line.split(":", 1)[1])
+                for line in lines
+                if line.lower().startswith("content-length:")
+            )
+            body = await reader.readexactly(length)
+            if lines[0].startswith("POST /v1/traces"):
+                request = ExportTraceServiceRequest()
+                request.ParseFromString(body)
+                for resource in request.resource_spans:
+                    for scope in resource.scope_spans:
+                        self.spans.extend(scope.spans)
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\n"
+                b"Content-Length: 0\r\n\r\n"
+            )
+            await writer.drain()
 
 
 @pytest.fixture

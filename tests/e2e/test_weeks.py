@@ -20,6 +20,7 @@ from tests.support.programs import (
     new_id,
     rejected,
 )
+from tests.support.results import assert_rejected
 
 
 def weeks_of(client: CommandClient, exercise: str) -> dict[int, dict[str, Any]]:
@@ -61,8 +62,7 @@ async def test_week_labels_are_replaced_ordered_and_dropped_with_their_weeks(
     outside = await rejected(
         client, "program.update", program, weekLabels=[{"week": 4, "label": "x"}]
     )
-    assert outside["code"] == "invariant_violated"
-    assert outside["details"][0]["path"] == "weekLabels[0].week"
+    assert_rejected(outside, "invariant_violated", "weekLabels[0].week")
     assert "4 weeks" in outside["message"]
     twice = await rejected(
         client,
@@ -70,12 +70,11 @@ async def test_week_labels_are_replaced_ordered_and_dropped_with_their_weeks(
         program,
         weekLabels=[{"week": 1, "label": "a"}, {"week": 1, "label": "b"}],
     )
-    assert (twice["code"], twice["details"][0]["path"]) == ("validation_failed", "weekLabels[1]")
+    assert_rejected(twice, "validation_failed", "weekLabels[1]")
     too_long = await rejected(
         client, "program.update", program, weekLabels=[{"week": 1, "label": "x" * 41}]
     )
-    assert too_long["code"] == "validation_failed"
-    assert too_long["details"][0]["path"] == "weekLabels[0].label"
+    assert_rejected(too_long, "validation_failed", "weekLabels[0].label")
     cleared = await client.applied("program.update", program, weekLabels=[])
     await client.wait_for(lambda: client.program_events(cleared["commandId"]))
     assert client.program_events(cleared["commandId"])[0]["weekLabels"] == []
@@ -125,14 +124,14 @@ async def test_week_copy_writes_every_target_with_derived_ids_and_leaves_the_res
     assert 3 not in weeks_of(client, ids["squat"])
 
     beyond = await rejected(client, "week.copy", program, fromWeek=0, toWeeks=[1, 4])
-    assert (beyond["code"], beyond["details"][0]["path"]) == ("invariant_violated", "toWeeks[1]")
+    assert_rejected(beyond, "invariant_violated", "toWeeks[1]")
     assert "4 weeks" in beyond["message"]
     itself = await rejected(client, "week.copy", program, fromWeek=1, toWeeks=[1])
-    assert (itself["code"], itself["details"][0]["path"]) == ("validation_failed", "toWeeks[0]")
+    assert_rejected(itself, "validation_failed", "toWeeks[0]")
     unknown = await rejected(
         client, "week.copy", program, fromWeek=0, toWeeks=[1], sessionId=new_id()
     )
-    assert (unknown["code"], unknown["details"][0]["path"]) == ("not_found", "sessionId")
+    assert_rejected(unknown, "not_found", "sessionId")
     await assert_events_reconstruct_database(client, pool)
 
 
@@ -174,10 +173,10 @@ async def test_week_insert_moves_later_weeks_and_labels_keeping_prescription_ids
     assert moved[0]["series"] == [], "week 0 exists again, empty"
 
     past = await rejected(client, "week.insert", program, at=7, count=46)
-    assert (past["code"], past["details"][0]["path"]) == ("invariant_violated", "count")
+    assert_rejected(past, "invariant_violated", "count")
     assert "52" in past["message"]
     nowhere = await rejected(client, "week.insert", program, at=8)
-    assert (nowhere["code"], nowhere["details"][0]["path"]) == ("invariant_violated", "at")
+    assert_rejected(nowhere, "invariant_violated", "at")
     await assert_events_reconstruct_database(client, pool)
 
 
@@ -225,7 +224,7 @@ async def test_week_remove_deletes_one_week_and_moves_the_rest_down(
     )
 
     outside = await rejected(client, "week.remove", program, week=2)
-    assert (outside["code"], outside["details"][0]["path"]) == ("invariant_violated", "week")
+    assert_rejected(outside, "invariant_violated", "week")
     await client.applied("week.remove", program, week=1)
     only = await rejected(client, "week.remove", program, week=0)
     assert only["code"] == "invariant_violated"
@@ -294,7 +293,7 @@ async def test_series_progress_follows_the_arithmetic_rule(
         toWeeks=[2, 4],
         step={"reps": -2},
     )
-    assert (too_far["code"], too_far["details"][0]["path"]) == ("invariant_violated", "toWeeks[1]")
+    assert_rejected(too_far, "invariant_violated", "toWeeks[1]")
     assert "reps would be -3" in too_far["message"] and "0..1000" in too_far["message"]
     assert {w: e["version"] for w, e in weeks_of(client, squat).items()} == versions
     assert (
@@ -323,7 +322,7 @@ async def test_series_progress_follows_the_arithmetic_rule(
         toWeeks=[4],
         step={"load": 1},
     )
-    assert (missing["code"], missing["details"][0]["path"]) == ("not_found", "fromWeek")
+    assert_rejected(missing, "not_found", "fromWeek")
     beyond = await rejected(
         client,
         "series.progress",
@@ -332,7 +331,7 @@ async def test_series_progress_follows_the_arithmetic_rule(
         toWeeks=[5],
         step={"load": 1},
     )
-    assert (beyond["code"], beyond["details"][0]["path"]) == ("invariant_violated", "toWeeks[0]")
+    assert_rejected(beyond, "invariant_violated", "toWeeks[0]")
     assert "5 weeks" in beyond["message"]
     backwards = await rejected(
         client,
@@ -343,14 +342,11 @@ async def test_series_progress_follows_the_arithmetic_rule(
         toWeeks=[1],
         step={"load": 1},
     )
-    assert (backwards["code"], backwards["details"][0]["path"]) == (
-        "validation_failed",
-        "toWeeks[0]",
-    )
+    assert_rejected(backwards, "validation_failed", "toWeeks[0]")
     nothing = await rejected(
         client, "series.progress", program, programExerciseId=squat, toWeeks=[1], step={}
     )
-    assert (nothing["code"], nothing["details"][0]["path"]) == ("validation_failed", "step")
+    assert_rejected(nothing, "validation_failed", "step")
     await assert_events_reconstruct_database(client, pool)
 
 

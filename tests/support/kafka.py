@@ -40,11 +40,13 @@ class CommandClient(ServiceClient):
         self.extra_topics = list(extra_topics)
         self.raw: dict[str, list[Any]] = defaultdict(list)  # topic -> ConsumerRecords
         self.result_copies: dict[str, list[Document]] = defaultdict(list)
+        self.arrival: dict[str, float] = {}  # commandId -> when its first result arrived
 
     def received(self, record: Any, value: Document | None, arrived: float) -> None:
         self.raw[record.topic].append(record)
         if record.topic == self.topics.command_results and value is not None:
             self.result_copies[value["commandId"]].append(value)
+            self.arrival.setdefault(value["commandId"], arrived)
         super().received(record, value, arrived)
 
     # --- sending
