@@ -7,6 +7,7 @@ import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -18,6 +19,7 @@ from service.storage.database import create_pool
 from service.storage.migrations import migrate
 from tests.infrastructure import Infrastructure, provide_kafka, provide_postgres
 from tests.support.kafka import CommandClient
+from tests.support.runs import ServiceRun
 
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 
@@ -155,3 +157,38 @@ async def service(settings: Settings) -> AsyncIterator[Service]:
 async def client(service: Service, settings: Settings) -> AsyncIterator[CommandClient]:
     async with CommandClient(settings) as command_client:
         yield command_client
+
+
+RunFactory = Callable[..., ServiceRun]
+
+
+@pytest.fixture
+def service_run(
+    infrastructure: Infrastructure, database_url: str, tmp_path: Path
+) -> Iterator[RunFactory]:
+    """Makes `ServiceRun`s: `service_run(name, bootstrap=…, database_url=…, log=…, **env)`,
+    on the session's broker and the test's database unless told otherwise; every process any
+    of them started that still runs at the end is killed."""
+    runs: list[ServiceRun] = []
+
+    def make(
+        name: str,
+        *,
+        bootstrap: str | None = None,
+        database_url: str = database_url,
+        log: str = "service.log",
+        **env: str,
+    ) -> ServiceRun:
+        run = ServiceRun(
+            bootstrap or infrastructure.kafka_bootstrap_servers,
+            database_url,
+            tmp_path / log,
+            name,
+            **env,
+        )
+        runs.append(run)
+        return run
+
+    yield make
+    for run in runs:
+        run.kill_all()

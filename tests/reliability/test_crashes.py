@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -19,40 +18,26 @@ import pytest
 
 from contracts.commands import COMMAND_TYPES
 from contracts.topics import Topics
-from service.config import Settings
 from service.storage.database import create_pool
 from tests.conftest import scratch_database
 from tests.infrastructure import Infrastructure
 from tests.reliability.harness import database_state, scaled, wait_until
 from tests.support.generator import CommandGenerator
-from tests.support.kafka import CommandClient
-from tests.support.process import ServiceProcess, service_env
+from tests.support.runs import ServiceRun
 
 pytestmark = pytest.mark.reliability
 
 
-class Run:
-    """One application of the stream: its own topics, consumer group and database."""
+class Run(ServiceRun):
+    """One application of the stream: its own topics, consumer group and database, and a client
+    that reads everything it publishes."""
 
     def __init__(
         self, infrastructure: Infrastructure, database_url: str, logs: Path, name: str
     ) -> None:
-        self.prefix = f"rel-{name}-{uuid.uuid4().hex[:8]}"
-        self.bootstrap = infrastructure.kafka_bootstrap_servers
-        self.database_url = database_url
-        self.topics = Topics(self.prefix)
-        self.env = service_env(self.bootstrap, database_url, self.prefix)
-        self.log = logs / f"{name}.log"
-        self.reader = CommandClient(
-            Settings(kafka_bootstrap_servers=self.bootstrap, topic_prefix=self.prefix),
-            topic_timeout=20,
-        )
-        self.processes: list[ServiceProcess] = []
-
-    def process(self) -> ServiceProcess:
-        process = ServiceProcess(self.env, self.log)
-        self.processes.append(process)
-        return process
+        bootstrap = infrastructure.kafka_bootstrap_servers
+        super().__init__(bootstrap, database_url, logs / f"{name}.log", f"rel-{name}")
+        self.reader = self.client()
 
     async def begin(self, messages: list[tuple[bytes, bytes]]) -> None:
         first = self.process()
@@ -80,7 +65,7 @@ class Run:
             await pool.close()
         for process in self.processes:
             if process.alive():
-                assert process.terminate() == 0, self.log.read_text()[-3000:]
+                assert process.terminate() == 0, self.output()
         await self.reader.stop()
         published = {
             (topic, record.key, record.value)

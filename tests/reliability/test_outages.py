@@ -9,7 +9,6 @@ the domain core predicts, with nothing lost."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 
 import asyncpg
@@ -17,15 +16,14 @@ import psutil
 import pytest
 
 from contracts.commands import COMMAND_TYPES
-from service.config import Settings
 from service.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 from service.storage.database import create_pool
 from service.storage.migrations import migrate
-from tests.infrastructure import Infrastructure
+from tests.conftest import RunFactory
 from tests.reliability.harness import scaled, wait_until
 from tests.support.generator import CommandGenerator
 from tests.support.kafka import CommandClient
-from tests.support.process import ServiceProcess, service_env
+from tests.support.process import ServiceProcess
 from tests.support.proxy import TcpProxy
 
 pytestmark = pytest.mark.reliability
@@ -37,12 +35,6 @@ async def cpu_percent(process: ServiceProcess, seconds: float = 2.0) -> float:
     handle.cpu_percent(None)
     await asyncio.sleep(seconds)
     return float(handle.cpu_percent(None))
-
-
-def output_reader(bootstrap: str, prefix: str) -> CommandClient:
-    return CommandClient(
-        Settings(kafka_bootstrap_servers=bootstrap, topic_prefix=prefix), topic_timeout=20
-    )
 
 
 async def assert_as_predicted(
@@ -66,10 +58,10 @@ async def assert_as_predicted(
         await pool.close()
 
 
-async def test_database_restart_mid_stream(infrastructure: Infrastructure, tmp_path: Path) -> None:
+async def test_database_restart_mid_stream(service_run: RunFactory, tmp_path: Path) -> None:
     postgres = EmbeddedPostgres(tmp_path / "pgdata", durable=True)
     await asyncio.to_thread(postgres.start)
-    process: ServiceProcess | None = None
+    run = service_run("rel-db", database_url=postgres.url, HTTP_PORT=str(free_port()))
     reader: CommandClient | None = None
     try:
         connection = await asyncpg.connect(postgres.url)
@@ -78,16 +70,9 @@ async def test_database_restart_mid_stream(infrastructure: Infrastructure, tmp_p
         builder = CommandGenerator(seed=11, programs=30, tenant_id="tenant-r")
         messages = builder.messages(scaled(3000))
         assert builder.applied_types() == COMMAND_TYPES, "every command type, v1 to v1.2"
-        prefix = f"rel-db-{uuid.uuid4().hex[:8]}"
-        http_port = free_port()
-        bootstrap = infrastructure.kafka_bootstrap_servers
-        process = ServiceProcess(
-            service_env(bootstrap, postgres.url, prefix, HTTP_PORT=str(http_port)),
-            tmp_path / "service.log",
-        )
-        process.start()
+        process = run.start()
         await process.wait_readiness(204, 60)
-        reader = output_reader(bootstrap, prefix)
+        reader = run.client()
         await reader.start()
         await reader.publish_all(messages)
         await wait_until(lambda: len(reader.results) > 300, 60, "300 results")
@@ -108,30 +93,25 @@ async def test_database_restart_mid_stream(infrastructure: Infrastructure, tmp_p
     finally:
         if reader is not None:
             await reader.stop()
-        if process is not None and process.alive():
-            process.kill()
+        run.kill_all()
         await asyncio.to_thread(postgres.stop)
 
 
 async def test_broker_unreachable_at_start_and_mid_stream(
-    database_url: str, tmp_path: Path
+    service_run: RunFactory, database_url: str
 ) -> None:
     proxy_port = free_port()
     broker = EmbeddedBroker(advertised_port=proxy_port)
     await asyncio.to_thread(broker.start)
     proxy = TcpProxy(proxy_port, broker.port)
-    prefix = f"rel-kafka-{uuid.uuid4().hex[:8]}"
-    http_port = free_port()
-    process = ServiceProcess(
-        service_env(broker.bootstrap_servers, database_url, prefix, HTTP_PORT=str(http_port)),
-        tmp_path / "service.log",
-    )
+    run = service_run("rel-kafka", bootstrap=broker.bootstrap_servers, HTTP_PORT=str(free_port()))
+    process = run.process()
     reader: CommandClient | None = None
     try:
         # Started while nothing answers on the broker's address: it waits, without spinning.
         process.start()
         await asyncio.sleep(3)
-        assert process.alive(), process.log.read_text()[-2000:]
+        assert process.alive(), run.output()
         assert await cpu_percent(process) < 50
         await proxy.open()
         await process.wait_readiness(204, 60)
@@ -139,7 +119,7 @@ async def test_broker_unreachable_at_start_and_mid_stream(
         builder = CommandGenerator(seed=12, programs=30, tenant_id="tenant-r")
         messages = builder.messages(scaled(3000))
         assert builder.applied_types() == COMMAND_TYPES, "every command type, v1 to v1.2"
-        reader = output_reader(broker.bootstrap_servers, prefix)
+        reader = run.client()
         await reader.start()
         await reader.publish_all(messages)
         await wait_until(lambda: len(reader.results) > 300, 60, "300 results")
@@ -157,7 +137,6 @@ async def test_broker_unreachable_at_start_and_mid_stream(
     finally:
         if reader is not None:
             await reader.stop()
-        if process.alive():
-            process.kill()
+        run.kill_all()
         await proxy.close()
         await asyncio.to_thread(broker.stop)

@@ -6,33 +6,23 @@ order: each prescription's versions arrive increasing, the crashed batch's befor
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 
 import asyncpg
 import pytest
 
-from service.config import Settings
-from tests.infrastructure import Infrastructure
-from tests.support.kafka import CommandClient
-from tests.support.process import ServiceProcess, service_env
+from tests.conftest import RunFactory
 
 pytestmark = pytest.mark.reliability
 
 
 async def test_a_crash_between_commit_and_publish_loses_and_reorders_nothing(
-    infrastructure: Infrastructure, database_url: str, tmp_path: Path
+    service_run: RunFactory, database_url: str
 ) -> None:
-    prefix = f"rel-fast-{uuid.uuid4().hex[:8]}"
-    bootstrap = infrastructure.kafka_bootstrap_servers
-    env = service_env(bootstrap, database_url, prefix, RELAY_POLL_INTERVAL_SECONDS="0.2")
-    log = tmp_path / "service.log"
-    reader = CommandClient(
-        Settings(kafka_bootstrap_servers=bootstrap, topic_prefix=prefix), topic_timeout=20
-    )
+    run = service_run("rel-fast", RELAY_POLL_INTERVAL_SECONDS="0.2")
+    reader = run.client()
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     program, session, exercise = (str(uuid.uuid4()) for _ in range(3))
-    first = ServiceProcess(env, log)
-    first.start()
+    first = run.start()
     try:
         await reader.start()
         await reader.applied("program.create", program, name="Block", weeks=1)
@@ -46,10 +36,9 @@ async def test_a_crash_between_commit_and_publish_loses_and_reorders_nothing(
             name="Squat",
             series=[{"reps": 5, "restSeconds": 120}],
         )
-        assert first.terminate() == 0, log.read_text()[-3000:]
+        assert first.terminate() == 0, run.output()
 
-        crashing = ServiceProcess({**env, "PROGRAM_BUILDER_CRASH_AT": "after_commit"}, log)
-        crashing.start()
+        crashing = run.start(PROGRAM_BUILDER_CRASH_AT="after_commit")
         edit = reader.command(
             "series.update",
             program,
@@ -68,8 +57,7 @@ async def test_a_crash_between_commit_and_publish_loses_and_reorders_nothing(
         assert unsent >= 2, "its result and event were not published"
         assert edit["commandId"] not in reader.result_copies
 
-        second = ServiceProcess(env, log)
-        second.start()
+        second = run.start()
         try:
             later = await reader.applied(
                 "series.update",
@@ -80,7 +68,7 @@ async def test_a_crash_between_commit_and_publish_loses_and_reorders_nothing(
             )
             await reader.wait_consumed(pool, 60, all_sent=True)
         finally:
-            assert second.terminate() == 0, log.read_text()[-3000:]
+            assert second.terminate() == 0, run.output()
         outcomes = [r["status"] for r in reader.result_copies[edit["commandId"]]]
         assert outcomes[0] == "applied" and set(outcomes[1:]) <= {"duplicate"}, outcomes
         versions = [e["version"] for e in reader.prescription_events()]

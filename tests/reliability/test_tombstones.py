@@ -6,17 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
 from contracts.topics import Topics
-from service.config import Settings
-from tests.infrastructure import Infrastructure
-from tests.support.kafka import CommandClient
-from tests.support.process import ServiceProcess, service_env
+from tests.conftest import RunFactory
 
 pytestmark = pytest.mark.reliability
 
@@ -55,18 +51,12 @@ def snapshot() -> dict[str, Any]:
 
 
 async def test_a_delete_killed_mid_publish_ends_every_key_with_its_tombstone(
-    infrastructure: Infrastructure, database_url: str, tmp_path: Path
+    service_run: RunFactory, database_url: str
 ) -> None:
-    prefix = f"rel-tomb-{uuid.uuid4().hex[:8]}"
-    bootstrap = infrastructure.kafka_bootstrap_servers
     # Small relay rounds, so that publishing the delete takes many of them.
-    env = service_env(bootstrap, database_url, prefix, RELAY_BATCH_SIZE="20")
-    log = tmp_path / "service.log"
-    first = ServiceProcess(env, log)
-    first.start()
-    reader = CommandClient(
-        Settings(kafka_bootstrap_servers=bootstrap, topic_prefix=prefix), topic_timeout=20
-    )
+    run = service_run("rel-tomb", RELAY_BATCH_SIZE="20")
+    first = run.start()
+    reader = run.client()
     topics = reader.topics
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     try:
@@ -94,12 +84,11 @@ async def test_a_delete_killed_mid_publish_ends_every_key_with_its_tombstone(
         unsent, sent = await pool.fetchrow(progress, marker)
         assert unsent > 0 and sent > 0, f"killed mid-publish: {sent} sent, {unsent} left"
 
-        second = ServiceProcess(env, log)
-        second.start()
+        second = run.start()
         try:
             await reader.wait_consumed(pool, 120, all_sent=True)
         finally:
-            assert second.terminate() == 0, log.read_text()[-3000:]
+            assert second.terminate() == 0, run.output()
         assert await pool.fetchval("SELECT count(*) FROM programs") == 0
         for topic, wanted in keys.items():
             last: dict[str, str] = {}
@@ -113,8 +102,6 @@ async def test_a_delete_killed_mid_publish_ends_every_key_with_its_tombstone(
     finally:
         await reader.stop()
         await pool.close()
-        if first.alive():
-            first.kill()
 
 
 def event_topics(topics: Topics) -> list[str]:
