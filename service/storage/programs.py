@@ -7,7 +7,10 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 import asyncpg
+from pydantic import TypeAdapter
 
+from contracts.athletes import Athlete
+from contracts.exercises import Alternative, Progression
 from contracts.groups import GroupFormat
 from service.domain.changes import Changes
 from service.domain.model import (
@@ -21,9 +24,11 @@ from service.domain.model import (
 )
 from service.storage.database import Connection
 
+PROGRESSION: TypeAdapter[Progression] = TypeAdapter(Progression)
+
 _LOCK_PROGRAMS = """
 SELECT id, tenant_id, name, weeks, version, week_labels, source_program_id,
-       source_program_version
+       source_program_version, athlete
 FROM programs WHERE id = ANY($1::uuid[])
 ORDER BY id
 FOR UPDATE
@@ -34,15 +39,16 @@ FOR UPDATE
 _STRUCTURE = """
 SELECT 's' AS kind, id, program_id AS parent, order_index, name, NULL::uuid AS exercise_id,
        NULL::integer AS rounds, NULL::integer AS rest, NULL::text AS notes, NULL::text AS format,
-       NULL::integer AS time_cap, NULL::integer AS interval, NULL::integer AS interval_rest
+       NULL::integer AS time_cap, NULL::integer AS interval, NULL::integer AS interval_rest,
+       NULL::jsonb AS alternatives, NULL::jsonb AS progression
 FROM sessions WHERE program_id = ANY($1::uuid[])
 UNION ALL
 SELECT 'g', id, session_id, order_index, NULL, NULL, rounds, rest_between_rounds_seconds, notes,
-       format, time_cap_seconds, interval_seconds, interval_rest_seconds
+       format, time_cap_seconds, interval_seconds, interval_rest_seconds, NULL, NULL
 FROM exercise_groups WHERE program_id = ANY($1::uuid[])
 UNION ALL
-SELECT 'e', id, group_id, order_within_group, name, exercise_id, NULL, NULL, NULL, NULL, NULL,
-       NULL, NULL
+SELECT 'e', id, group_id, order_within_group, name, exercise_id, NULL, NULL, notes, NULL, NULL,
+       NULL, NULL, alternatives, progression
 FROM program_exercises WHERE program_id = ANY($1::uuid[])
 """
 _PRESCRIPTIONS_OF_EXERCISES = """
@@ -63,18 +69,20 @@ UNION ALL SELECT id FROM program_exercises WHERE id = ANY($1::uuid[])
 
 _UPSERT_PROGRAM = """
 INSERT INTO programs
-    (id, tenant_id, name, weeks, version, week_labels, source_program_id, source_program_version)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    (id, tenant_id, name, weeks, version, week_labels, source_program_id, source_program_version,
+     athlete)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (id) DO UPDATE
 SET name = EXCLUDED.name, weeks = EXCLUDED.weeks, version = EXCLUDED.version,
-    week_labels = EXCLUDED.week_labels, updated_at = now()
+    week_labels = EXCLUDED.week_labels, athlete = EXCLUDED.athlete, updated_at = now()
 """
 # A program created by this transaction (create, import, copy): an id that another command
 # took meanwhile (a copy travels on another key, so another instance may) is then a conflict.
 _INSERT_PROGRAM = """
 INSERT INTO programs
-    (id, tenant_id, name, weeks, version, week_labels, source_program_id, source_program_version)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    (id, tenant_id, name, weeks, version, week_labels, source_program_id, source_program_version,
+     athlete)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 """
 _DELETE_PROGRAMS = "DELETE FROM programs WHERE id = ANY($1::uuid[])"
 _REMEMBER_DELETED = """
@@ -99,11 +107,14 @@ SET session_id = EXCLUDED.session_id, order_index = EXCLUDED.order_index,
 """
 _UPSERT_EXERCISE = """
 INSERT INTO program_exercises
-    (id, program_id, session_id, group_id, order_within_group, exercise_id, name)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+    (id, program_id, session_id, group_id, order_within_group, exercise_id, name, notes,
+     alternatives, progression)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (id) DO UPDATE
 SET session_id = EXCLUDED.session_id, group_id = EXCLUDED.group_id,
-    order_within_group = EXCLUDED.order_within_group
+    order_within_group = EXCLUDED.order_within_group, exercise_id = EXCLUDED.exercise_id,
+    name = EXCLUDED.name, notes = EXCLUDED.notes, alternatives = EXCLUDED.alternatives,
+    progression = EXCLUDED.progression
 """
 # Rows of sessions, groups and exercises that were not loaded are inserted without ON CONFLICT:
 # an id that another program took meanwhile (another instance, or an earlier command of the same
@@ -119,8 +130,9 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 """
 _INSERT_EXERCISE = """
 INSERT INTO program_exercises
-    (id, program_id, session_id, group_id, order_within_group, exercise_id, name)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+    (id, program_id, session_id, group_id, order_within_group, exercise_id, name, notes,
+     alternatives, progression)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 """
 _UPSERT_PRESCRIPTION = """
 INSERT INTO prescriptions (id, program_id, program_exercise_id, week, version, series)
@@ -150,6 +162,9 @@ async def lock_and_load(connection: Connection, program_ids: Iterable[UUID]) -> 
             source=None
             if row["source_program_id"] is None
             else ProgramSource(row["source_program_id"], row["source_program_version"]),
+            athlete=None
+            if row["athlete"] is None
+            else Athlete.model_validate(row["athlete"], strict=False),
         )
         for row in rows
     }
@@ -190,7 +205,19 @@ async def lock_and_load(connection: Connection, program_ids: Iterable[UUID]) -> 
     members: dict[UUID, list[tuple[int, ProgramExercise]]] = {}
     for row in exercise_rows:
         members.setdefault(row["parent"], []).append(
-            (row["order_index"], ProgramExercise(row["id"], row["exercise_id"], row["name"]))
+            (
+                row["order_index"],
+                ProgramExercise(
+                    row["id"],
+                    row["exercise_id"],
+                    row["name"],
+                    row["notes"],
+                    tuple(Alternative.model_validate(a, strict=False) for a in row["alternatives"]),
+                    None
+                    if row["progression"] is None
+                    else PROGRESSION.validate_python(row["progression"], strict=False),
+                ),
+            )
         )
     for group_id, (_, group, _) in groups.items():
         group.exercises = [
@@ -221,6 +248,7 @@ def _program_row(program: Program) -> tuple[object, ...]:
         [{"week": w, "label": label} for w, label in sorted(program.week_labels.items())],
         source.program_id if source else None,
         source.program_version if source else None,
+        None if program.athlete is None else program.athlete.to_wire(),
     )
 
 
@@ -405,6 +433,11 @@ class PendingWrites:
                                 index,
                                 exercise.exercise_id,
                                 exercise.name,
+                                exercise.notes,
+                                [a.to_wire() for a in exercise.alternatives],
+                                None
+                                if exercise.progression is None
+                                else exercise.progression.to_wire(),
                             )
                         )
         return sessions, groups, exercises
