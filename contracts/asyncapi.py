@@ -20,7 +20,7 @@ from contracts.json_schemas import ARTIFACTS, Artifact, model_schema
 from contracts.topics import DEFAULT_PREFIX, Topics
 
 ASYNCAPI_VERSION = "3.0.0"
-CONTRACT_VERSION = "1.1.0"
+CONTRACT_VERSION = "1.2.0"
 KAFKA_BINDINGS_VERSION = "0.5.0"
 EXAMPLES = Path(__file__).resolve().parent / "examples.json"
 
@@ -300,7 +300,10 @@ def build() -> dict[str, Any]:
             "One event per prescription a command changed (series, group, kind or position), "
             "keyed by `prescriptionId`; the latest event per key is the prescription's state, "
             "so the topic can be compacted. After a `deleted: true` event comes a tombstone: "
-            "the same key with a null value, so consumers must accept a null value.",
+            "the same key with a null value, so consumers must accept a null value. (v1.2) "
+            "Every set carries `resolvedLoad`: its `percent1rm` load resolved for the "
+            "program's athlete, or null; a change of the athlete, a max or the exercise "
+            "re-announces every prescription whose resolved loads changed.",
             "PrescriptionUpdated",
         ),
         "sessionUpdated": _channel(
@@ -318,7 +321,9 @@ def build() -> dict[str, Any]:
             "relabelled or deleted the program, or added, removed or reordered its sessions; "
             "also for every program on `program.republish`; keyed by `programId`, the latest "
             "event per key is the program's state. After a `deleted: true` event comes a "
-            "tombstone (same key, null value). Added in contract v1.1.",
+            "tombstone (same key, null value). Added in contract v1.1. (v1.2) Also on "
+            "`program.assign`, `program.unassign` and `maxes.set`; carries `athlete` (null for "
+            "a template).",
             "ProgramUpdated",
         ),
         "deadLetters": _channel(
@@ -400,7 +405,8 @@ def build() -> dict[str, Any]:
             "programs they changed. JSON is UTF-8 with camelCase fields; ids are UUID strings "
             "chosen by the producer of the command; timestamps are RFC 3339 UTC. The wire "
             "contract in prose is CONTRACT.md; the JSON Schemas of the payloads are published "
-            "next to this document.",
+            "next to this document. Consumers ignore fields they do not know: the schemas of "
+            "results and events allow additional properties (v1.2); command schemas are closed.",
             "license": {"name": "Proprietary"},
             "tags": [{"name": "kafka"}, {"name": "training-programs"}],
         },

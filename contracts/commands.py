@@ -7,7 +7,9 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, Field, StringConstraints, field_validator, model_validator
 
+from contracts.athletes import MAX_MAXES, Athlete, MaxChange, check_distinct_exercises
 from contracts.base import WireModel, fail_at
+from contracts.exercises import Alternatives, ExerciseNotes, Progression, check_alternatives
 from contracts.groups import GROUP_SETTINGS, GroupSettingsInput
 from contracts.series import PrescriptionSeriesData, PrescriptionSeriesPatch, Series
 from contracts.snapshots import Name, ProgramSnapshot, WeekLabelInput
@@ -300,11 +302,71 @@ class ProgramRepublishBody(WireModel):
 
 
 class ProgramCopyBody(WireModel):
-    """A deep copy of the command's program as a new program of the same tenant (a template)."""
+    """A deep copy of the command's program as a new program of the same tenant.
+
+    `athlete` (v1.2): absent keeps the source's athlete, null makes the copy a template, an
+    object assigns the copy to that athlete."""
 
     type: Literal["program.copy"]
     new_program_id: UUID
     name: Name | None = None
+    athlete: Athlete | None = None
+
+
+class ProgramAssignBody(WireModel):
+    """(v1.2) Assigns the program to this athlete, replacing any earlier one."""
+
+    type: Literal["program.assign"]
+    athlete: Athlete
+
+
+class ProgramUnassignBody(WireModel):
+    """(v1.2) Makes the program a template again."""
+
+    type: Literal["program.unassign"]
+
+
+class MaxesSetBody(WireModel):
+    """(v1.2) Merges maxes into the athlete's: a value sets one, `value: null` deletes it."""
+
+    type: Literal["maxes.set"]
+    maxes: Annotated[list[MaxChange], Field(min_length=1, max_length=MAX_MAXES)]
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Self:
+        check_distinct_exercises([m.exercise_id for m in self.maxes], "maxes")
+        return self
+
+
+EXERCISE_UPDATE_FIELDS = frozenset({"exercise_id", "name", "notes", "alternatives", "progression"})
+
+
+class ExerciseUpdateBody(WireModel):
+    """(v1.2) Changes a program exercise in place: absent keeps, null clears `notes`,
+    `alternatives` or `progression`; `exerciseId` and `name` cannot be cleared."""
+
+    type: Literal["exercise.update"]
+    program_exercise_id: UUID
+    exercise_id: UUID | None = None
+    name: Name | None = None
+    notes: ExerciseNotes | None = None
+    alternatives: Alternatives | None = None
+    progression: Progression | None = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> Self:
+        given = self.model_fields_set & EXERCISE_UPDATE_FIELDS
+        if not given:
+            raise ValueError(
+                "exercise.update needs at least one of exerciseId, name, notes, alternatives "
+                "and progression"
+            )
+        for field, wire in (("exercise_id", "exerciseId"), ("name", "name")):
+            if field in given and getattr(self, field) is None:
+                fail_at((wire,), f"{wire} cannot be cleared: leave it out to keep it", None)
+        if self.alternatives is not None:
+            check_alternatives(self.alternatives, self.exercise_id, "alternatives")
+        return self
 
 
 class ProgramDeleteBody(WireModel):
@@ -333,7 +395,11 @@ BatchOperation = Annotated[
     | WeekCopyBody
     | WeekInsertBody
     | WeekRemoveBody
-    | SeriesProgressBody,
+    | SeriesProgressBody
+    | ProgramAssignBody
+    | ProgramUnassignBody
+    | MaxesSetBody
+    | ExerciseUpdateBody,
     Field(discriminator="type"),
 ]
 """What a batch may hold: every edit of an existing program.
@@ -437,6 +503,18 @@ class ProgramCopy(CommandEnvelope, ProgramCopyBody): ...
 class ProgramDelete(CommandEnvelope, ProgramDeleteBody): ...
 
 
+class ProgramAssign(CommandEnvelope, ProgramAssignBody): ...
+
+
+class ProgramUnassign(CommandEnvelope, ProgramUnassignBody): ...
+
+
+class MaxesSet(CommandEnvelope, MaxesSetBody): ...
+
+
+class ExerciseUpdate(CommandEnvelope, ExerciseUpdateBody): ...
+
+
 class Batch(CommandEnvelope, BatchBody): ...
 
 
@@ -466,6 +544,10 @@ Command = Annotated[
     | ProgramRepublish
     | ProgramCopy
     | ProgramDelete
+    | ProgramAssign
+    | ProgramUnassign
+    | MaxesSet
+    | ExerciseUpdate
     | Batch,
     Field(discriminator="type"),
 ]

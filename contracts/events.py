@@ -9,9 +9,11 @@ from uuid import UUID
 
 from pydantic import AwareDatetime
 
+from contracts.athletes import Athlete
 from contracts.base import WireModel
+from contracts.exercises import Alternative, Progression
 from contracts.groups import GroupFormat
-from contracts.series import PrescriptionSeriesData
+from contracts.series import PublishedSet
 
 
 class GroupKind(StrEnum):
@@ -53,7 +55,7 @@ class PrescriptionUpdated(WireModel):
     program_version: int
     deleted: bool
     group: GroupPlacement | None
-    series: list[PrescriptionSeriesData]
+    series: list[PublishedSet]
     causation_id: UUID
 
 
@@ -62,6 +64,10 @@ class SessionExercise(WireModel):
     exercise_id: UUID
     name: str
     order_within_group: int
+    # v1.2: null, [] and null when unset
+    notes: str | None
+    alternatives: list[Alternative]
+    progression: Progression | None
 
 
 class SessionGroup(WireModel):
@@ -128,4 +134,5 @@ class ProgramUpdated(WireModel):
     week_labels: list[WeekLabel]
     session_ids: list[UUID]
     source: ProgramSource | None
+    athlete: Athlete | None  # v1.2: null for a template
     causation_id: UUID

@@ -8,6 +8,10 @@ pydantic's generated title ("Commandid"), which code generators would turn into 
 
 Commands are described as they are *validated* (what a producer may send); results and events
 as they are *serialised* (what a consumer receives: a set leaves out its null fields).
+
+Command schemas are closed (`additionalProperties: false`: an unknown field is
+`validation_failed`). Result and event schemas are open (v1.2): a consumer validating with
+today's schema keeps working when a later version adds a field.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from pydantic_core import CoreSchema, core_schema
 from contracts.commands import Command
 from contracts.events import PrescriptionUpdated, ProgramUpdated, SessionUpdated
 from contracts.results import CommandResult
-from contracts.series import PrescriptionSeriesData
+from contracts.series import PublishedSet
 
 BASE_ID = "https://schemas.program-builder.dev/v1/"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -73,10 +77,12 @@ ARTIFACTS: dict[str, Artifact] = {
     ),
 }
 
-OUTPUT_SET = PrescriptionSeriesData.__name__
-OUTPUT_SET_ALWAYS_PRESENT = ("orderIndex", "setType")
-"""A published set always has its position (the service assigns it) and its type (default
-`working`); every other field is present only when it is not null."""
+OUTPUT_SET = PublishedSet.__name__
+OUTPUT_SET_ALWAYS_PRESENT = ("orderIndex", "setType", "resolvedLoad")
+"""A published set always has its position (the service assigns it), its type (default
+`working`) and (v1.2) its `resolvedLoad` (null unless resolved); every other field is present
+only when it is not null."""
+OUTPUT_SET_NULLABLE = frozenset({"resolvedLoad"})
 
 
 class StandardJsonSchema(GenerateJsonSchema):
@@ -99,18 +105,37 @@ def model_schema(model: Any, mode: Mode, ref_template: str = "#/$defs/{model}") 
     if mode == "serialization" and OUTPUT_SET in schema.get("$defs", {}):
         definitions, published_set = _published_set(ref_template)
         schema["$defs"] = {**definitions, **schema["$defs"], OUTPUT_SET: published_set}
+    if mode == "serialization":
+        schema = _opened(schema)
     return schema
+
+
+def _opened(node: Any) -> Any:
+    """The schema with every `additionalProperties: false` removed: what a consumer receives may
+    carry fields a later version adds."""
+    if isinstance(node, list):
+        return [_opened(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    return {
+        key: _opened(value)
+        for key, value in node.items()
+        if not (key == "additionalProperties" and value is False)
+    }
 
 
 def _published_set(ref_template: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """A set as events carry it. Its model serialises through a function that drops nulls, so
     pydantic can only say "an object"; this states the fields: the validation schema without
     the null alternatives and defaults."""
-    schema = model_schema(PrescriptionSeriesData, "validation", ref_template)
+    schema = model_schema(PublishedSet, "validation", ref_template)
     definitions: dict[str, Any] = schema.pop("$defs", {})
     properties: dict[str, Any] = {}
     for name, given in schema["properties"].items():
         published = {key: value for key, value in given.items() if key != "default"}
+        if name in OUTPUT_SET_NULLABLE:
+            properties[name] = published
+            continue
         options = [o for o in published.pop("anyOf", []) if o != {"type": "null"}]
         if len(options) == 1:
             published = {**options[0], **published}

@@ -15,11 +15,12 @@ from pydantic import TypeAdapter, ValidationError
 
 from contracts.commands import COMMAND_TYPES, MAX_COMMAND_BYTES, Command
 from contracts.dlq import DeadLetterCode
+from contracts.exercises import PROGRESSION_KINDS
 from contracts.results import CommandError, ErrorCode, ErrorDetail
 
 _COMMAND = TypeAdapter[Command](Command)
 _INT_DIGITS = 4000  # below Python's default int_max_str_digits (4300)
-_UNION_TAGS = COMMAND_TYPES | {"v1", "legacy"}
+_UNION_TAGS = COMMAND_TYPES | {"v1", "legacy"} | PROGRESSION_KINDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,11 +242,12 @@ def error_details(error: ValidationError) -> list[ErrorDetail]:
     for item in error.errors(include_url=False, include_input=False):
         location = tuple(p for p in item["loc"] if p not in _UNION_TAGS)
         if item["type"] == "union_tag_invalid":
-            # Only commands (and batch operations) are discriminated by `type`.
+            # Commands (and batch operations) are discriminated by `type`, progressions by `kind`.
             context = item.get("ctx", {})
+            field = str(context.get("discriminator", "'type'")).strip("'")
             details.append(
                 ErrorDetail(
-                    path=format_path((*location, "type")),
+                    path=format_path((*location, field)),
                     reason=f"{context.get('tag')!r} is not allowed here; the types allowed "
                     f"here are {context.get('expected_tags')}",
                 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from typing import Annotated, Any, Self
+from uuid import UUID
 
 from pydantic import (
     AfterValidator,
@@ -41,16 +42,49 @@ class LoadUnit(StrEnum):
 
 
 class Load(WireModel):
-    """A load: a non-negative value in kg, lb, percent of 1RM (<= 200) or added to bodyweight."""
+    """A load: a non-negative value in kg, lb, percent of 1RM (<= 200) or added to bodyweight.
+
+    (v1.2) A `percent1rm` load may name with `of` the catalog exercise whose max it is a
+    percentage of; without it, the program exercise's own. `of` is left out on output when
+    absent."""
 
     value: Annotated[float, Field(ge=0)]
     unit: LoadUnit
+    of: UUID | None = None
 
     @model_validator(mode="after")
     def _percent_bound(self) -> Self:
         if self.unit is LoadUnit.PERCENT_1RM and self.value > MAX_PERCENT_1RM:
             raise ValueError(f"a percent1rm load is at most {MAX_PERCENT_1RM}, got {self.value:g}")
+        if self.of is not None and self.unit is not LoadUnit.PERCENT_1RM:
+            fail_at(
+                ("of",),
+                f"of names the exercise whose max a percent1rm load is taken of; a {self.unit} "
+                "load has no max to refer to",
+                str(self.of),
+            )
         return self
+
+    @model_serializer(mode="wrap")
+    def _drop_absent_of(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("of") is None:
+            data.pop("of", None)
+        return data
+
+
+class ResolvedUnit(StrEnum):
+    """The units of a weight on the bar (and of an athlete's maxes)."""
+
+    KG = "kg"
+    LB = "lb"
+
+
+class ResolvedLoad(WireModel):
+    """(v1.2, output only) A relative load resolved to a weight for the program's athlete."""
+
+    value: float
+    unit: ResolvedUnit
 
 
 Reps = Annotated[int, Field(ge=0, le=1000)]
@@ -199,6 +233,23 @@ class PrescriptionSeriesPatch(_SetFieldRules):
         if merged["per_side"] is None:  # null clears: back to the default
             merged["per_side"] = False
         return merged
+
+
+class PublishedSet(PrescriptionSeriesData):
+    """A set as `prescription.updated` carries it: null fields left out, except `resolvedLoad`
+    (v1.2), which is always present: the weight for the program's athlete, or null."""
+
+    resolved_load: ResolvedLoad | None
+
+    @model_serializer(mode="wrap")
+    def _drop_nulls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {
+            key: value
+            for key, value in data.items()
+            if key == "resolvedLoad"
+            or (value is not None and not (key in _OMITTED_WHEN_FALSE and value is False))
+        }
 
 
 def check_order_indexes(series: list[PrescriptionSeriesData]) -> list[PrescriptionSeriesData]:

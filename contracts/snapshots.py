@@ -7,7 +7,9 @@ from uuid import UUID
 
 from pydantic import Discriminator, Field, StringConstraints, Tag, model_validator
 
+from contracts.athletes import Athlete
 from contracts.base import Location, WireModel, fail_at
+from contracts.exercises import Alternatives, ExerciseNotes, Progression, check_alternatives
 from contracts.groups import GroupSettingsInput
 from contracts.series import MAX_SETS_PER_SERIES, Series
 
@@ -55,9 +57,14 @@ class ExerciseSnapshot(WireModel):
     exercise_id: UUID
     name: Name
     prescriptions: list[PrescriptionSnapshot] = Field(default_factory=list, max_length=_MAX_WEEKS)
+    # v1.2
+    notes: ExerciseNotes | None = None
+    alternatives: Alternatives = Field(default_factory=list)
+    progression: Progression | None = None
 
     @model_validator(mode="after")
     def _one_per_week(self) -> Self:
+        check_alternatives(self.alternatives, self.exercise_id, "alternatives")
         repeat = _first_repeat(
             [(("prescriptions", i, "week"), p.week) for i, p in enumerate(self.prescriptions)]
         )
@@ -85,6 +92,7 @@ class ProgramSnapshotV1(WireModel):
     week_labels: Annotated[list[WeekLabelInput], Field(max_length=_MAX_WEEKS)] = Field(
         default_factory=list
     )
+    athlete: Athlete | None = None  # v1.2: null (absent) imports a template
 
     @model_validator(mode="after")
     def _ids_and_weeks(self) -> Self:

@@ -29,6 +29,7 @@ from contracts.headers import TOPIC_NAME_PATTERN
 from contracts.topics import Topics
 from service.domain.events import Cause, Event, PrescriptionEvent, ProgramEvent, SessionEvent
 from service.domain.ids import event_id
+from service.domain.loads import ResolvedLoad
 from service.storage.inbox import InboxEntry
 from service.storage.outbox import OutgoingMessage
 from service.tracing import Headers
@@ -190,6 +191,7 @@ def _program_updated(event: ProgramEvent) -> dict[str, Any]:
             "programId": str(event.source.program_id),
             "programVersion": event.source.program_version,
         },
+        "athlete": None if event.athlete is None else event.athlete.to_wire(),
         "causationId": str(event.cause.command_id),
     }
 
@@ -225,9 +227,19 @@ def _prescription_updated(event: PrescriptionEvent) -> dict[str, Any]:
             "orderWithinGroup": placement.order_within_group,
             "size": placement.size,
         },
-        "series": list(prescription.series),
+        "series": [
+            {**item, "resolvedLoad": _resolved_load(resolved)}
+            for item, resolved in zip(prescription.series, event.resolved, strict=True)
+        ],
         "causationId": str(event.cause.command_id),
     }
+
+
+def _resolved_load(resolved: ResolvedLoad | None) -> dict[str, Any] | None:
+    """A `ResolvedLoad`: a decimal of at most two places, as a JSON number."""
+    if resolved is None:
+        return None
+    return {"value": float(resolved.value), "unit": resolved.unit}
 
 
 def _session_updated(event: SessionEvent) -> dict[str, Any]:
@@ -253,6 +265,11 @@ def _session_updated(event: SessionEvent) -> dict[str, Any]:
                         "exerciseId": str(exercise.exercise_id),
                         "name": exercise.name,
                         "orderWithinGroup": index,
+                        "notes": exercise.notes,
+                        "alternatives": [a.to_wire() for a in exercise.alternatives],
+                        "progression": None
+                        if exercise.progression is None
+                        else exercise.progression.to_wire(),
                     }
                     for index, exercise in enumerate(group.exercises)
                 ],

@@ -31,6 +31,10 @@ export type Command =
   | ProgramRepublish
   | ProgramCopy
   | ProgramDelete
+  | ProgramAssign
+  | ProgramUnassign
+  | MaxesSet
+  | ExerciseUpdate
   | Batch;
 export type LoadUnit = "kg" | "lb" | "percent1rm" | "bodyweight";
 export type SetType = "warmup" | "working" | "dropset" | "cluster" | "amrap" | "failure";
@@ -38,6 +42,11 @@ export type SetType = "warmup" | "working" | "dropset" | "cluster" | "amrap" | "
  * How a group is performed: `rounds` (the v1 meaning), or a timed format.
  */
 export type GroupFormat = "rounds" | "emom" | "amrap" | "forTime" | "tabata" | "interval";
+/**
+ * The units of a weight on the bar (and of an athlete's maxes).
+ */
+export type ResolvedUnit = "kg" | "lb";
+export type StepUnit = "kg" | "lb" | "percent1rm";
 
 export interface ProgramCreate {
   commandId: string;
@@ -128,8 +137,13 @@ export interface PrescriptionSeriesData {
 }
 /**
  * A load: a non-negative value in kg, lb, percent of 1RM (<= 200) or added to bodyweight.
+ *
+ * (v1.2) A `percent1rm` load may name with `of` the catalog exercise whose max it is a
+ * percentage of; without it, the program exercise's own. `of` is left out on output when
+ * absent.
  */
 export interface Load {
+  of?: string | null;
   unit: LoadUnit;
   value: number;
 }
@@ -371,6 +385,7 @@ export interface ProgramImport {
   type: "program.import";
 }
 export interface ProgramSnapshotV1 {
+  athlete?: Athlete | null;
   format?: "v1";
   name: string;
   /**
@@ -382,6 +397,36 @@ export interface ProgramSnapshotV1 {
    */
   weekLabels?: WeekLabelInput[];
   weeks?: number;
+}
+/**
+ * The athlete of an assigned program; on output every field is present, defaults filled in
+ * and `maxes` ordered by `exerciseId`.
+ */
+export interface Athlete {
+  athleteId: string;
+  /**
+   * @maxItems 200
+   */
+  maxes?: Max[];
+  rounding?: Rounding;
+  trainingMaxPercent?: number;
+  unit?: ResolvedUnit | null;
+}
+/**
+ * The athlete's reference max (1RM) of one catalog exercise.
+ */
+export interface Max {
+  exerciseId: string;
+  unit: ResolvedUnit;
+  value: number;
+}
+/**
+ * The plate increment per unit: a resolved load is the nearest multiple of it. A given
+ * object replaces both; an omitted unit takes its default.
+ */
+export interface Rounding {
+  kg?: number;
+  lb?: number;
 }
 export interface SessionSnapshot {
   /**
@@ -407,13 +452,26 @@ export interface GroupSnapshot {
   timeCapSeconds?: number | null;
 }
 export interface ExerciseSnapshot {
+  /**
+   * @maxItems 10
+   */
+  alternatives?: Alternative[];
   exerciseId: string;
   name: string;
+  notes?: string | null;
   /**
    * @maxItems 52
    */
   prescriptions?: PrescriptionSnapshot[];
   programExerciseId: string;
+  progression?: (LinearProgression | DoubleProgression) | null;
+}
+/**
+ * A catalog exercise the athlete may do instead, with its display name.
+ */
+export interface Alternative {
+  exerciseId: string;
+  name: string;
 }
 export interface PrescriptionSnapshot {
   /**
@@ -421,6 +479,32 @@ export interface PrescriptionSnapshot {
    */
   series?: PrescriptionSeriesData[];
   week?: number;
+}
+/**
+ * Add `loadStep` after each successful session; after `failuresBeforeDeload` failures in a
+ * row, take `deloadPercent` off.
+ */
+export interface LinearProgression {
+  deloadPercent?: number;
+  failuresBeforeDeload?: number;
+  kind: "linear";
+  loadStep: LoadStep;
+}
+/**
+ * How much the load moves at each progression step.
+ */
+export interface LoadStep {
+  unit: StepUnit;
+  value: number;
+}
+/**
+ * Add reps up to `repsMax`, then add `loadStep` and go back to `repsMin`.
+ */
+export interface DoubleProgression {
+  kind: "double";
+  loadStep: LoadStep;
+  repsMax: number;
+  repsMin: number;
 }
 export interface LegacyProgramSnapshot {
   format: "legacy";
@@ -465,6 +549,7 @@ export interface ProgramRepublish {
   type: "program.republish";
 }
 export interface ProgramCopy {
+  athlete?: Athlete | null;
   commandId: string;
   expectedVersion?: number | null;
   issuedAt?: string | null;
@@ -481,6 +566,58 @@ export interface ProgramDelete {
   programId: string;
   tenantId: string;
   type: "program.delete";
+}
+export interface ProgramAssign {
+  athlete: Athlete;
+  commandId: string;
+  expectedVersion?: number | null;
+  issuedAt?: string | null;
+  programId: string;
+  tenantId: string;
+  type: "program.assign";
+}
+export interface ProgramUnassign {
+  commandId: string;
+  expectedVersion?: number | null;
+  issuedAt?: string | null;
+  programId: string;
+  tenantId: string;
+  type: "program.unassign";
+}
+export interface MaxesSet {
+  commandId: string;
+  expectedVersion?: number | null;
+  issuedAt?: string | null;
+  /**
+   * @minItems 1
+   * @maxItems 200
+   */
+  maxes: MaxChange[];
+  programId: string;
+  tenantId: string;
+  type: "maxes.set";
+}
+/**
+ * One max of `maxes.set`: a value with its unit sets it, `value: null` (no unit) deletes it.
+ */
+export interface MaxChange {
+  exerciseId: string;
+  unit?: ResolvedUnit | null;
+  value: number | null;
+}
+export interface ExerciseUpdate {
+  alternatives?: Alternative[] | null;
+  commandId: string;
+  exerciseId?: string | null;
+  expectedVersion?: number | null;
+  issuedAt?: string | null;
+  name?: string | null;
+  notes?: string | null;
+  programExerciseId: string;
+  programId: string;
+  progression?: (LinearProgression | DoubleProgression) | null;
+  tenantId: string;
+  type: "exercise.update";
 }
 export interface Batch {
   commandId: string;
@@ -511,6 +648,10 @@ export interface Batch {
     | WeekInsertBody
     | WeekRemoveBody
     | SeriesProgressBody
+    | ProgramAssignBody
+    | ProgramUnassignBody
+    | MaxesSetBody
+    | ExerciseUpdateBody
   )[];
   programId: string;
   tenantId: string;
@@ -684,4 +825,41 @@ export interface SeriesProgressBody {
    */
   toWeeks: number[];
   type: "series.progress";
+}
+/**
+ * (v1.2) Assigns the program to this athlete, replacing any earlier one.
+ */
+export interface ProgramAssignBody {
+  athlete: Athlete;
+  type: "program.assign";
+}
+/**
+ * (v1.2) Makes the program a template again.
+ */
+export interface ProgramUnassignBody {
+  type: "program.unassign";
+}
+/**
+ * (v1.2) Merges maxes into the athlete's: a value sets one, `value: null` deletes it.
+ */
+export interface MaxesSetBody {
+  /**
+   * @minItems 1
+   * @maxItems 200
+   */
+  maxes: MaxChange[];
+  type: "maxes.set";
+}
+/**
+ * (v1.2) Changes a program exercise in place: absent keeps, null clears `notes`,
+ * `alternatives` or `progression`; `exerciseId` and `name` cannot be cleared.
+ */
+export interface ExerciseUpdateBody {
+  alternatives?: Alternative[] | null;
+  exerciseId?: string | null;
+  name?: string | null;
+  notes?: string | null;
+  programExerciseId: string;
+  progression?: (LinearProgression | DoubleProgression) | null;
+  type: "exercise.update";
 }

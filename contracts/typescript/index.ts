@@ -29,6 +29,10 @@ export type {
   ProgramRepublish,
   ProgramCopy,
   ProgramDelete,
+  ProgramAssign,
+  ProgramUnassign,
+  MaxesSet,
+  ExerciseUpdate,
   Batch,
 } from "./command";
 export type {

@@ -4,6 +4,10 @@
 
 export type GroupKind = "standalone" | "superset" | "circuit";
 export type LoadUnit = "kg" | "lb" | "percent1rm" | "bodyweight";
+/**
+ * The units of a weight on the bar (and of an athlete's maxes).
+ */
+export type ResolvedUnit = "kg" | "lb";
 export type SetType = "warmup" | "working" | "dropset" | "cluster" | "amrap" | "failure";
 
 /**
@@ -20,7 +24,7 @@ export interface PrescriptionUpdated {
   programExerciseId: string;
   programId: string;
   programVersion: number;
-  series: PrescriptionSeriesData[];
+  series: PublishedSet[];
   sessionId: string;
   tenantId: string;
   type: "prescription.updated";
@@ -38,11 +42,10 @@ export interface GroupPlacement {
   size: number;
 }
 /**
- * One set of a series.
- *
- * `orderIndex` is the set's position; null fields are left out on output.
+ * A set as `prescription.updated` carries it: null fields left out, except `resolvedLoad`
+ * (v1.2), which is always present: the weight for the program's athlete, or null.
  */
-export interface PrescriptionSeriesData {
+export interface PublishedSet {
   durationSeconds?: number;
   load?: Load;
   notes?: string;
@@ -51,6 +54,7 @@ export interface PrescriptionSeriesData {
   reps?: number;
   repsMax?: number;
   repsMin?: number;
+  resolvedLoad: ResolvedLoad | null;
   restSeconds?: number;
   rir?: number;
   rpe?: number;
@@ -59,8 +63,20 @@ export interface PrescriptionSeriesData {
 }
 /**
  * A load: a non-negative value in kg, lb, percent of 1RM (<= 200) or added to bodyweight.
+ *
+ * (v1.2) A `percent1rm` load may name with `of` the catalog exercise whose max it is a
+ * percentage of; without it, the program exercise's own. `of` is left out on output when
+ * absent.
  */
 export interface Load {
+  of?: string | null;
   unit: LoadUnit;
+  value: number;
+}
+/**
+ * (v1.2, output only) A relative load resolved to a weight for the program's athlete.
+ */
+export interface ResolvedLoad {
+  unit: ResolvedUnit;
   value: number;
 }

@@ -3,9 +3,15 @@
  * json-schema-to-typescript: do not edit. The wire contract is docs/CONTRACT.md. */
 
 /**
+ * The units of a weight on the bar (and of an athlete's maxes).
+ */
+export type ResolvedUnit = "kg" | "lb";
+
+/**
  * A program snapshot on `<prefix>.program-updated` (v1.1), keyed by programId.
  */
 export interface ProgramUpdated {
+  athlete: Athlete | null;
   causationId: string;
   deleted: boolean;
   eventId: string;
@@ -19,6 +25,36 @@ export interface ProgramUpdated {
   type: "program.updated";
   weekLabels: WeekLabel[];
   weeks: number;
+}
+/**
+ * The athlete of an assigned program; on output every field is present, defaults filled in
+ * and `maxes` ordered by `exerciseId`.
+ */
+export interface Athlete {
+  athleteId: string;
+  /**
+   * @maxItems 200
+   */
+  maxes: Max[];
+  rounding: Rounding;
+  trainingMaxPercent: number;
+  unit: ResolvedUnit | null;
+}
+/**
+ * The athlete's reference max (1RM) of one catalog exercise.
+ */
+export interface Max {
+  exerciseId: string;
+  unit: ResolvedUnit;
+  value: number;
+}
+/**
+ * The plate increment per unit: a resolved load is the nearest multiple of it. A given
+ * object replaces both; an omitted unit takes its default.
+ */
+export interface Rounding {
+  kg: number;
+  lb: number;
 }
 /**
  * The program (and its version) that a `program.copy` made this program from.

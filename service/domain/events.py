@@ -11,7 +11,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import UUID
 
+from contracts.athletes import Athlete
 from service.domain.changes import Changes
+from service.domain.loads import ResolvedLoad, resolution_of, resolve_series
 from service.domain.model import (
     Placement,
     Prescription,
@@ -35,13 +37,16 @@ class Cause:
 
 @dataclass(frozen=True, slots=True)
 class PrescriptionEvent:
-    """A prescription's state after the command; `placement` None means it was deleted."""
+    """A prescription's state after the command; `placement` None means it was deleted.
+
+    `resolved` holds each set's load resolved for the program's athlete (v1.2), in order."""
 
     cause: Cause
     prescription: Prescription
     exercise: ProgramExercise
     session_id: UUID
     placement: Placement | None
+    resolved: tuple[ResolvedLoad | None, ...]
 
     @property
     def key(self) -> UUID:
@@ -72,6 +77,7 @@ class ProgramEvent:
     week_labels: tuple[tuple[int, str], ...]
     session_ids: tuple[UUID, ...]
     source: ProgramSource | None
+    athlete: Athlete | None = None
     deleted: bool = False
 
     @property
@@ -90,6 +96,7 @@ def program_event(program: Program, cause: Cause) -> ProgramEvent:
         tuple(sorted(program.week_labels.items())),
         tuple(session.id for session in program.sessions),
         program.source,
+        program.athlete,
         program.deleted,
     )
 
@@ -102,6 +109,7 @@ def announce(
     Mutates `program.prescriptions` (versions) only; call once per command, after it applied.
     """
     cause = Cause(command_id, program.tenant_id, program.id, program.version, occurred_at)
+    resolution = resolution_of(program.athlete)
     events: list[Event] = []
     session_index = {session.id: (index, session) for index, session in enumerate(program.sessions)}
     touched = session_index if changes.republish else changes.sessions
@@ -138,12 +146,15 @@ def announce(
                 prescription = replace(prescription, version=prescription.version + 1)
                 by_week[week] = prescription
                 changes.announced.add((exercise_id, week))
+            resolved = resolve_series(resolution, prescription.series, exercise.exercise_id)
             events.append(
-                PrescriptionEvent(cause, prescription, exercise, placement.session_id, placement)
+                PrescriptionEvent(
+                    cause, prescription, exercise, placement.session_id, placement, resolved
+                )
             )
     for prescription, exercise, session_id in changes.deleted_prescriptions.values():
         gone = replace(prescription, version=prescription.version + 1, series=())
-        events.append(PrescriptionEvent(cause, gone, exercise, session_id, None))
+        events.append(PrescriptionEvent(cause, gone, exercise, session_id, None, ()))
 
     for session_id in touched:
         if session_id in session_index:

@@ -32,6 +32,7 @@ from service.domain.model import (
     ProgramExercise,
     Session,
     SetData,
+    normalized_athlete,
     with_order_index,
 )
 
@@ -46,6 +47,7 @@ def fill_from_snapshot(
         _convert_legacy(program, snapshot, ids)
         return
     program.week_labels = {label.week: label.label for label in snapshot.week_labels}
+    program.athlete = normalized_athlete(snapshot.athlete) if snapshot.athlete is not None else None
     for session_snapshot in snapshot.sessions:
         groups: list[ExerciseGroup] = []
         for group_snapshot in session_snapshot.groups:
@@ -53,7 +55,12 @@ def fill_from_snapshot(
             for exercise in group_snapshot.exercises:
                 members.append(
                     ProgramExercise(
-                        exercise.program_exercise_id, exercise.exercise_id, exercise.name
+                        exercise.program_exercise_id,
+                        exercise.exercise_id,
+                        exercise.name,
+                        exercise.notes,
+                        tuple(exercise.alternatives),
+                        exercise.progression,
                     )
                 )
                 by_week = {

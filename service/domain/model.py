@@ -12,7 +12,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from uuid import UUID
 
+from contracts.athletes import Athlete
 from contracts.events import GroupKind
+from contracts.exercises import Alternative, Progression
 from contracts.groups import GROUP_SETTINGS, GroupFormat, GroupSettingsInput
 from service.domain.errors import NotFound, PrescriptionsNotLoaded
 
@@ -25,11 +27,23 @@ def with_order_index(data: SetData, index: int) -> SetData:
     return {"orderIndex": index, **{k: v for k, v in data.items() if k != "orderIndex"}}
 
 
+def normalized_athlete(athlete: Athlete) -> Athlete:
+    """The athlete as a program keeps and publishes it: maxes ordered by exerciseId."""
+    ordered = sorted(athlete.maxes, key=lambda m: str(m.exercise_id))
+    return athlete if ordered == athlete.maxes else athlete.model_copy(update={"maxes": ordered})
+
+
 @dataclass(frozen=True, slots=True)
 class ProgramExercise:
+    """A catalog exercise in a group; (v1.2) with the coach's notes, the swaps allowed in order
+    of preference and the progression rule for the athlete's app."""
+
     id: UUID
     exercise_id: UUID
     name: str
+    notes: str | None = None
+    alternatives: tuple[Alternative, ...] = ()
+    progression: Progression | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +151,8 @@ class Program:
     sessions: list[Session] = field(default_factory=list)
     week_labels: dict[int, str] = field(default_factory=dict)
     source: ProgramSource | None = None
+    # v1.2: the athlete of an assigned program (maxes ordered by exerciseId); None: a template.
+    athlete: Athlete | None = None
     deleted: bool = False
     # Prescriptions by program exercise, then week; only for exercises in `loaded`.
     prescriptions: dict[UUID, dict[int, Prescription]] = field(default_factory=dict)

@@ -1,8 +1,10 @@
 """`program-builder demo`: a coach's session against the running service, through Kafka only.
 
 Creates a 4-week program, builds a superset and a circuit, prescribes cluster sets and a
-rep-range progression, moves exercises, imports a legacy program, then prints every command's
-outcome and the latest state the events describe. Exits 1 if any step is not applied.
+rep-range progression, moves exercises, hands a copy of the block to an athlete with her maxes
+(v1.2: the relative loads resolved to the bar, and again after a new max), imports a legacy
+program, then prints every command's outcome and the latest state the events describe. Exits 1
+if any step is not applied.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ TENANT = "demo-coach"
 
 
 def describe_set(item: dict[str, Any]) -> str:
-    """`5 @ 100 kg RPE 8 · 3 min`, `cluster 2 @ 85 %1RM · 20 s`, `8-12 @ BW`."""
+    """`5 @ 100 kg RPE 8 · 3 min`, `cluster 2 @ 85 %1RM (= 107.5 kg) · 20 s`, `8-12 @ BW`."""
     if item.get("reps") is not None:
         reps = str(item["reps"])
     elif item.get("repsMin") is not None:
@@ -39,6 +41,9 @@ def describe_set(item: dict[str, Any]) -> str:
     if load:
         unit = {"percent1rm": " %1RM", "bodyweight": " BW", "kg": " kg", "lb": " lb"}
         text += f" @ {load['value']:g}{unit[load['unit']]}"
+    resolved = item.get("resolvedLoad")
+    if resolved:  # v1.2: the weight on the bar for the program's athlete
+        text += f" (= {resolved['value']:g} {resolved['unit']})"
     if item.get("rpe") is not None:
         text += f" RPE {item['rpe']:g}"
     if item.get("rir") is not None:
@@ -100,11 +105,14 @@ def _script() -> list[Step]:
         """A step on the strength block, the program the story builds."""
         return Step(text, kind, fields, ids["program"])
 
+    def catalog(name: str) -> str:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"catalog:{name}"))
+
     def exercise(name: str, pe: str, session: str = "day1", **more: Any) -> dict[str, Any]:
         return {
             "sessionId": ids[session],
             "programExerciseId": ids[pe],
-            "exerciseId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"catalog:{name}")),
+            "exerciseId": catalog(name),
             "name": name,
             **more,
         }
@@ -223,10 +231,21 @@ def _script() -> list[Step]:
         ),
         block("a week inserted before the deload (travel)", "week.insert", at=3),
         block(
-            "a copy of the block for one athlete",
+            "a copy of the block for Sam, with her maxes",
             "program.copy",
             newProgramId=ids["copy"],
             name="Strength block — Sam",
+            athlete={
+                "athleteId": "athlete-sam",
+                "maxes": [{"exerciseId": catalog("Back squat"), "value": 140, "unit": "kg"}],
+                "trainingMaxPercent": 90,
+            },
+        ),
+        Step(
+            "Sam tests a new squat max: her loads follow",
+            "maxes.set",
+            {"maxes": [{"exerciseId": catalog("Back squat"), "value": 150, "unit": "kg"}]},
+            ids["copy"],
         ),
         Step(
             "import a legacy program",

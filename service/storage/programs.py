@@ -7,8 +7,11 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 import asyncpg
+from pydantic import TypeAdapter
 from pydantic_core import to_json
 
+from contracts.athletes import Athlete
+from contracts.exercises import Alternative, Progression
 from contracts.groups import GroupFormat
 from service.domain.changes import Changes
 from service.domain.model import (
@@ -22,9 +25,11 @@ from service.domain.model import (
 )
 from service.storage.database import Connection
 
+PROGRESSION: TypeAdapter[Progression] = TypeAdapter(Progression)
+
 _LOCK_PROGRAMS = """
 SELECT id, tenant_id, name, weeks, version, week_labels, source_program_id,
-       source_program_version
+       source_program_version, athlete
 FROM programs WHERE id = ANY($1::uuid[])
 ORDER BY id
 FOR UPDATE
@@ -35,15 +40,16 @@ FOR UPDATE
 _STRUCTURE = """
 SELECT 's' AS kind, id, program_id AS parent, order_index, name, NULL::uuid AS exercise_id,
        NULL::integer AS rounds, NULL::integer AS rest, NULL::text AS notes, NULL::text AS format,
-       NULL::integer AS time_cap, NULL::integer AS interval, NULL::integer AS interval_rest
+       NULL::integer AS time_cap, NULL::integer AS interval, NULL::integer AS interval_rest,
+       NULL::jsonb AS alternatives, NULL::jsonb AS progression
 FROM sessions WHERE program_id = ANY($1::uuid[])
 UNION ALL
 SELECT 'g', id, session_id, order_index, NULL, NULL, rounds, rest_between_rounds_seconds, notes,
-       format, time_cap_seconds, interval_seconds, interval_rest_seconds
+       format, time_cap_seconds, interval_seconds, interval_rest_seconds, NULL, NULL
 FROM exercise_groups WHERE program_id = ANY($1::uuid[])
 UNION ALL
-SELECT 'e', id, group_id, order_within_group, name, exercise_id, NULL, NULL, NULL, NULL, NULL,
-       NULL, NULL
+SELECT 'e', id, group_id, order_within_group, name, exercise_id, NULL, NULL, notes, NULL, NULL,
+       NULL, NULL, alternatives, progression
 FROM program_exercises WHERE program_id = ANY($1::uuid[])
 """
 _PRESCRIPTIONS_OF_EXERCISES = """
@@ -64,18 +70,20 @@ UNION ALL SELECT id FROM program_exercises WHERE id = ANY($1::uuid[])
 
 _UPSERT_PROGRAM = """
 INSERT INTO programs
-    (id, tenant_id, name, weeks, version, week_labels, source_program_id, source_program_version)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    (id, tenant_id, name, weeks, version, week_labels, source_program_id, source_program_version,
+     athlete)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (id) DO UPDATE
 SET name = EXCLUDED.name, weeks = EXCLUDED.weeks, version = EXCLUDED.version,
-    week_labels = EXCLUDED.week_labels, updated_at = now()
+    week_labels = EXCLUDED.week_labels, athlete = EXCLUDED.athlete, updated_at = now()
 """
 # A program created by this transaction (create, import, copy): an id that another command
 # took meanwhile (a copy travels on another key, so another instance may) is then a conflict.
 _INSERT_PROGRAM = """
 INSERT INTO programs
-    (id, tenant_id, name, weeks, version, week_labels, source_program_id, source_program_version)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    (id, tenant_id, name, weeks, version, week_labels, source_program_id, source_program_version,
+     athlete)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 """
 _DELETE_PROGRAMS = "DELETE FROM programs WHERE id = ANY($1::uuid[])"
 _REMEMBER_DELETED = """
@@ -100,11 +108,14 @@ SET session_id = EXCLUDED.session_id, order_index = EXCLUDED.order_index,
 """
 _UPSERT_EXERCISE = """
 INSERT INTO program_exercises
-    (id, program_id, session_id, group_id, order_within_group, exercise_id, name)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+    (id, program_id, session_id, group_id, order_within_group, exercise_id, name, notes,
+     alternatives, progression)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (id) DO UPDATE
 SET session_id = EXCLUDED.session_id, group_id = EXCLUDED.group_id,
-    order_within_group = EXCLUDED.order_within_group
+    order_within_group = EXCLUDED.order_within_group, exercise_id = EXCLUDED.exercise_id,
+    name = EXCLUDED.name, notes = EXCLUDED.notes, alternatives = EXCLUDED.alternatives,
+    progression = EXCLUDED.progression
 """
 # Rows of sessions, groups and exercises that were not loaded are inserted without ON CONFLICT:
 # an id that another program took meanwhile (another instance, or an earlier command of the same
@@ -120,20 +131,24 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 """
 _INSERT_EXERCISE = """
 INSERT INTO program_exercises
-    (id, program_id, session_id, group_id, order_within_group, exercise_id, name)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+    (id, program_id, session_id, group_id, order_within_group, exercise_id, name, notes,
+     alternatives, progression)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 """
 # The rows of many new entities at once (a batch of imports creates thousands): one statement per
 # table, the rows as one array per column, instead of one execution per row.
 # (jsonb columns travel as JSON text: asyncpg would take a list value for an array dimension)
 _INSERT_PROGRAMS = """
 INSERT INTO programs
-    (id, tenant_id, name, weeks, version, week_labels, source_program_id, source_program_version)
-SELECT id, tenant_id, name, weeks, version, week_labels::jsonb, source_id, source_version
+    (id, tenant_id, name, weeks, version, week_labels, source_program_id, source_program_version,
+     athlete)
+SELECT id, tenant_id, name, weeks, version, week_labels::jsonb, source_id, source_version,
+       athlete::jsonb
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::integer[], $5::bigint[], $6::text[],
-            $7::uuid[], $8::bigint[])
-     AS row (id, tenant_id, name, weeks, version, week_labels, source_id, source_version)
+            $7::uuid[], $8::bigint[], $9::text[])
+     AS row (id, tenant_id, name, weeks, version, week_labels, source_id, source_version, athlete)
 """
+_PROGRAM_JSON_COLUMNS = (5, 8)
 _INSERT_SESSIONS = """
 INSERT INTO sessions (id, program_id, name, order_index)
 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::integer[])
@@ -148,16 +163,23 @@ SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::integer[], $5::inte
 """
 _INSERT_EXERCISES = """
 INSERT INTO program_exercises
-    (id, program_id, session_id, group_id, order_within_group, exercise_id, name)
-SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::integer[], $6::uuid[],
-                     $7::text[])
+    (id, program_id, session_id, group_id, order_within_group, exercise_id, name, notes,
+     alternatives, progression)
+SELECT id, program_id, session_id, group_id, order_within_group, exercise_id, name, notes,
+       alternatives::jsonb, progression::jsonb
+FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::integer[], $6::uuid[],
+            $7::text[], $8::text[], $9::text[], $10::text[])
+     AS row (id, program_id, session_id, group_id, order_within_group, exercise_id, name, notes,
+             alternatives, progression)
 """
+_EXERCISE_JSON_COLUMNS = (8, 9)
 _INSERT_PRESCRIPTIONS = """
 INSERT INTO prescriptions (id, program_id, program_exercise_id, week, version, series)
 SELECT id, program_id, program_exercise_id, week, version, series::jsonb
 FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::integer[], $5::bigint[], $6::text[])
      AS row (id, program_id, program_exercise_id, week, version, series)
 """
+_PRESCRIPTION_JSON_COLUMNS = (5,)
 BULK_ROWS = 8
 """From this many rows on, new rows go in one `unnest` statement; fewer are executed row by row
 (the statement a single edit uses, already prepared)."""
@@ -190,6 +212,9 @@ async def lock_and_load(connection: Connection, program_ids: Iterable[UUID]) -> 
             source=None
             if row["source_program_id"] is None
             else ProgramSource(row["source_program_id"], row["source_program_version"]),
+            athlete=None
+            if row["athlete"] is None
+            else Athlete.model_validate(row["athlete"], strict=False),
         )
         for row in rows
     }
@@ -230,7 +255,19 @@ async def lock_and_load(connection: Connection, program_ids: Iterable[UUID]) -> 
     members: dict[UUID, list[tuple[int, ProgramExercise]]] = {}
     for row in exercise_rows:
         members.setdefault(row["parent"], []).append(
-            (row["order_index"], ProgramExercise(row["id"], row["exercise_id"], row["name"]))
+            (
+                row["order_index"],
+                ProgramExercise(
+                    row["id"],
+                    row["exercise_id"],
+                    row["name"],
+                    row["notes"],
+                    tuple(Alternative.model_validate(a, strict=False) for a in row["alternatives"]),
+                    None
+                    if row["progression"] is None
+                    else PROGRESSION.validate_python(row["progression"], strict=False),
+                ),
+            )
         )
     for group_id, (_, group, _) in groups.items():
         group.exercises = [
@@ -261,6 +298,7 @@ def _program_row(program: Program) -> tuple[object, ...]:
         [{"week": w, "label": label} for w, label in sorted(program.week_labels.items())],
         source.program_id if source else None,
         source.program_version if source else None,
+        None if program.athlete is None else program.athlete.to_wire(),
     )
 
 
@@ -362,17 +400,25 @@ class PendingWrites:
             _INSERT_PROGRAM,
             _INSERT_PROGRAMS,
             [_program_row(p) for p in live if p.id not in self.stored],
+            _PROGRAM_JSON_COLUMNS,
         )
         session_rows, group_rows, exercise_rows = self._structure_rows()
-        for upsert, insert, bulk, rows in (
-            (_UPSERT_SESSION, _INSERT_SESSION, _INSERT_SESSIONS, session_rows),
-            (_UPSERT_GROUP, _INSERT_GROUP, _INSERT_GROUPS, group_rows),
-            (_UPSERT_EXERCISE, _INSERT_EXERCISE, _INSERT_EXERCISES, exercise_rows),
+        for upsert, insert, bulk, rows, json_columns in (
+            (_UPSERT_SESSION, _INSERT_SESSION, _INSERT_SESSIONS, session_rows, ()),
+            (_UPSERT_GROUP, _INSERT_GROUP, _INSERT_GROUPS, group_rows, ()),
+            (
+                _UPSERT_EXERCISE,
+                _INSERT_EXERCISE,
+                _INSERT_EXERCISES,
+                exercise_rows,
+                _EXERCISE_JSON_COLUMNS,
+            ),
         ):
             known = [row for row in rows if row[0] in self.stored]
             if known:
                 await connection.executemany(upsert, known)
-            await _insert(connection, insert, bulk, [r for r in rows if r[0] not in self.stored])
+            new = [row for row in rows if row[0] not in self.stored]
+            await _insert(connection, insert, bulk, new, json_columns)
         # Deletions before prescription upserts: a week re-created gets a new id and the same
         # (exercise, week).
         for statement, ids in (
@@ -404,7 +450,11 @@ class PendingWrites:
         if prescription_rows:
             await connection.executemany(_UPSERT_PRESCRIPTION, prescription_rows)
         await _insert(
-            connection, _UPSERT_PRESCRIPTION, _INSERT_PRESCRIPTIONS, new_prescription_rows
+            connection,
+            _UPSERT_PRESCRIPTION,
+            _INSERT_PRESCRIPTIONS,
+            new_prescription_rows,
+            _PRESCRIPTION_JSON_COLUMNS,
         )
         gone = [p for p in self.programs.values() if p.deleted]
         if gone:
@@ -453,21 +503,31 @@ class PendingWrites:
                                 index,
                                 exercise.exercise_id,
                                 exercise.name,
+                                exercise.notes,
+                                [a.to_wire() for a in exercise.alternatives],
+                                None
+                                if exercise.progression is None
+                                else exercise.progression.to_wire(),
                             )
                         )
         return sessions, groups, exercises
 
 
 async def _insert(
-    connection: Connection, one: str, bulk: str, rows: list[tuple[object, ...]]
+    connection: Connection,
+    one: str,
+    bulk: str,
+    rows: list[tuple[object, ...]],
+    json_columns: tuple[int, ...],
 ) -> None:
-    """New rows: in one `unnest` statement (`bulk`, one array per column) from `BULK_ROWS` on,
-    else row by row with `one`."""
+    """New rows: in one `unnest` statement (`bulk`, one array per column, the jsonb ones at
+    `json_columns` as JSON text, null kept) from `BULK_ROWS` on, else row by row with `one`."""
     if len(rows) >= BULK_ROWS:
-        columns = [list(column) for column in zip(*rows, strict=True)]
-        for at, column in enumerate(columns):
-            if column and isinstance(column[0], list):  # a jsonb column, as JSON text
-                columns[at] = [to_json(value).decode() for value in column]
+        columns: list[list[object]] = [list(column) for column in zip(*rows, strict=True)]
+        for at in json_columns:
+            columns[at] = [
+                None if value is None else to_json(value).decode() for value in columns[at]
+            ]
         await connection.execute(bulk, *columns)
     elif rows:
         await connection.executemany(one, rows)

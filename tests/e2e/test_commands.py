@@ -10,7 +10,7 @@ import asyncpg
 
 from contracts.results import CommandResult
 from tests.support.kafka import CommandClient
-from tests.support.programs import assert_valid_events, build_program, new_id
+from tests.support.programs import as_stored, assert_valid_events, build_program, new_id
 from tests.support.results import assert_rejected
 
 
@@ -200,7 +200,7 @@ async def test_series_edits(client: CommandClient, pool: asyncpg.Pool) -> None:
         },
         {"orderIndex": 1, "setType": "warmup", "reps": 5, "load": {"value": 60.0, "unit": "kg"}},
     ]
-    assert prescriptions[0]["series"] == expected
+    assert as_stored(prescriptions[0]["series"]) == expected
     assert prescriptions[0]["version"] == 5
     stored = await pool.fetchval(
         "SELECT series FROM prescriptions WHERE program_exercise_id = $1 AND week = 1",

@@ -31,8 +31,10 @@ async def test_demo_runs_against_the_service_and_exits_0(
     output, _ = await asyncio.wait_for(process.communicate(), 120)
     text = output.decode()
     assert process.returncode == 0, text
-    assert text.count("applied") == 28, text
-    assert "28 results" in text
+    assert text.count("applied") == 29, text
+    assert "29 results" in text
+    # v1.2: Sam's copy after her new max, the deload: 150 kg x 90 % x 70 % = 94.5 -> 95 kg
+    assert "3x 5 @ 70 %1RM (= 95 kg)" in text
     assert "superset emom x10" in text  # the circuit after the bench press left it
     assert "week 5 (deload)" in text  # the weeks side by side, labelled
     assert "warmup 5 @ 62.5 kg" in text  # the squat progressed

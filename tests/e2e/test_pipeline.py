@@ -29,7 +29,12 @@ from service.storage import outbox
 from service.storage.outbox import OutgoingMessage
 from tests.support.generator import CommandGenerator
 from tests.support.kafka import CommandClient
-from tests.support.programs import assert_events_reconstruct_database, build_program, new_id
+from tests.support.programs import (
+    as_stored,
+    assert_events_reconstruct_database,
+    build_program,
+    new_id,
+)
 
 
 async def test_duplicate_command_id_answers_the_first_outcome(
@@ -178,13 +183,13 @@ async def test_many_updates_to_one_prescription_last_wins(
     events = [e for e in client.prescription_events() if e["programExerciseId"] == ids["squat"]]
     versions = [e["version"] for e in events]
     assert versions == sorted(versions) and len(set(versions)) == len(versions)
-    assert events[-1]["series"] == [{"orderIndex": 0, "setType": "working", "reps": 100}]
+    assert as_stored(events[-1]["series"]) == [{"orderIndex": 0, "setType": "working", "reps": 100}]
     stored = await pool.fetchrow(
         "SELECT version, series FROM prescriptions WHERE program_exercise_id = $1",
         uuid.UUID(ids["squat"]),
     )
     assert stored["version"] == events[-1]["version"]
-    assert stored["series"] == events[-1]["series"]
+    assert stored["series"] == as_stored(events[-1]["series"])
 
 
 async def test_redelivery_after_crash_between_commit_and_offset_commit(

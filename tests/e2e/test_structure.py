@@ -12,6 +12,7 @@ import asyncpg
 
 from tests.support.kafka import CommandClient
 from tests.support.programs import (
+    as_stored,
     assert_events_reconstruct_database,
     assert_valid_events,
     build_program,
@@ -281,7 +282,7 @@ async def test_session_copy_is_deep_with_derived_ids(
     assert {(e["prescriptionId"], e["week"]) for e in events} == {
         (derived(command, str(r["id"])), r["week"]) for r in source
     }
-    assert sorted(map(str, (e["series"] for e in events))) == sorted(
+    assert sorted(map(str, (as_stored(e["series"]) for e in events))) == sorted(
         map(str, (r["series"] for r in source))
     )
     await assert_events_reconstruct_database(client, pool)

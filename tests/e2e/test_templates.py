@@ -12,6 +12,7 @@ import asyncpg
 
 from tests.support.kafka import CommandClient
 from tests.support.programs import (
+    as_stored,
     assert_events_reconstruct_database,
     assert_valid_events,
     assert_valid_program_events,
@@ -400,7 +401,12 @@ async def test_per_side_sets_are_validated_merged_announced_and_progressed(
     )
     await client.request(progress)
     [event], _ = await client.events_of(progress["commandId"], 1)
-    assert event["series"][1] == {"orderIndex": 1, "setType": "working", "reps": 9, "perSide": True}
+    assert as_stored(event["series"])[1] == {
+        "orderIndex": 1,
+        "setType": "working",
+        "reps": 9,
+        "perSide": True,
+    }
 
     wrong = await rejected(
         client, "series.add", program, programExerciseId=squat, set={"reps": 5, "perSide": "yes"}

@@ -68,6 +68,7 @@ def shape(program: Program) -> Any:
         program.version,
         program.week_labels,
         program.source,
+        program.athlete,
         [
             (
                 session.id,
@@ -78,9 +79,7 @@ def shape(program: Program) -> Any:
                         group.settings,
                         [
                             (
-                                exercise.id,
-                                exercise.exercise_id,
-                                exercise.name,
+                                exercise,  # with (v1.2) notes, alternatives, progression
                                 {
                                     week: (p.id, p.version, list(p.series))
                                     for week, p in sorted(
@@ -246,3 +245,77 @@ async def test_taken_ids_sees_every_kind_of_entity(connection: asyncpg.Connectio
     assert await programs.taken_ids(connection, [session, exercise, group, PROGRAM]) == {PROGRAM}, (
         "a deleted program's id stays taken; the ids of what it held are free again"
     )
+
+
+async def test_the_athlete_and_exercise_fields_round_trip(connection: asyncpg.Connection) -> None:
+    """v1.2: the athlete (maxes, training max, rounding, unit), an exercise's notes,
+    alternatives and progression, a swapped exerciseId and an `of` load are stored as applied."""
+    day, squat, bench = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    squat_id, bench_id, front_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    relative = [{"reps": 5, "load": {"value": 80, "unit": "percent1rm", "of": str(bench_id)}}]
+    steps: list[Any] = [
+        command("program.create", name="Block", weeks=2),
+        command("session.add", sessionId=day, name="Day 1"),
+        command(
+            "exercise.add",
+            sessionId=day,
+            programExerciseId=squat,
+            exerciseId=squat_id,
+            name="Squat",
+            series=relative,
+        ),
+        command(
+            "exercise.add",
+            sessionId=day,
+            programExerciseId=bench,
+            exerciseId=bench_id,
+            name="Bench",
+        ),
+        command(
+            "program.assign",
+            athlete={
+                "athleteId": "athlete-1",
+                "maxes": [
+                    {"exerciseId": str(squat_id), "value": 140, "unit": "kg"},
+                    {"exerciseId": str(bench_id), "value": 225.5, "unit": "lb"},
+                ],
+                "trainingMaxPercent": 87.5,
+                "rounding": {"kg": 1.25},
+                "unit": "kg",
+            },
+        ),
+        command(
+            "exercise.update",
+            programExerciseId=squat,
+            exerciseId=front_id,
+            name="Front squat",
+            notes="Elbows up",
+            alternatives=[{"exerciseId": str(squat_id), "name": "Back squat"}],
+            progression={
+                "kind": "double",
+                "repsMin": 6,
+                "repsMax": 10,
+                "loadStep": {"value": 2.5, "unit": "kg"},
+            },
+        ),
+        command("maxes.set", maxes=[{"exerciseId": str(squat_id), "value": None}]),
+        command("exercise.update", programExerciseId=squat, notes=None, progression=None),
+        command("program.unassign"),
+    ]
+    for step in steps:
+        program = await run(connection, step)
+        await assert_stored(connection, program)
+    stored = await connection.fetchrow("SELECT athlete FROM programs WHERE id = $1", PROGRAM)
+    assert stored["athlete"] is None
+    [row] = await connection.fetch(
+        "SELECT exercise_id, name, notes, alternatives, progression FROM program_exercises"
+        " WHERE id = $1",
+        squat,
+    )
+    assert (row["exercise_id"], row["name"], row["notes"], row["progression"]) == (
+        front_id,
+        "Front squat",
+        None,
+        None,
+    )
+    assert row["alternatives"] == [{"exerciseId": str(squat_id), "name": "Back squat"}]

@@ -130,3 +130,45 @@ def test_set_rules_in_the_schemas() -> None:
     event = EXAMPLE_DATA["events"]["prescription.updated"]
     published = {**event, "series": [{"orderIndex": 0, "setType": "working", "reps": None}]}
     assert errors("prescription-updated.schema.json", published), "a published set omits nulls"
+
+
+# --- v1.2: results and events are open, commands closed
+
+
+def _objects(node: Any) -> list[dict[str, Any]]:
+    """Every schema object that describes a JSON object with properties."""
+    found: list[dict[str, Any]] = []
+    if isinstance(node, dict):
+        if "properties" in node:
+            found.append(node)
+        for value in node.values():
+            found += _objects(value)
+    elif isinstance(node, list):
+        for item in node:
+            found += _objects(item)
+    return found
+
+
+@pytest.mark.parametrize("file_name", sorted(ARTIFACTS))
+def test_published_schemas_are_open_and_command_schemas_closed(file_name: str) -> None:
+    schema = json.loads((SCHEMAS / file_name).read_text())
+    closed = [o.get("additionalProperties") is False for o in _objects(schema)]
+    if file_name == "command.schema.json":
+        assert all(closed), "an unknown field in a command is validation_failed"
+    else:
+        assert not any(closed), "a consumer keeps working when a later version adds a field"
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLE_DATA["events"]))
+def test_an_event_with_fields_of_a_later_version_still_validates(name: str) -> None:
+    event = json.loads(json.dumps(EXAMPLE_DATA["events"][name]))
+    event["addedInV9"] = {"anything": [1, 2]}
+    if event.get("series"):
+        event["series"][0]["laterSetField"] = True
+        if event["series"][0].get("load"):
+            event["series"][0]["load"]["laterLoadField"] = "x"
+    if event.get("athlete"):
+        event["athlete"]["laterAthleteField"] = 1
+    assert errors(EVENT_SCHEMAS[event["type"]], event) == []
+    result = {**EXAMPLE_DATA["results"]["applied"], "laterResultField": 1}
+    assert errors("command-result.schema.json", result) == []

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from contracts.commands import COMMAND_TYPES
 from contracts.topics import Topics
 from service.storage.database import create_pool
 from tests.conftest import scratch_database
@@ -103,6 +104,7 @@ Stream = tuple[list[tuple[bytes, bytes]], set[str]]
 def stream() -> Stream:
     generator = CommandGenerator(seed=20261125, programs=scaled(200), tenant_id="tenant-r")
     messages = generator.messages(scaled(20_000))
+    assert generator.applied_types() == COMMAND_TYPES, "the stream holds every command type"
     return messages, set(generator.expected)
 
 

@@ -15,6 +15,7 @@ import asyncpg
 import psutil
 import pytest
 
+from contracts.commands import COMMAND_TYPES
 from service.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 from service.storage.database import create_pool
 from service.storage.migrations import migrate
@@ -68,6 +69,7 @@ async def test_database_restart_mid_stream(service_run: RunFactory, tmp_path: Pa
         await connection.close()
         builder = CommandGenerator(seed=11, programs=30, tenant_id="tenant-r")
         messages = builder.messages(scaled(3000))
+        assert builder.applied_types() == COMMAND_TYPES, "every command type, v1 to v1.2"
         process = run.start()
         await process.wait_readiness(204, 60)
         reader = run.client()
@@ -116,6 +118,7 @@ async def test_broker_unreachable_at_start_and_mid_stream(
 
         builder = CommandGenerator(seed=12, programs=30, tenant_id="tenant-r")
         messages = builder.messages(scaled(3000))
+        assert builder.applied_types() == COMMAND_TYPES, "every command type, v1 to v1.2"
         reader = run.client()
         await reader.start()
         await reader.publish_all(messages)

@@ -57,6 +57,10 @@ def bodies(ids: dict[str, str]) -> dict[str, dict[str, Any]]:
         "series.progress": {**squat, "toWeeks": [1], "step": {"load": 1}},
         "program.copy": {"newProgramId": new_id()},
         "program.delete": {},
+        "program.assign": {"athlete": {"athleteId": "athlete-of-b"}},
+        "program.unassign": {},
+        "maxes.set": {"maxes": [{"exerciseId": new_id(), "value": 100, "unit": "kg"}]},
+        "exercise.update": {**squat, "notes": "Mine now"},
     }
 
 
@@ -113,6 +117,9 @@ async def test_another_tenant_gets_not_found_for_every_command_and_changes_nothi
             "program.delete",
             "week.insert",
             "week.remove",
+            "program.assign",
+            "program.unassign",
+            "maxes.set",
         ):
             continue  # about the intruder's own program as a whole
         if kind == "session.add":

@@ -49,10 +49,15 @@ class Programs:
         """Apply one parsed command; a `Rejection` raised leaves every program as it was."""
         before = self.programs.get(command.program_id)
         applied = apply(before, command, Context(self.now, self.taken.__contains__))
-        self.programs[command.program_id] = applied.program
-        if before is not None:
+        made = applied.program  # the command's program, or the copy a program.copy made
+        self.taken.add(made.id)  # a program id is never used again, not even once deleted
+        if made.deleted:
+            del self.programs[made.id]
+        else:
+            self.programs[made.id] = made
+        if made.id == command.program_id and before is not None:
             self.taken -= ids_of(before)
-        self.taken |= ids_of(applied.program)
+        self.taken |= ids_of(made)
         return applied
 
     def decide(self, value: bytes) -> Document | None:

@@ -1,4 +1,4 @@
-"""One seeded generator of commands of every type over a set of programs.
+"""One seeded generator of commands of every type (v1, v1.1 and v1.2) over a set of programs.
 
 Commands are chosen from the state the domain core predicts (`tests.support.domain.Programs`),
 so most apply; some are refused on purpose (an unknown id, an id in use, a position past the
@@ -6,6 +6,10 @@ end, a field out of range, a stale expectedVersion, a type the contract does not
 command's outcome is predicted as the service decides it. Commands of different programs never
 depend on each other, so the predictions hold whatever order the partitions interleave in.
 Raw streams (`messages`) add duplicates (a commandId sent again) and unreadable messages.
+
+A `program.copy` makes a program no later command is generated for (it travels on another key);
+a `program.delete` retires its program id for good, so the generator takes a fresh one in its
+place. Exercises come from a small catalog, so maxes, `of` loads and alternatives meet them.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ class CommandGenerator:
         self.weeks = weeks
         self.refusals = refusals
         self.program_ids = [self._uuid() for _ in range(programs)]
+        self.catalog = [self._new() for _ in range(6)]
         self.commands: list[Document] = []
         self.expected: dict[str, str] = {}  # commandId -> applied | rejected
         self._edits: list[tuple[float, Callable[[Program, Exercise], Body | None]]] = [
@@ -64,6 +69,20 @@ class CommandGenerator:
             (8, self._series_update),
             (6, self._series_remove),
             (6, self._series_move),
+            # v1.1
+            (2, self._week_copy),
+            (1, self._week_insert),
+            (1, self._week_remove),
+            (2, self._series_progress),
+            (1, self._week_labels),
+            (1, self._group_format),
+            (1, self._program_copy),
+            (0.3, self._program_delete),
+            # v1.2
+            (2, self._program_assign),
+            (1, self._program_unassign),
+            (3, self._maxes_set),
+            (3, self._exercise_update),
         ]
 
     # --- what the tests take
@@ -83,6 +102,9 @@ class CommandGenerator:
         result = self.model.request(command)
         self.commands.append(command)
         self.expected[command["commandId"]] = result["status"]
+        if body["type"] == "program.delete" and result["status"] == "applied":
+            # Its id is never used again: later commands go to a new program in its place.
+            self.program_ids[self.program_ids.index(program_id)] = self._uuid()
         return command
 
     def batch(self, count: int) -> list[Document]:
@@ -122,7 +144,7 @@ class CommandGenerator:
         rng = self.rng
         program = self.model.programs.get(program_id)
         if program is None:
-            if rng.random() < 0.2:
+            if rng.random() < 0.4:
                 return {"type": "program.import", "program": self._snapshot()}
             return {"type": "program.create", "name": "Block", "weeks": self.weeks}
         sessions = program.sessions
@@ -141,24 +163,106 @@ class CommandGenerator:
                 return body
 
     def _snapshot(self) -> Body:
-        exercise = {
+        if self.rng.random() < 0.3:
+            return self._legacy_snapshot()
+        exercise: Body = {
             "programExerciseId": self._new(),
-            "exerciseId": self._new(),
+            "exerciseId": self.rng.choice(self.catalog),
             "name": "Imported lift",
-            "prescriptions": [{"week": 0, "series": [{"reps": 8}] * 3}],
+            "prescriptions": [{"week": 0, "series": self._sets(3)}],
         }
+        if self.rng.random() < 0.5:
+            exercise |= self._exercise_fields(exercise["exerciseId"])
         group = {"groupId": self._new(), "exercises": [exercise]}
         session = {"sessionId": self._new(), "name": "Day", "groups": [group]}
-        return {"name": "Imported", "weeks": self.weeks, "sessions": [session]}
+        snapshot: Body = {"name": "Imported", "weeks": self.weeks, "sessions": [session]}
+        if self.rng.random() < 0.5:
+            snapshot["athlete"] = self._athlete()
+        if self.rng.random() < 0.3:
+            snapshot["weekLabels"] = [{"week": 0, "label": "intro"}]
+        return snapshot
+
+    def _legacy_snapshot(self) -> Body:
+        exercises = [
+            {
+                "programExerciseId": self._new(),
+                "exerciseId": self.rng.choice(self.catalog),
+                "name": "Old lift",
+                "orderIndex": at,
+                "supersetGroup": 1 if at < 2 else None,
+                "supersetOrder": at if at < 2 else None,
+                "prescriptionRows": [{"week": 0, "sets": 3, "reps": 5, "weight": 80}],
+            }
+            for at in range(3)
+        ]
+        session = {"sessionId": self._new(), "name": "Old day", "exercises": exercises}
+        return {"format": "legacy", "name": "Legacy", "weeks": self.weeks, "sessions": [session]}
+
+    def _sets(self, count: int) -> list[Body]:
+        """Sets with now and then a relative load (of the exercise's own max or of another)."""
+        sets: list[Body] = []
+        for _ in range(count):
+            one: Body = {"reps": self.rng.randint(1, 12)}
+            roll = self.rng.random()
+            if roll < 0.3:
+                one["load"] = {
+                    "value": self.rng.choice([60, 72.5, 80, 93.75]),
+                    "unit": "percent1rm",
+                }
+                if self.rng.random() < 0.3:
+                    one["load"]["of"] = self.rng.choice(self.catalog)
+            elif roll < 0.4:
+                one["load"] = {"value": self.rng.choice([20, 60]), "unit": "kg"}
+                one["perSide"] = True
+            sets.append(one)
+        return sets
+
+    def _athlete(self) -> Body:
+        rng = self.rng
+        maxes = [
+            {
+                "exerciseId": e,
+                "value": rng.choice([60, 102.5, 140, 225]),
+                "unit": rng.choice(["kg", "lb"]),
+            }
+            for e in rng.sample(self.catalog, rng.randint(0, 4))
+        ]
+        athlete: Body = {"athleteId": f"athlete-{rng.randint(1, 5)}", "maxes": maxes}
+        if rng.random() < 0.5:
+            athlete["trainingMaxPercent"] = rng.choice([85, 87.5, 90])
+        if rng.random() < 0.3:
+            athlete["rounding"] = {"kg": rng.choice([1.25, 2.5])}
+        if rng.random() < 0.3:
+            athlete["unit"] = rng.choice(["kg", "lb"])
+        return athlete
+
+    def _exercise_fields(self, exercise_id: str) -> Body:
+        others = [e for e in self.catalog if e != exercise_id]
+        progression = self.rng.choice(
+            [
+                {"kind": "linear", "loadStep": {"value": 2.5, "unit": "kg"}},
+                {
+                    "kind": "double",
+                    "repsMin": 8,
+                    "repsMax": 12,
+                    "loadStep": {"value": 5, "unit": "lb"},
+                },
+            ]
+        )
+        return {
+            "notes": "Brace hard",
+            "alternatives": [{"exerciseId": e, "name": "Swap"} for e in self.rng.sample(others, 2)],
+            "progression": progression,
+        }
 
     def _exercise_add(self, session: Session) -> Body:
         body: Body = {
             "type": "exercise.add",
             "sessionId": str(session.id),
             "programExerciseId": self._new(),
-            "exerciseId": self._new(),
+            "exerciseId": self.rng.choice(self.catalog),
             "name": "Lift",
-            "series": [{"reps": self.rng.randint(1, 12)}] * self.rng.randint(0, 3),
+            "series": self._sets(self.rng.randint(0, 3)),
         }
         if session.groups and self.rng.random() < 0.3:
             body["groupId"] = str(self.rng.choice(session.groups).id)
@@ -230,19 +334,43 @@ class CommandGenerator:
 
     def _batch(self, program: Program, at: Exercise) -> Body:
         exercise = str(at[2].id)
-        return {
-            "type": "batch",
-            "operations": [
-                {"type": "series.add", "programExerciseId": exercise, "set": {"reps": 3}},
-                {
-                    "type": "series.update",
-                    "programExerciseId": exercise,
-                    "index": 0,
-                    "set": {"rir": 1},
-                },
-                {"type": "exercise.move", "programExerciseId": exercise, "toNewGroupAt": 0},
-            ][: self.rng.randint(1, 3)],
-        }
+        edits: list[Body] = [
+            {"type": "series.add", "programExerciseId": exercise, "set": {"reps": 3}},
+            {
+                "type": "series.update",
+                "programExerciseId": exercise,
+                "index": 0,
+                "set": {"rir": 1},
+            },
+            {"type": "exercise.move", "programExerciseId": exercise, "toNewGroupAt": 0},
+        ][: self.rng.randint(1, 3)]
+        if self.rng.random() < 0.5:  # v1.1 and v1.2 operations too
+            edits += self.rng.sample(
+                [
+                    {"type": "program.assign", "athlete": self._athlete()},
+                    {
+                        "type": "maxes.set",
+                        "maxes": [
+                            {
+                                "exerciseId": self.rng.choice(self.catalog),
+                                "value": 100,
+                                "unit": "lb",
+                            }
+                        ],
+                    },
+                    {"type": "exercise.update", "programExerciseId": exercise, "notes": "Batch"},
+                    {"type": "program.unassign"},
+                    {"type": "week.insert", "at": 0},
+                    {
+                        "type": "series.progress",
+                        "programExerciseId": exercise,
+                        "toWeeks": [1],
+                        "step": {"reps": 1},
+                    },
+                ],
+                self.rng.randint(1, 3),
+            )
+        return {"type": "batch", "operations": edits}
 
     def _program_republish(self, program: Program, at: Exercise) -> Body:
         return {"type": "program.republish"}
@@ -264,8 +392,8 @@ class CommandGenerator:
 
     def _series_replace(self, program: Program, at: Exercise) -> Body:
         series = [
-            {"reps": self.rng.randint(1, 12), "restSeconds": self.rng.choice([60, 90, 120])}
-            for _ in range(self.rng.randint(0, 4))
+            {**one, "restSeconds": self.rng.choice([60, 90, 120])}
+            for one in self._sets(self.rng.randint(0, 4))
         ]
         return self._series("series.replace", program, at, series=series)
 
@@ -282,6 +410,106 @@ class CommandGenerator:
     def _series_move(self, program: Program, at: Exercise) -> Body:
         moves = {"from": self.rng.randint(0, 2), "to": self.rng.randint(0, 2)}
         return self._series("series.move", program, at, **moves)
+
+    # --- v1.1
+
+    def _week_copy(self, program: Program, at: Exercise) -> Body | None:
+        if program.weeks < 2:
+            return None
+        source = self.rng.randrange(program.weeks)
+        targets = [w for w in range(program.weeks) if w != source]
+        body: Body = {
+            "type": "week.copy",
+            "fromWeek": source,
+            "toWeeks": self.rng.sample(targets, self.rng.randint(1, len(targets))),
+        }
+        if self.rng.random() < 0.5:
+            body["sessionId"] = str(at[0].id)
+        return body
+
+    def _week_insert(self, program: Program, at: Exercise) -> Body | None:
+        if program.weeks >= 6:
+            return None
+        return {"type": "week.insert", "at": self.rng.randint(0, program.weeks)}
+
+    def _week_remove(self, program: Program, at: Exercise) -> Body | None:
+        if program.weeks <= 2:
+            return None
+        return {"type": "week.remove", "week": self.rng.randrange(program.weeks)}
+
+    def _series_progress(self, program: Program, at: Exercise) -> Body | None:
+        if program.weeks < 2:
+            return None
+        step = self.rng.choice([{"load": 2.5}, {"reps": 1}, {"rpe": 0.5, "load": 1}])
+        return {
+            "type": "series.progress",
+            "programExerciseId": str(at[2].id),
+            "toWeeks": list(range(1, program.weeks)),
+            "step": step,
+        }
+
+    def _week_labels(self, program: Program, at: Exercise) -> Body:
+        last = program.weeks - 1
+        return {"type": "program.update", "weekLabels": [{"week": last, "label": "deload"}]}
+
+    def _group_format(self, program: Program, at: Exercise) -> Body:
+        return self.rng.choice(
+            [
+                {
+                    "type": "group.update",
+                    "groupId": str(at[1].id),
+                    "format": "emom",
+                    "intervalSeconds": 60,
+                },
+                {"type": "group.update", "groupId": str(at[1].id), "format": None},
+            ]
+        )
+
+    def _program_copy(self, program: Program, at: Exercise) -> Body:
+        body: Body = {"type": "program.copy", "newProgramId": self._new()}
+        roll = self.rng.random()
+        if roll < 0.4:
+            body["athlete"] = self._athlete()
+        elif roll < 0.6:
+            body["athlete"] = None
+        return body
+
+    def _program_delete(self, program: Program, at: Exercise) -> Body:
+        return {"type": "program.delete"}
+
+    # --- v1.2
+
+    def _program_assign(self, program: Program, at: Exercise) -> Body:
+        return {"type": "program.assign", "athlete": self._athlete()}
+
+    def _program_unassign(self, program: Program, at: Exercise) -> Body:
+        return {"type": "program.unassign"}  # on a template: invariant_violated, predicted
+
+    def _maxes_set(self, program: Program, at: Exercise) -> Body:
+        chosen = self.rng.sample(self.catalog, self.rng.randint(1, 3))
+        return {
+            "type": "maxes.set",
+            "maxes": [
+                {"exerciseId": e, "value": self.rng.choice([80, 117.5, 150]), "unit": "kg"}
+                if self.rng.random() < 0.8
+                else {"exerciseId": e, "value": None}
+                for e in chosen
+            ],
+        }
+
+    def _exercise_update(self, program: Program, at: Exercise) -> Body:
+        exercise = at[2]
+        body: Body = {"type": "exercise.update", "programExerciseId": str(exercise.id)}
+        roll = self.rng.random()
+        if roll < 0.4:
+            # A swap: sometimes to one of its alternatives (invariant_violated, predicted).
+            body["exerciseId"] = self.rng.choice(self.catalog)
+            body["name"] = "Swapped lift"
+        elif roll < 0.8:
+            body |= self._exercise_fields(str(exercise.exercise_id))
+        else:
+            body |= {"notes": None, "alternatives": None, "progression": None}
+        return body
 
     # --- refusing on purpose
 
@@ -308,6 +536,10 @@ class CommandGenerator:
             choices.append(lambda: body.update(set={"reps": -1}))
         if "series" in body:
             choices.append(lambda: body.update(series=[{"reps": 1}] * 51))
+        if "athlete" in body:
+            choices.append(lambda: body.update(athlete={"athleteId": ""}))
+        if "maxes" in body:
+            choices.append(lambda: body.update(maxes=[]))
         if program is not None:
             choices.append(lambda: body.update(expectedVersion=program.version + 1))
         rng.choice(choices)()

@@ -9,7 +9,9 @@ from typing import Any
 
 import asyncpg
 
+from contracts.athletes import Athlete
 from contracts.events import PrescriptionUpdated, ProgramUpdated, SessionUpdated
+from service.domain.loads import resolution_of, resolve_series
 from tests.support.kafka import CommandClient
 
 
@@ -175,12 +177,26 @@ async def _assert_matches(client: CommandClient, database: Any) -> None:
     rows = await database.fetch(
         """SELECT p.id, p.program_exercise_id, p.week, p.version, p.series, pe.session_id,
                   pe.exercise_id, g.id AS group_id, g.order_index, pe.order_within_group,
-                  (SELECT count(*) FROM program_exercises m WHERE m.group_id = g.id) AS size
+                  (SELECT count(*) FROM program_exercises m WHERE m.group_id = g.id) AS size,
+                  pr.athlete
            FROM prescriptions p
            JOIN program_exercises pe ON pe.id = p.program_exercise_id
-           JOIN exercise_groups g ON g.id = pe.group_id"""
+           JOIN exercise_groups g ON g.id = pe.group_id
+           JOIN programs pr ON pr.id = p.program_id"""
     )
     kinds = {1: "standalone", 2: "superset"}
+    # v1.2: each published set carries its load resolved for the program's athlete as stored.
+    for r in rows:
+        event = latest.get(str(r["id"]))
+        if event is None:
+            continue
+        athlete = (
+            None if r["athlete"] is None else Athlete.model_validate(r["athlete"], strict=False)
+        )
+        expected = resolve_series(resolution_of(athlete), r["series"], r["exercise_id"])
+        assert [s["resolvedLoad"] for s in event["series"]] == [
+            None if e is None else {"value": float(e.value), "unit": e.unit} for e in expected
+        ], f"resolvedLoad of prescription {r['id']}"
     assert {
         str(r["id"]): {
             "programExerciseId": str(r["program_exercise_id"]),
@@ -199,7 +215,12 @@ async def _assert_matches(client: CommandClient, database: Any) -> None:
         }
         for r in rows
     } == {
-        key: {field: event[field] for field in FIELDS_OF_A_PRESCRIPTION}
+        key: {
+            **{field: event[field] for field in FIELDS_OF_A_PRESCRIPTION},
+            "series": [
+                {k: v for k, v in item.items() if k != "resolvedLoad"} for item in event["series"]
+            ],
+        }
         for key, event in latest.items()
     }
 
@@ -229,6 +250,28 @@ async def _assert_matches(client: CommandClient, database: Any) -> None:
         }
         for key, event in sessions.items()
     }
+    # v1.2: what the coach attached to each exercise, as stored.
+    exercise_rows = await database.fetch(
+        """SELECT id, exercise_id, name, notes, alternatives, progression FROM program_exercises"""
+    )
+    assert {
+        str(r["id"]): {
+            "exerciseId": str(r["exercise_id"]),
+            "name": r["name"],
+            "notes": r["notes"],
+            "alternatives": r["alternatives"],
+            "progression": r["progression"],
+        }
+        for r in exercise_rows
+    } == {
+        e["programExerciseId"]: {
+            field: e[field]
+            for field in ("exerciseId", "name", "notes", "alternatives", "progression")
+        }
+        for event in sessions.values()
+        for group in event["groups"]
+        for e in group["exercises"]
+    }
     assert await database_programs(database) == {
         key: {
             "name": event["name"],
@@ -236,6 +279,7 @@ async def _assert_matches(client: CommandClient, database: Any) -> None:
             "weekLabels": event["weekLabels"],
             "sessionIds": event["sessionIds"],
             "source": event["source"],
+            "athlete": event["athlete"],
         }
         for key, event in client.latest(client.topics.program_updated).items()
         if not event["deleted"]
@@ -247,7 +291,7 @@ async def database_programs(pool: asyncpg.Pool | asyncpg.Connection) -> dict[str
     this state changes, so the version is not part of it)."""
     rows = await pool.fetch(
         """SELECT p.id, p.name, p.weeks, p.week_labels, p.source_program_id,
-                  p.source_program_version,
+                  p.source_program_version, p.athlete,
                   coalesce(array_agg(s.id ORDER BY s.order_index)
                            FILTER (WHERE s.id IS NOT NULL), '{}') AS sessions
            FROM programs p LEFT JOIN sessions s ON s.program_id = p.id GROUP BY p.id"""
@@ -264,6 +308,7 @@ async def database_programs(pool: asyncpg.Pool | asyncpg.Connection) -> dict[str
                 "programId": str(r["source_program_id"]),
                 "programVersion": r["source_program_version"],
             },
+            "athlete": r["athlete"],
         }
         for r in rows
     }
@@ -308,3 +353,9 @@ async def database_sessions(pool: asyncpg.Pool | asyncpg.Connection) -> dict[str
             }
         )
     return sessions
+
+
+def as_stored(series: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A published series as the database holds it: without the (v1.2, output-only)
+    `resolvedLoad` of each set."""
+    return [{k: v for k, v in item.items() if k != "resolvedLoad"} for item in series]

@@ -4,7 +4,7 @@
 and which ids to check before applying, without it naming any command type.
 """
 
-from service.domain.commands import programs, series, structure, weeks  # noqa: F401
+from service.domain.commands import athletes, programs, series, structure, weeks  # noqa: F401
 from service.domain.commands.dispatch import Applied, apply
 from service.domain.commands.registry import Context, Reads, ids_created_by, reads_of
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from uuid import UUID
 
 from contracts import commands as c
@@ -26,6 +27,7 @@ from service.domain.model import (
     ProgramExercise,
     ProgramSource,
     Session,
+    normalized_athlete,
 )
 
 
@@ -126,6 +128,10 @@ def program_copy(program: Program, body: c.ProgramCopyBody, step: Step) -> None:
         1,
         week_labels=dict(program.week_labels),
         source=ProgramSource(program.id, program.version),
+        # Absent keeps the source's athlete; null makes a template; an object assigns the copy.
+        athlete=program.athlete
+        if "athlete" not in body.model_fields_set
+        else (normalized_athlete(body.athlete) if body.athlete is not None else None),
     )
     for session in program.sessions:
         groups: list[ExerciseGroup] = []
@@ -133,7 +139,7 @@ def program_copy(program: Program, body: c.ProgramCopyBody, step: Step) -> None:
             members: list[ProgramExercise] = []
             for exercise in group.exercises:
                 copy_id = ids.copy_of(exercise.id)
-                members.append(ProgramExercise(copy_id, exercise.exercise_id, exercise.name))
+                members.append(replace(exercise, id=copy_id))  # notes, alternatives, progression
                 copy.loaded.add(copy_id)
                 copy.prescriptions[copy_id] = {
                     week: Prescription(ids.copy_of(p.id), copy_id, week, 0, p.series)

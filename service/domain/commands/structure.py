@@ -6,12 +6,21 @@ made) only once every check passed, recording in `step.changes` what it touched.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from uuid import UUID
 
 from contracts import commands as c
 from contracts.commands import MAX_GROUPS_PER_SESSION
 from service.domain.commands import rules
-from service.domain.commands.registry import IdPaths, Reads, Step, handles, its_session, sessions
+from service.domain.commands.registry import (
+    IdPaths,
+    Reads,
+    Step,
+    handles,
+    its_exercise,
+    its_session,
+    sessions,
+)
 from service.domain.errors import InvariantViolated, NotFound
 from service.domain.model import ExerciseGroup, Prescription, Program, ProgramExercise, Session
 
@@ -265,7 +274,7 @@ def session_copy(program: Program, body: c.SessionCopyBody, step: Step) -> None:
         members: list[ProgramExercise] = []
         for exercise in group.exercises:
             copy_id = rules.new_id(program, context, ids.copy_of(exercise.id), "newSessionId")
-            members.append(ProgramExercise(copy_id, exercise.exercise_id, exercise.name))
+            members.append(replace(exercise, id=copy_id))  # notes, alternatives, progression too
             program.loaded.add(copy_id)
             program.prescriptions[copy_id] = {
                 week: Prescription(ids.copy_of(p.id), copy_id, week, 0, p.series)
@@ -281,3 +290,38 @@ def session_copy(program: Program, body: c.SessionCopyBody, step: Step) -> None:
     rules.insert_session(
         program, Session(body.new_session_id, body.name or source.name, groups), where, step.changes
     )
+
+
+@handles(c.ExerciseUpdateBody, reads=its_exercise)
+def exercise_update(program: Program, body: c.ExerciseUpdateBody, step: Step) -> None:
+    """Changes the program exercise in place: its group, position and prescriptions stay. A new
+    `exerciseId` changes every prescription's event (its exerciseId and resolved loads)."""
+    at = program.locate(body.program_exercise_id)
+    given = body.model_fields_set
+    exercise = at.exercise
+    changed = replace(
+        exercise,
+        exercise_id=body.exercise_id if body.exercise_id is not None else exercise.exercise_id,
+        name=body.name if body.name is not None else exercise.name,
+        notes=body.notes if "notes" in given else exercise.notes,
+        alternatives=tuple(body.alternatives or ())
+        if "alternatives" in given
+        else exercise.alternatives,
+        progression=body.progression if "progression" in given else exercise.progression,
+    )
+    for index, alternative in enumerate(changed.alternatives):
+        if alternative.exercise_id == changed.exercise_id:
+            path = (
+                "exerciseId" if "alternatives" not in given else f"alternatives[{index}].exerciseId"
+            )
+            raise InvariantViolated(
+                f"exercise {changed.exercise_id} would be an alternative of itself: it is "
+                f"alternatives[{index}] of program exercise {exercise.id}; give alternatives "
+                "without it in the same command",
+                path=path,
+            )
+    step.changes.touch(program, at.session)
+    at.group.exercises[at.index_in_group] = changed
+    if changed.exercise_id != exercise.exercise_id:
+        for week in program.prescriptions_of(exercise.id):
+            step.changes.series_changed(exercise.id, week)

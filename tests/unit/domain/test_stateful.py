@@ -23,12 +23,34 @@ from contracts.commands import Command
 from contracts.events import GroupKind
 from service.domain.commands import Context, apply
 from service.domain.errors import Rejection
+from service.domain.loads import resolution_of, resolve_series
 from service.domain.model import Program
 from service.messages import event_payload
 
 COMMANDS: TypeAdapter[Any] = TypeAdapter(Command)
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 TENANT = "coach"
+# A small catalog, so that maxes, `of` and alternatives meet the program's exercises.
+CATALOG = [UUID(f"00000000-0000-4000-8000-00000000000{n}") for n in range(1, 5)]
+
+max_strategy = st.fixed_dictionaries(
+    {
+        "exerciseId": st.sampled_from(CATALOG),
+        "value": st.sampled_from([60, 102.5, 140, 225, 315.5]),
+        "unit": st.sampled_from(["kg", "lb"]),
+    }
+)
+maxes_strategy = st.lists(max_strategy, max_size=4, unique_by=lambda m: m["exerciseId"])
+athlete_strategy = st.fixed_dictionaries(
+    {"athleteId": st.just("athlete-1"), "maxes": maxes_strategy},
+    optional={
+        "trainingMaxPercent": st.sampled_from([50, 87.5, 90, 100]),
+        "rounding": st.fixed_dictionaries(
+            {}, optional={"kg": st.sampled_from([1.25, 2.5]), "lb": st.sampled_from([2.5, 5])}
+        ),
+        "unit": st.sampled_from(["kg", "lb", None]),
+    },
+)
 
 set_strategy = st.fixed_dictionaries(
     {"reps": st.integers(0, 20)},
@@ -40,6 +62,13 @@ set_strategy = st.fixed_dictionaries(
             {
                 "value": st.sampled_from([0, 20, 102.5]),
                 "unit": st.sampled_from(["kg", "lb", "percent1rm", "bodyweight"]),
+            }
+        )
+        | st.fixed_dictionaries(
+            {
+                "value": st.sampled_from([65, 77.5, 93.75]),
+                "unit": st.just("percent1rm"),
+                "of": st.sampled_from(CATALOG),
             }
         ),
     },
@@ -103,6 +132,7 @@ class ProgramMachine(RuleBasedStateMachine):
             self.program.version,
             self.program.weeks,
             repr(self.program.week_labels),
+            repr(self.program.athlete),
         )
 
     def sessions(self) -> list[UUID]:
@@ -146,7 +176,7 @@ class ProgramMachine(RuleBasedStateMachine):
         fields: dict[str, Any] = {
             "sessionId": self.pick(data, self.sessions()),
             "programExerciseId": uuid.uuid4(),
-            "exerciseId": uuid.uuid4(),
+            "exerciseId": data.draw(st.sampled_from(CATALOG)),
             "name": "Lift",
             "series": series,
         }
@@ -363,6 +393,49 @@ class ProgramMachine(RuleBasedStateMachine):
                     )
         self.send("batch", operations=operations)
 
+    @rule(athlete=athlete_strategy)
+    def program_assign(self, athlete: dict[str, Any]) -> None:
+        self.send("program.assign", athlete=athlete)
+
+    @rule()
+    def program_unassign(self) -> None:
+        self.send("program.unassign")
+
+    @rule(
+        changes=st.lists(
+            max_strategy
+            | st.builds(lambda e: {"exerciseId": e, "value": None}, st.sampled_from(CATALOG)),
+            min_size=1,
+            max_size=3,
+            unique_by=lambda m: m["exerciseId"],
+        )
+    )
+    def maxes_set(self, changes: list[dict[str, Any]]) -> None:
+        self.send("maxes.set", maxes=changes)
+
+    @rule(
+        data=st.data(),
+        exercise_id=st.none() | st.sampled_from(CATALOG),
+        alternatives=st.none() | st.lists(st.sampled_from(CATALOG), max_size=2, unique=True),
+        notes=st.none() | st.just("Brace"),
+    )
+    def exercise_update(
+        self,
+        data: st.DataObject,
+        exercise_id: UUID | None,
+        alternatives: list[UUID] | None,
+        notes: str | None,
+    ) -> None:
+        fields: dict[str, Any] = {"programExerciseId": self.pick(data, self.exercises())}
+        if exercise_id is not None:
+            fields["exerciseId"] = exercise_id
+        if alternatives is not None:
+            if exercise_id in alternatives:
+                alternatives.remove(exercise_id)
+            fields["alternatives"] = [{"exerciseId": a, "name": "Alt"} for a in alternatives]
+        fields["notes"] = notes
+        self.send("exercise.update", **fields)
+
     @rule()
     def republish(self) -> None:
         self.send("program.republish")
@@ -425,7 +498,19 @@ class ProgramMachine(RuleBasedStateMachine):
                         latest = self.prescription_events[key]
                         assert not latest["deleted"]
                         assert latest["version"] == prescription.version
-                        assert latest["series"] == list(prescription.series)
+                        published = [dict(item) for item in latest["series"]]
+                        resolved = [item.pop("resolvedLoad") for item in published]
+                        assert published == list(prescription.series)
+                        assert latest["exerciseId"] == str(exercise.exercise_id)
+                        expected = resolve_series(
+                            resolution_of(program.athlete),
+                            prescription.series,
+                            exercise.exercise_id,
+                        )
+                        assert resolved == [
+                            None if r is None else {"value": float(r.value), "unit": r.unit}
+                            for r in expected
+                        ], "every resolved load was re-announced when it changed"
                         assert latest["group"] == {
                             "groupId": str(placement.group_id),
                             "kind": placement.kind.value,
@@ -448,6 +533,20 @@ class ProgramMachine(RuleBasedStateMachine):
             {"week": w, "label": label} for w, label in sorted(program.week_labels.items())
         ]
         assert all(w < program.weeks for w in program.week_labels)
+        assert self.program_event["athlete"] == (
+            None if program.athlete is None else program.athlete.to_wire()
+        )
+        for session in program.sessions:
+            published = {
+                e["programExerciseId"]: e
+                for g in self.session_events[str(session.id)]["groups"]
+                for e in g["exercises"]
+            }
+            for exercise in session.exercises():
+                event = published[str(exercise.id)]
+                assert event["exerciseId"] == str(exercise.exercise_id)
+                assert event["notes"] == exercise.notes
+                assert event["alternatives"] == [a.to_wire() for a in exercise.alternatives]
 
 
 ProgramMachine.TestCase.settings = settings(
@@ -474,7 +573,7 @@ def test_the_machine_mostly_applies_commands() -> None:
 
     data: Any = Data()
     for _ in range(300):
-        choice = rng.randrange(9)
+        choice = rng.randrange(13)
         if choice == 0:
             machine.session_add(data, None)
         elif choice == 1:
@@ -491,10 +590,26 @@ def test_the_machine_mostly_applies_commands() -> None:
             machine.week_remove(rng.randrange(0, 4))
         elif choice == 7:
             machine.series_progress(data, 0, {1, 2}, 2.5, 1, None)
+        elif choice == 8:
+            machine.program_assign(
+                {
+                    "athleteId": "a",
+                    "maxes": [{"exerciseId": str(CATALOG[0]), "value": 100, "unit": "kg"}],
+                }
+            )
+        elif choice == 9:
+            machine.maxes_set(
+                [{"exerciseId": str(rng.choice(CATALOG)), "value": 120, "unit": "lb"}]
+            )
+        elif choice == 10:
+            machine.exercise_update(data, rng.choice(CATALOG), [], "Brace")
+        elif choice == 11:
+            machine.program_unassign()
         else:
             machine.program_update(rng.randrange(2, 6), {1: "deload"})
         machine.structure_holds()
         machine.latest_events_reconstruct_the_program()
     new_kinds = {"week.copy", "week.insert", "week.remove", "series.progress", "program.update"}
+    new_kinds |= {"program.assign", "program.unassign", "maxes.set", "exercise.update"}
     assert new_kinds <= machine.applied_kinds
     assert machine.applied > 100 and machine.rejected > 0

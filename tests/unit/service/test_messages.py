@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from contracts.dlq import HEADER_CORRELATION_ID, HEADER_ERROR_CODE, HEADER_REPLY_TO
 from contracts.events import PrescriptionUpdated, SessionUpdated
+from contracts.exercises import Alternative, DoubleProgression, LoadStep, StepUnit
 from contracts.groups import GroupFormat
 from contracts.results import CommandError, CommandResult, ErrorCode, ErrorDetail
 from contracts.topics import Topics
 from service.domain.events import Cause, PrescriptionEvent, SessionEvent
+from service.domain.loads import ResolvedLoad
 from service.domain.model import (
     ExerciseGroup,
     GroupSettings,
@@ -77,7 +81,19 @@ def test_reply_to_copies_carry_the_correlation_id() -> None:
 def test_events_of_every_shape_match_the_models() -> None:
     messages = Messages(TOPICS)
     squat = ProgramExercise(uuid.uuid4(), uuid.uuid4(), "Back squat")
-    row = ProgramExercise(uuid.uuid4(), uuid.uuid4(), "Row")
+    row = ProgramExercise(
+        uuid.uuid4(),
+        uuid.uuid4(),
+        "Row",
+        "Squeeze at the top",
+        (Alternative(exercise_id=uuid.uuid4(), name="Cable row"),),
+        DoubleProgression(
+            kind="double",
+            reps_min=8,
+            reps_max=12,
+            load_step=LoadStep(value=2.5, unit=StepUnit.KG),
+        ),
+    )
     group = ExerciseGroup(
         uuid.uuid4(),
         [squat, row],
@@ -87,12 +103,20 @@ def test_events_of_every_shape_match_the_models() -> None:
     program = Program(uuid.uuid4(), "coach", "Block", 4, 7, [session])
     placement = program.placements(session)[row.id]
     prescription = Prescription(
-        uuid.uuid4(), row.id, 2, 5, ({"orderIndex": 0, "setType": "working", "reps": 8},)
+        uuid.uuid4(),
+        row.id,
+        2,
+        5,
+        (
+            {"orderIndex": 0, "setType": "working", "reps": 8},
+            {"orderIndex": 1, "setType": "working", "load": {"value": 75, "unit": "percent1rm"}},
+        ),
     )
+    resolved = (None, ResolvedLoad(Decimal("92.50"), "kg"))
     cause = Cause(uuid.uuid4(), "coach", program.id, 7, NOW)
     events = [
-        PrescriptionEvent(cause, prescription, row, session.id, placement),
-        PrescriptionEvent(cause, prescription, row, session.id, None),
+        PrescriptionEvent(cause, prescription, row, session.id, placement, resolved),
+        PrescriptionEvent(cause, replace(prescription, series=()), row, session.id, None, ()),
         SessionEvent(cause, session, 0, deleted=False),
         SessionEvent(cause, session, 3, deleted=True),
     ]
@@ -117,6 +141,12 @@ def test_events_of_every_shape_match_the_models() -> None:
         documents.append(round_trips(model, message.value))
     live, gone, structure, deleted = documents
     assert live["group"]["kind"] == "superset" and live["group"]["orderWithinGroup"] == 1
+    assert [s["resolvedLoad"] for s in live["series"]] == [None, {"value": 92.5, "unit": "kg"}]
+    published_row = structure["groups"][0]["exercises"][1]
+    assert published_row["notes"] == "Squeeze at the top"
+    assert published_row["alternatives"][0]["name"] == "Cable row"
+    assert published_row["progression"]["kind"] == "double"
+    assert structure["groups"][0]["exercises"][0]["alternatives"] == []
     assert gone["deleted"] and gone["group"] is None
     assert structure["groups"][0]["exercises"][1]["name"] == "Row"
     assert deleted["deleted"] and deleted["groups"] == []
