@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import random
+import resource
 import shutil
 import signal
 import subprocess
@@ -34,7 +35,8 @@ from contracts.topics import Topics
 from service.embedded import EmbeddedStack
 from service.entrypoints.client import ServiceClient, partitions_of
 from service.metrics import STAGES
-from tests.support.process import ServiceProcess, service_env
+from tests.support.legacy import import_line, prescriptions_of
+from tests.support.process import SCRIPT, ServiceProcess, service_env
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # Ratios measured in the same run, not absolute times: this box is shared and noisy.
@@ -44,6 +46,7 @@ TARGETS = {
     "p50_at_500_vs_floor": ("<=", 1.5),
     "p99_at_500_vs_floor": ("<=", 2.0),
     "peak_rss_mb": ("<=", 200.0),
+    "import_prescriptions_vs_pgbench_tps": (">=", 2.0),
 }
 
 
@@ -219,6 +222,73 @@ async def closed_loop(
         "commands_per_second": round(count / elapsed, 1),
         "applied": sum(driver.statuses[i] == "applied" for i in ids),
     }
+
+
+def legacy_file(path: Path, count: int, seed: int) -> int:
+    """`count` legacy programs as the import's JSON Lines; returns their prescriptions."""
+    rng = random.Random(seed)
+    prescriptions = 0
+    with path.open("w") as file:
+        for _ in range(count):
+            line = import_line(rng, "bench-legacy")
+            prescriptions += prescriptions_of(line["program"])
+            file.write(json.dumps(line) + "\n")
+    return prescriptions
+
+
+async def bulk_import(
+    env: dict[str, str],
+    count: int,
+    seed: int,
+    in_flight: int,
+    metrics_url: str,
+    cpu: CpuMeter | None = None,
+) -> dict[str, Any]:
+    """`program-builder import` of `count` legacy programs, timed from the tool's start to its
+    exit (interpreter start and the line count included): the end-to-end rate an operator gets."""
+    source = RESULTS / "legacy-import.jsonl"
+    prescriptions = await asyncio.to_thread(legacy_file, source, count, seed)
+    before = await asyncio.to_thread(scrape_stages, metrics_url)
+    cpu_before = cpu.sample() if cpu else None
+    tool_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [
+            str(SCRIPT),
+            "import",
+            str(source),
+            "--in-flight",
+            str(in_flight),
+            "--report",
+            str(RESULTS / "import-report.jsonl"),
+        ],
+        # The tool of this checkout, also when the service runs from another (--service-checkout)
+        env={name: value for name, value in env.items() if name != "PYTHONPATH"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    after = await asyncio.to_thread(scrape_stages, metrics_url)
+    if done.returncode != 0:
+        raise RuntimeError(f"import exited {done.returncode}: {done.stdout}{done.stderr[-2000:]}")
+    report: dict[str, Any] = {
+        "programs": count,
+        "prescriptions": prescriptions,
+        "in_flight": in_flight,
+        "seconds": round(seconds, 2),
+        "programs_per_second": round(count / seconds, 1),
+        "prescriptions_per_second": round(prescriptions / seconds, 1),
+        "summary": done.stdout.strip().splitlines()[0],
+        "stages": stage_summary(before, after),
+    }
+    if cpu is not None and cpu_before is not None:
+        report["cpu_percent"] = CpuMeter.percent(cpu_before, cpu.sample(), seconds)
+        tool = resource.getrusage(resource.RUSAGE_CHILDREN)
+        used = (tool.ru_utime + tool.ru_stime) - (tool_before.ru_utime + tool_before.ru_stime)
+        report["cpu_percent"]["import tool"] = round(used / seconds * 100)
+    return report
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -581,6 +651,29 @@ async def broker_growth(rate: int, seconds: float) -> list[dict[str, float]]:
     return slices
 
 
+async def py_spy(pid: int, output: Path) -> subprocess.Popen[bytes]:
+    """py-spy recording `pid` (raw folded stacks) until it gets SIGINT."""
+    profiler = subprocess.Popen(  # noqa: ASYNC220 - spawning does not block
+        [
+            # The bench extra installs it next to this interpreter.
+            shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")),
+            "record",
+            "--pid",
+            str(pid),
+            "--format",
+            "raw",
+            "--rate",
+            "200",
+            "-o",
+            str(output),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    await asyncio.sleep(1)
+    return profiler
+
+
 def floor_of(hop: dict[str, float], commit_ms: float) -> dict[str, float]:
     """Two broker hops (command in, result out) and one PostgreSQL commit."""
     return {
@@ -711,31 +804,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     "postgres": postmaster_pid(stack.postgres.port) if stack else None,
                 }
             )
+            metrics_url = f"http://127.0.0.1:{http_port}/metrics"
+            if args.import_programs and args.import_first:
+                report["import"] = await bulk_import(
+                    env, args.import_programs, args.seed, args.import_in_flight, metrics_url, cpu
+                )
             driver = Driver(bootstrap, Topics(prefix))
             await driver.start()
             programs = await seed(driver, args.programs, args.exercises)
             report["closed_loop"] = []
             profiler = None
             if args.profile:
-                profiler = subprocess.Popen(  # noqa: ASYNC220 - spawning does not block
-                    [
-                        # The bench extra installs it next to this interpreter.
-                        shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy")),
-                        "record",
-                        "--pid",
-                        str(service.handle.pid),
-                        "--format",
-                        "raw",
-                        "--rate",
-                        "200",
-                        "-o",
-                        str(RESULTS / "profile.txt"),
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-                await asyncio.sleep(1)
-            for mix in ("series", "editor"):
+                profiler = await py_spy(service.handle.pid, RESULTS / "profile.txt")
+            for mix in args.mixes:
                 cpu_before = service.cpu_seconds()
                 result = await closed_loop(driver, programs, mix, args.commands, rng)
                 result["service_cpu_ms_per_command"] = round(
@@ -763,6 +844,23 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 result["broker_hop"] = hop
                 result["floor"] = floor_of(hop, commit_ms)
                 report["open_loop"].append(result)
+            if args.import_programs and not args.import_first:
+                # The driver follows every prescription-updated event: decoding the import's
+                # (some 50 per program) would take a core's share from the service.
+                await driver.stop()
+                profiler = None
+                if args.profile_import:
+                    profiler = await py_spy(service.handle.pid, RESULTS / "profile-import.txt")
+                report["import"] = await bulk_import(
+                    env, args.import_programs, args.seed, args.import_in_flight, metrics_url, cpu
+                )
+                if args.pgbench_seconds:  # the box is shared: the anchor again, right after
+                    report["pgbench_after_import"] = await asyncio.to_thread(
+                        pgbench, bin_dir, database_url, args.pgbench_seconds
+                    )
+                if profiler is not None:
+                    profiler.send_signal(signal.SIGINT)
+                    profiler.wait(30)
             report["service_peak_rss_mb"] = round(service.peak_rss / 2**20, 1)
             if args.soak_seconds:
                 # In a process of its own that prunes sent outbox rows after a minute, so the
@@ -779,16 +877,30 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 )
                 service.start()
                 await service.wait_readiness(204, 60)
+                if args.import_programs and not args.import_first:
+                    driver = Driver(bootstrap, Topics(prefix))
+                    await driver.start()
                 report["soak"] = await soak(
                     driver, programs, service, database_url, args, rng, broker_pid
                 )
-            await driver.stop()
+            if not args.import_programs or args.import_first or args.soak_seconds:
+                await driver.stop()
         finally:
             service.finish()
     finally:
         if stack is not None:
             stack.stop()
     return report
+
+
+def import_anchor(report: dict[str, Any]) -> float | None:
+    """pgbench tps around the import: the mean of the runs before and right after it."""
+    runs = [
+        run["tps"]
+        for run in (report.get("pgbench"), report.get("pgbench_after_import"))
+        if run is not None
+    ]
+    return sum(runs) / len(runs) if runs else None
 
 
 def ratio(value: float | None, anchor: float | None) -> float | None:
@@ -810,6 +922,11 @@ def evaluate(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
         if at_500
         else None,
         "peak_rss_mb": report["service_peak_rss_mb"],
+        "import_prescriptions_vs_pgbench_tps": ratio(
+            report["import"]["prescriptions_per_second"], import_anchor(report)
+        )
+        if "import" in report
+        else None,
     }
     out = {}
     for name, (op, target) in TARGETS.items():
@@ -898,6 +1015,27 @@ def table(report: dict[str, Any]) -> str:
                     + " ".join(f"{name} {value:>3}" for name, value in shares.items())
                     + f"  total {sum(shares.values()):>3}"
                 )
+    if "import" in report:
+        imported = report["import"]
+        anchor = import_anchor(report)
+        versus = f"{imported['prescriptions_per_second'] / anchor:.2f}" if anchor else "n/a"
+        lines += [
+            f"bulk import (program-builder import, {imported['programs']} legacy programs, "
+            f"{imported['prescriptions']} prescriptions, --in-flight {imported['in_flight']}):",
+            f"  {imported['seconds']} s: {imported['programs_per_second']} programs/s, "
+            f"{imported['prescriptions_per_second']} prescriptions/s, "
+            f"{versus} x pgbench tps (mean of before and after: {anchor or 0:.0f}); "
+            f"{imported['summary']}",
+            "  stages: "
+            + ", ".join(
+                f"{stage} {values['mean_ms']} ms x{values['count']}"
+                for stage, values in imported["stages"].items()
+            ),
+        ]
+        if "cpu_percent" in imported:
+            lines.append(
+                "  CPU %: " + " ".join(f"{k} {v}" for k, v in imported["cpu_percent"].items())
+            )
     lines.append(f"service peak RSS: {report['service_peak_rss_mb']} MB")
     if "soak" in report:
         soak = report["soak"]
@@ -913,6 +1051,9 @@ def table(report: dict[str, Any]) -> str:
         lines.append(
             f"pgbench: {tps:.0f} tps, {bench['latency_average_ms']} ms average ({bench['command']})"
         )
+        if "pgbench_after_import" in report:
+            after = report["pgbench_after_import"]["tps"]
+            lines.append(f"pgbench right after the import: {after:.0f} tps")
     lines.append("targets:")
     for name, check in report["targets"].items():
         verdict = "PASS" if check["pass"] else "FAIL"
@@ -945,10 +1086,28 @@ def main() -> None:
     parser.add_argument("--programs", type=int, default=200)
     parser.add_argument("--exercises", type=int, default=4)
     parser.add_argument("--commands", type=int, default=20_000, help="per closed-loop mix")
-    parser.add_argument("--rates", type=int, nargs="+", default=[100, 500, 1000, 2000])
+    parser.add_argument("--rates", type=int, nargs="*", default=[100, 500, 1000, 2000])
+    parser.add_argument("--mixes", nargs="*", choices=sorted(MIXES), default=["series", "editor"])
     parser.add_argument("--seconds", type=float, default=10, help="per open-loop rate")
     parser.add_argument("--pgbench-seconds", type=int, default=15)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--import-programs",
+        type=int,
+        default=3000,
+        help="legacy programs for the bulk-import phase (0 skips it)",
+    )
+    parser.add_argument("--import-in-flight", type=int, default=256)
+    parser.add_argument(
+        "--profile-import",
+        action="store_true",
+        help="py-spy the service during the import (bench/results/profile-import.txt)",
+    )
+    parser.add_argument(
+        "--import-first",
+        action="store_true",
+        help="run the import before the edit loops (on an empty database)",
+    )
     parser.add_argument(
         "--soak-seconds",
         type=float,

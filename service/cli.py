@@ -393,6 +393,42 @@ def command_docs(args: argparse.Namespace) -> int:
     return serve(args.host, args.port)
 
 
+EXIT_IMPORT_CANNOT_RUN = 2
+EXIT_IMPORT_INTERRUPTED = 130
+
+
+def command_import(args: argparse.Namespace) -> int:
+    """`import FILE|-`: CONTRACT.md § "Bulk import"; 0, 1, 2 (could not run) or 130 (stopped)."""
+    from service.entrypoints.bulk_import import CannotRun, import_file
+
+    settings = load_settings()
+    # Progress and the summary are the output; a client library's retries are not.
+    logs.configure("WARNING", "text")
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    try:
+        return asyncio.run(
+            import_file(
+                settings,
+                args.file,
+                tenant=args.tenant,
+                report_path=args.report,
+                in_flight=args.in_flight,
+            )
+        )
+    except CannotRun as reason:
+        print(f"program-builder import: {reason}", file=sys.stderr)
+        return EXIT_IMPORT_CANNOT_RUN
+    finally:
+        SIGNALS.install()  # the loop's handlers are gone with it
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="program-builder", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -407,6 +443,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     docs = sub.add_parser("docs", help="serve the AsyncAPI page of the service")
     docs.add_argument("--host", default="127.0.0.1")
     docs.add_argument("--port", type=int, default=8000)
+    bulk = sub.add_parser(
+        "import", help="bulk import of programs from JSON Lines through the commands topic"
+    )
+    bulk.add_argument("file", metavar="FILE", help="JSON Lines, one program per line; - for stdin")
+    bulk.add_argument("--tenant", help="the tenantId of lines that carry none")
+    bulk.add_argument(
+        "--report",
+        default="import-report.jsonl",
+        help="where rejected and unreadable lines are listed (default: %(default)s)",
+    )
+    bulk.add_argument(
+        "--in-flight",
+        type=_positive,
+        default=256,
+        metavar="N",
+        help="at most N commands waiting for their result (default: %(default)s)",
+    )
     asyncapi = sub.add_parser("asyncapi", help="write contracts/schemas/asyncapi.json")
     asyncapi.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
     args = parser.parse_args(argv)
@@ -427,10 +480,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _operate(args)
     except KeyboardInterrupt:  # a stop signal outside the event loop: everything unwound
         log.info("stopped (%s)", SIGNALS.received.name if SIGNALS.received else "SIGINT")
+        if args.command == "import":
+            print("program-builder import: stopped before sending anything", file=sys.stderr)
+            return EXIT_IMPORT_INTERRUPTED
         return 0
     except InvalidSettings as invalid:
         print(f"program-builder {args.command}: {invalid}", file=sys.stderr)
-        return EXIT_INVALID_SETTINGS
+        return EXIT_INVALID_SETTINGS if args.command != "import" else EXIT_IMPORT_CANNOT_RUN
     except Exception as error:
         from service.config import ConfigurationError
 
@@ -443,6 +499,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _operate(args: argparse.Namespace) -> int:
     if args.command == "dev":
         return command_dev(args)
+    if args.command == "import":
+        return command_import(args)
     settings = load_settings()
     logs.configure(settings.log_level, settings.log_format)
     if args.command == "migrate":

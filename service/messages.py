@@ -7,6 +7,7 @@ models and the published schemas. Nothing here does I/O.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from dataclasses import dataclass
@@ -74,6 +75,7 @@ class Record:
         return None
 
 
+@functools.lru_cache(maxsize=256)  # every event of a command repeats its moment
 def timestamp(moment: datetime) -> str:
     """RFC 3339 UTC with a `Z`, as every timestamp on the wire."""
     return moment.isoformat().replace("+00:00", "Z")

@@ -8,6 +8,7 @@ row stands for `sets` identical sets, rows of one week concatenated in their ord
 
 from __future__ import annotations
 
+import functools
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -148,17 +149,10 @@ def _series_from_rows(
 ) -> dict[int, tuple[SetData, ...]]:
     by_week: dict[int, list[SetData]] = {}
     for r, row in enumerate(rows):
-        fields: dict[str, object] = {"setType": "working"}
-        if row.reps is not None:
-            fields["reps"] = row.reps
-        if row.weight is not None:
-            fields["load"] = {"value": row.weight, "unit": "kg"}
-        if row.rpe is not None:
-            fields["rpe"] = row.rpe
-        if row.rest_seconds is not None:
-            fields["restSeconds"] = row.rest_seconds
         try:
-            one_set = PrescriptionSeriesData.model_validate(fields, strict=False).to_wire()
+            one_set = _converted_set(
+                _exact(row.reps), _exact(row.weight), _exact(row.rpe), _exact(row.rest_seconds)
+            )
         except ValidationError as invalid:
             detail = error_details(invalid)[0]
             raise ValidationFailed(
@@ -167,8 +161,35 @@ def _series_from_rows(
                 reason=detail.reason,
             ) from None
         sets = by_week.setdefault(row.week, [])
-        sets.extend(dict(one_set) for _ in range(row.sets))
-    return {
-        week: tuple(with_order_index(item, index) for index, item in enumerate(sets))
-        for week, sets in by_week.items()
-    }
+        for _ in range(row.sets):  # `orderIndex` first, as `with_order_index` puts it
+            item = {"orderIndex": len(sets), **one_set}
+            if "load" in item:  # no set shares a mutable part with another (or the cache)
+                item["load"] = dict(item["load"])
+            sets.append(item)
+    return {week: tuple(sets) for week, sets in by_week.items()}
+
+
+Exact = tuple[type, object] | None
+"""A row's value with its type (80 and 80.0 are equal keys, yet not the same JSON)."""
+
+
+def _exact(value: object) -> Exact:
+    return None if value is None else (type(value), value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _converted_set(reps: Exact, weight: Exact, rpe: Exact, rest_seconds: Exact) -> SetData:
+    """One split row's set in wire form, without `orderIndex`: legacy programs repeat the same
+    rows (3 x 5 at 80 kg) thousands of times, each validated once. Callers copy it."""
+    fields: dict[str, object] = {"setType": "working"}
+    if reps is not None:
+        fields["reps"] = reps[1]
+    if weight is not None:
+        fields["load"] = {"value": weight[1], "unit": "kg"}
+    if rpe is not None:
+        fields["rpe"] = rpe[1]
+    if rest_seconds is not None:
+        fields["restSeconds"] = rest_seconds[1]
+    converted = PrescriptionSeriesData.model_validate(fields, strict=False).to_wire()
+    converted.pop("orderIndex", None)
+    return converted

@@ -48,15 +48,31 @@ FOR UPDATE SKIP LOCKED
 _MARK_SENT = "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"
 
 # Within the batch transaction: hold the free lanes among $2 past the commit, and lock the
-# unsent rows they have (this transaction's, and any older ones) until then.
+# unsent rows they have (this transaction's, and any older ones) until then. This transaction's
+# own rows (`mine`) come back without their contents: the caller has them in memory, in the
+# order it inserted them, which is their id order.
 _CLAIM_LANES = """
 WITH lanes AS (SELECT lane FROM unnest($2::int[]) AS lane WHERE pg_try_advisory_lock($1, lane))
-SELECT id, topic, key, value, header_names, header_values, lane
-FROM outbox
-WHERE sent_at IS NULL AND lane IN (SELECT lane FROM lanes)
+SELECT id, lane, mine,
+       CASE WHEN mine THEN NULL ELSE topic END AS topic,
+       CASE WHEN mine THEN NULL ELSE key END AS key,
+       CASE WHEN mine THEN NULL ELSE value END AS value,
+       CASE WHEN mine THEN NULL ELSE header_names END AS header_names,
+       CASE WHEN mine THEN NULL ELSE header_values END AS header_values
+FROM (
+    SELECT id, lane, topic, key, value, header_names, header_values,
+           xmin = pg_current_xact_id()::xid AS mine
+    FROM outbox
+    WHERE sent_at IS NULL AND lane IN (SELECT lane FROM lanes)
+    ORDER BY id
+    FOR UPDATE SKIP LOCKED
+) AS claimed
 ORDER BY id
-FOR UPDATE SKIP LOCKED
 """
+_COLUMNS = ("topic", "key", "value", "header_names", "header_values", "lane")
+COPY_ROWS = 64
+"""From this many rows on, `add` copies them (two round trips, much less work per row in the
+database); fewer are inserted in one pipelined round trip."""
 # After the commit, in one round trip: what was published is sent; the lanes are free again.
 _MARK_SENT_AND_RELEASE = """
 WITH marked AS (UPDATE outbox SET sent_at = now() WHERE id = ANY($2::bigint[]) RETURNING id)
@@ -107,7 +123,12 @@ def lane_of(key: bytes | None) -> int:
 
 
 async def add(connection: Connection, messages: Sequence[OutgoingMessage]) -> None:
-    if messages:
+    """Insert the rows in this order (their ids follow it)."""
+    if len(messages) >= COPY_ROWS:
+        await connection.copy_records_to_table(
+            "outbox", records=[m.row() for m in messages], columns=_COLUMNS
+        )
+    elif messages:
         # executemany pipelines the rows in one round trip (COPY takes two).
         await connection.executemany(_ADD, [m.row() for m in messages])
 
@@ -130,15 +151,22 @@ async def claim_lanes(connection: Connection, messages: Sequence[OutgoingMessage
     """Within the transaction that added `messages`: hold their free lanes beyond the commit
     (release them with `mark_sent_and_release`, or by closing or resetting the connection, as
     the pool does on release) and return those lanes' unsent rows in id order."""
-    wanted = sorted({lane_of(message.key) for message in messages})
+    lanes = [lane_of(message.key) for message in messages]
+    wanted = sorted(set(lanes))
     if not wanted:
         return LaneClaim([], [], 0)
-    claimed = _claimed(await connection.fetch(_CLAIM_LANES, _LANE_LOCK_SPACE, wanted))
+    rows = await connection.fetch(_CLAIM_LANES, _LANE_LOCK_SPACE, wanted)
     # Each lane taken returns at least this transaction's own rows (no other holder can lock
     # them): a lane with no row returned is one another holder had.
-    held = sorted({item.lane for item in claimed})
-    declined = sum(1 for message in messages if lane_of(message.key) not in held)
-    return LaneClaim(held, claimed, declined)
+    held = {row["lane"] for row in rows}
+    own = iter([m for m, lane in zip(messages, lanes, strict=True) if lane in held])
+    claimed = [
+        ClaimedMessage(row["id"], row["lane"], next(own)) if row["mine"] else _claimed_row(row)
+        for row in rows
+    ]
+    assert next(own, None) is None, "every row of this transaction in a held lane is claimed"
+    declined = sum(1 for lane in lanes if lane not in held)
+    return LaneClaim(sorted(held), claimed, declined)
 
 
 async def mark_sent_and_release(
@@ -153,19 +181,20 @@ async def release(connection: Connection, lanes: Sequence[int]) -> None:
 
 
 def _claimed(rows: Sequence[Any]) -> list[ClaimedMessage]:
-    return [
-        ClaimedMessage(
-            row["id"],
-            row["lane"],
-            OutgoingMessage(
-                row["topic"],
-                row["key"],
-                row["value"],
-                tuple(zip(row["header_names"], row["header_values"], strict=True)),
-            ),
-        )
-        for row in rows
-    ]
+    return [_claimed_row(row) for row in rows]
+
+
+def _claimed_row(row: Any) -> ClaimedMessage:
+    return ClaimedMessage(
+        row["id"],
+        row["lane"],
+        OutgoingMessage(
+            row["topic"],
+            row["key"],
+            row["value"],
+            tuple(zip(row["header_names"], row["header_values"], strict=True)),
+        ),
+    )
 
 
 async def mark_sent(connection: Connection, ids: Sequence[int]) -> None:

@@ -8,6 +8,7 @@ from uuid import UUID
 
 import asyncpg
 from pydantic import TypeAdapter
+from pydantic_core import to_json
 
 from contracts.athletes import Athlete
 from contracts.exercises import Alternative, Progression
@@ -134,6 +135,55 @@ INSERT INTO program_exercises
      alternatives, progression)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 """
+# The rows of many new entities at once (a batch of imports creates thousands): one statement per
+# table, the rows as one array per column, instead of one execution per row.
+# (jsonb columns travel as JSON text: asyncpg would take a list value for an array dimension)
+_INSERT_PROGRAMS = """
+INSERT INTO programs
+    (id, tenant_id, name, weeks, version, week_labels, source_program_id, source_program_version,
+     athlete)
+SELECT id, tenant_id, name, weeks, version, week_labels::jsonb, source_id, source_version,
+       athlete::jsonb
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::integer[], $5::bigint[], $6::text[],
+            $7::uuid[], $8::bigint[], $9::text[])
+     AS row (id, tenant_id, name, weeks, version, week_labels, source_id, source_version, athlete)
+"""
+_PROGRAM_JSON_COLUMNS = (5, 8)
+_INSERT_SESSIONS = """
+INSERT INTO sessions (id, program_id, name, order_index)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::integer[])
+"""
+_INSERT_GROUPS = """
+INSERT INTO exercise_groups
+    (id, program_id, session_id, order_index, rounds, rest_between_rounds_seconds, notes,
+     format, time_cap_seconds, interval_seconds, interval_rest_seconds)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::integer[], $5::integer[],
+                     $6::integer[], $7::text[], $8::text[], $9::integer[], $10::integer[],
+                     $11::integer[])
+"""
+_INSERT_EXERCISES = """
+INSERT INTO program_exercises
+    (id, program_id, session_id, group_id, order_within_group, exercise_id, name, notes,
+     alternatives, progression)
+SELECT id, program_id, session_id, group_id, order_within_group, exercise_id, name, notes,
+       alternatives::jsonb, progression::jsonb
+FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::integer[], $6::uuid[],
+            $7::text[], $8::text[], $9::text[], $10::text[])
+     AS row (id, program_id, session_id, group_id, order_within_group, exercise_id, name, notes,
+             alternatives, progression)
+"""
+_EXERCISE_JSON_COLUMNS = (8, 9)
+_INSERT_PRESCRIPTIONS = """
+INSERT INTO prescriptions (id, program_id, program_exercise_id, week, version, series)
+SELECT id, program_id, program_exercise_id, week, version, series::jsonb
+FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::integer[], $5::bigint[], $6::text[])
+     AS row (id, program_id, program_exercise_id, week, version, series)
+"""
+_PRESCRIPTION_JSON_COLUMNS = (5,)
+BULK_ROWS = 8
+"""From this many rows on, new rows go in one `unnest` statement; fewer are executed row by row
+(the statement a single edit uses, already prepared)."""
+
 _UPSERT_PRESCRIPTION = """
 INSERT INTO prescriptions (id, program_id, program_exercise_id, week, version, series)
 VALUES ($1, $2, $3, $4, $5, $6)
@@ -342,24 +392,33 @@ class PendingWrites:
         if not self.programs:
             return
         live = [p for p in self.programs.values() if not p.deleted]
-        for statement, rows in (
-            (_UPSERT_PROGRAM, [_program_row(p) for p in live if p.id in self.stored]),
-            (_INSERT_PROGRAM, [_program_row(p) for p in live if p.id not in self.stored]),
-        ):
-            if rows:
-                await connection.executemany(statement, rows)
+        known_programs = [_program_row(p) for p in live if p.id in self.stored]
+        if known_programs:
+            await connection.executemany(_UPSERT_PROGRAM, known_programs)
+        await _insert(
+            connection,
+            _INSERT_PROGRAM,
+            _INSERT_PROGRAMS,
+            [_program_row(p) for p in live if p.id not in self.stored],
+            _PROGRAM_JSON_COLUMNS,
+        )
         session_rows, group_rows, exercise_rows = self._structure_rows()
-        for upsert, insert, rows in (
-            (_UPSERT_SESSION, _INSERT_SESSION, session_rows),
-            (_UPSERT_GROUP, _INSERT_GROUP, group_rows),
-            (_UPSERT_EXERCISE, _INSERT_EXERCISE, exercise_rows),
+        for upsert, insert, bulk, rows, json_columns in (
+            (_UPSERT_SESSION, _INSERT_SESSION, _INSERT_SESSIONS, session_rows, ()),
+            (_UPSERT_GROUP, _INSERT_GROUP, _INSERT_GROUPS, group_rows, ()),
+            (
+                _UPSERT_EXERCISE,
+                _INSERT_EXERCISE,
+                _INSERT_EXERCISES,
+                exercise_rows,
+                _EXERCISE_JSON_COLUMNS,
+            ),
         ):
             known = [row for row in rows if row[0] in self.stored]
-            new = [row for row in rows if row[0] not in self.stored]
             if known:
                 await connection.executemany(upsert, known)
-            if new:
-                await connection.executemany(insert, new)
+            new = [row for row in rows if row[0] not in self.stored]
+            await _insert(connection, insert, bulk, new, json_columns)
         # Deletions before prescription upserts: a week re-created gets a new id and the same
         # (exercise, week).
         for statement, ids in (
@@ -370,22 +429,33 @@ class PendingWrites:
         ):
             if ids:
                 await connection.execute(statement, list(ids))
-        prescription_rows = []
+        prescription_rows: list[tuple[object, ...]] = []
+        # Those of exercises this transaction created: none can be stored yet.
+        new_prescription_rows: list[tuple[object, ...]] = []
         for (exercise_id, week), program_id in self.prescriptions.items():
             prescription = self.programs[program_id].prescriptions.get(exercise_id, {}).get(week)
             if prescription is not None:
-                prescription_rows.append(
-                    (
-                        prescription.id,
-                        program_id,
-                        exercise_id,
-                        week,
-                        prescription.version,
-                        list(prescription.series),
-                    )
+                row = (
+                    prescription.id,
+                    program_id,
+                    exercise_id,
+                    week,
+                    prescription.version,
+                    list(prescription.series),
                 )
+                if exercise_id in self.stored:
+                    prescription_rows.append(row)
+                else:
+                    new_prescription_rows.append(row)
         if prescription_rows:
             await connection.executemany(_UPSERT_PRESCRIPTION, prescription_rows)
+        await _insert(
+            connection,
+            _UPSERT_PRESCRIPTION,
+            _INSERT_PRESCRIPTIONS,
+            new_prescription_rows,
+            _PRESCRIPTION_JSON_COLUMNS,
+        )
         gone = [p for p in self.programs.values() if p.deleted]
         if gone:
             # Everything of theirs goes with them (ON DELETE CASCADE); their ids stay taken.
@@ -441,3 +511,23 @@ class PendingWrites:
                             )
                         )
         return sessions, groups, exercises
+
+
+async def _insert(
+    connection: Connection,
+    one: str,
+    bulk: str,
+    rows: list[tuple[object, ...]],
+    json_columns: tuple[int, ...],
+) -> None:
+    """New rows: in one `unnest` statement (`bulk`, one array per column, the jsonb ones at
+    `json_columns` as JSON text, null kept) from `BULK_ROWS` on, else row by row with `one`."""
+    if len(rows) >= BULK_ROWS:
+        columns: list[list[object]] = [list(column) for column in zip(*rows, strict=True)]
+        for at in json_columns:
+            columns[at] = [
+                None if value is None else to_json(value).decode() for value in columns[at]
+            ]
+        await connection.execute(bulk, *columns)
+    elif rows:
+        await connection.executemany(one, rows)

@@ -1,0 +1,481 @@
+"""`program-builder import`: a JSON Lines file of programs sent through the commands topic as
+`program.import` commands, at most N waiting for their result on a reply topic of the run's own.
+
+CONTRACT.md § "Operating the service → Bulk import". Each line's commandId is derived from its
+tenant and program, so a rerun of the same file answers `duplicate` for what is already in and
+imports the rest. How outcomes count:
+
+- `applied`: imported.
+- `rejected`, or `duplicate` carrying the first outcome's `error`: rejected with that code (a
+  line rejected by an earlier run is reported again).
+- `duplicate` without an error: already imported; except when this run sent the command more
+  than once because no result came back in time (a reply copy is best effort: the service can
+  stop between its commit and that publish). Then the first send of this run is what most likely
+  applied it, so it counts as imported; either way the program is there exactly once.
+
+A command whose result has not arrived `resend_after` seconds after it was sent is sent again
+(same commandId, so the service answers `duplicate` at worst), the wait doubling each time.
+
+A stop signal stops the sending; the results in flight have `STOP_GRACE_SECONDS` to arrive; the
+summary is printed and the status is 130. What was not sent or not answered is imported by the
+next run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+
+from contracts.dlq import HEADER_CORRELATION_ID, HEADER_REPLY_TO
+from service.config import Settings
+from service.entrypoints.client import partitions_of
+from service.entrypoints.import_file import (
+    ImportCommand,
+    Line,
+    Report,
+    Tally,
+    Unreadable,
+    count_lines,
+    lines_of,
+    read_line,
+)
+from service.entrypoints.import_progress import PLAIN_INTERVAL_SECONDS, Progress, progress_for
+from service.kafka import client_options, partition_for
+
+log = logging.getLogger("program_builder.import")
+
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1
+EXIT_CANNOT_RUN = 2
+EXIT_INTERRUPTED = 130
+
+DEFAULT_IN_FLIGHT = 256
+STOP_GRACE_SECONDS = 30.0
+RESEND_AFTER_SECONDS = 60.0
+BROKER_TIMEOUT_SECONDS = 15.0
+READ_BATCH = 256
+"""Lines read per trip to the reading thread (a pipe on standard input may block)."""
+
+
+class CannotRun(Exception):
+    """The import cannot start or go on (no file, broker unreachable): one line says why."""
+
+
+@dataclass(slots=True)
+class Pending:
+    command: ImportCommand
+    sent_at: float
+    sends: int = 1
+
+
+@dataclass(slots=True)
+class Clients:
+    """The run's producer, and its consumer of the reply topic it created (deleted at close)."""
+
+    settings: Settings
+    producer: AIOKafkaProducer
+    consumer: AIOKafkaConsumer
+    reply_topic: str
+
+    @classmethod
+    async def connect(cls, settings: Settings) -> Clients:
+        """Connected, with the reply topic created and followed from its start; `CannotRun`
+        with one line when the broker cannot be reached."""
+        options = client_options(settings)
+        reply_topic = f"{settings.topic_prefix}.import-replies.{uuid.uuid4().hex[:12]}"
+        timeout_ms = int(BROKER_TIMEOUT_SECONDS * 1000)
+        admin = AIOKafkaAdminClient(**options, request_timeout_ms=timeout_ms)
+        try:
+            await admin.start()
+            await admin.create_topics([NewTopic(reply_topic, 1, settings.topic_replication_factor)])
+        except (KafkaError, OSError, TimeoutError) as error:
+            raise CannotRun(_unreachable(settings, error)) from None
+        finally:
+            await admin.close()
+        clients = cls(
+            settings,
+            AIOKafkaProducer(
+                **options,
+                partitioner=partition_for,
+                acks="all",
+                enable_idempotence=settings.kafka_enable_idempotence,
+                linger_ms=5,
+                max_batch_size=1024 * 1024,
+                max_request_size=2 * 1024 * 1024,
+                request_timeout_ms=timeout_ms,
+            ),
+            AIOKafkaConsumer(
+                **options,
+                enable_auto_commit=False,
+                fetch_max_wait_ms=50,
+                max_partition_fetch_bytes=4 * 1024 * 1024,
+                request_timeout_ms=timeout_ms,
+            ),
+            reply_topic,
+        )
+        try:
+            await clients.producer.start()
+            await clients.consumer.start()
+            partitions = await partitions_of(options, [reply_topic], BROKER_TIMEOUT_SECONDS)
+            clients.consumer.assign(partitions)
+            await clients.consumer.seek_to_beginning(*partitions)
+        except (KafkaError, OSError, TimeoutError) as error:
+            await clients.close()
+            raise CannotRun(_unreachable(settings, error)) from None
+        except BaseException:
+            await clients.close()
+            raise
+        return clients
+
+    async def close(self) -> None:
+        for client in (self.consumer, self.producer):
+            with contextlib.suppress(Exception):
+                await client.stop()
+        admin = AIOKafkaAdminClient(**client_options(self.settings), request_timeout_ms=5000)
+        with contextlib.suppress(Exception):  # the reply topic is the run's own
+            await admin.start()
+            await admin.delete_topics([self.reply_topic])
+        with contextlib.suppress(Exception):
+            await admin.close()
+
+
+def _unreachable(settings: Settings, error: BaseException) -> str:
+    name, text = type(error).__name__, str(error).strip()
+    why = text if name in text else f"{name}: {text}" if text else name
+    return (
+        f"cannot reach the Kafka broker at {settings.kafka_bootstrap_servers} "
+        f"(KAFKA_BOOTSTRAP_SERVERS): {why}"
+    )
+
+
+@dataclass(slots=True)
+class Importer:
+    """One run over one input: sends, matches results, tallies and reports."""
+
+    settings: Settings
+    clients: Clients
+    report: Report
+    progress: Progress
+    in_flight: int = DEFAULT_IN_FLIGHT
+    default_tenant: str | None = None
+    resend_after: float = RESEND_AFTER_SECONDS
+    stop_grace: float = STOP_GRACE_SECONDS
+    tally: Tally = field(default_factory=Tally)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    interrupted: bool = False
+    resent: int = 0
+    last_line_sent: int = 0
+    stopped_before_end: bool = False
+    # commandId -> the lines waiting for it (a file may name one program twice), oldest first
+    _pending: dict[uuid.UUID, deque[Pending]] = field(default_factory=dict)
+    _waiting: int = 0
+    _slot_freed: asyncio.Event = field(default_factory=asyncio.Event)
+    _all_answered: asyncio.Event = field(default_factory=asyncio.Event)
+    _send_failure: BaseException | None = None
+    _receive_failure: BaseException | None = None
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting
+
+    def stop(self) -> None:
+        """A stop signal: send nothing more."""
+        self.interrupted = True
+        self.stopping.set()
+        self._slot_freed.set()
+
+    async def run(self, lines: Iterator[Line]) -> None:
+        """Send every line and wait for the results (or for a stop and its grace)."""
+        receiving = asyncio.create_task(self._receive(), name="import-results")
+        receiving.add_done_callback(self._receiving_ended)
+        resending = asyncio.create_task(self._resend(), name="import-resend")
+        ticking = asyncio.create_task(self._tick(), name="import-progress")
+        try:
+            await self._send_all(lines)
+            await self._wait_for_results()
+        finally:
+            for task in (receiving, resending, ticking):
+                task.cancel()
+            await asyncio.gather(receiving, resending, ticking, return_exceptions=True)
+        if self._receive_failure is not None:
+            raise CannotRun(f"reading the results failed: {self._receive_failure}")
+
+    def _receiving_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self._receive_failure = task.exception()
+            self.stopping.set()
+            self._slot_freed.set()
+            self._all_answered.set()
+
+    # --- sending
+
+    async def _send_all(self, lines: Iterator[Line]) -> None:
+        while not self.stopping.is_set():
+            batch = await asyncio.to_thread(_take, lines, READ_BATCH)
+            if not batch:
+                return
+            for line in batch:
+                item = read_line(line, self.default_tenant)
+                if isinstance(item, Unreadable):
+                    self.tally.unreadable += 1
+                    self.report.unreadable(item)
+                    self.progress.update(self)
+                    continue
+                while self._waiting >= self.in_flight and not self.stopping.is_set():
+                    self._slot_freed.clear()
+                    await self._slot_freed.wait()
+                if self.stopping.is_set():
+                    self.stopped_before_end = True
+                    break
+                self._raise_send_failure()
+                self._waiting += 1
+                self._all_answered.clear()
+                self._pending.setdefault(item.command_id, deque()).append(
+                    Pending(item, time.monotonic())
+                )
+                await self._send(item)
+                self.last_line_sent = item.line
+        self.stopped_before_end = True  # (the end of the input returns above)
+
+    async def _send(self, command: ImportCommand) -> None:
+        delivery = await self.clients.producer.send(
+            self.settings.topics.commands,
+            command.value,
+            key=command.program_id.encode(),
+            headers=[
+                (HEADER_REPLY_TO, self.clients.reply_topic.encode()),
+                (HEADER_CORRELATION_ID, str(command.command_id).encode()),
+            ],
+        )
+        delivery.add_done_callback(self._delivered)
+
+    def _delivered(self, delivery: asyncio.Future[Any]) -> None:
+        if not delivery.cancelled() and delivery.exception() is not None:
+            self._send_failure = delivery.exception()
+            self.stopping.set()
+            self._slot_freed.set()
+            self._all_answered.set()
+
+    def _raise_send_failure(self) -> None:
+        if self._send_failure is not None:
+            raise CannotRun(
+                f"the broker at {self.settings.kafka_bootstrap_servers} did not take a command: "
+                f"{type(self._send_failure).__name__}: {self._send_failure}"
+            )
+
+    async def _resend(self) -> None:
+        while True:
+            await asyncio.sleep(min(5.0, self.resend_after / 4))
+            now = time.monotonic()
+            for waiting in list(self._pending.values()):
+                first = waiting[0]
+                if now - first.sent_at >= self.resend_after * 2 ** (first.sends - 1):
+                    first.sends += 1
+                    first.sent_at = now
+                    self.resent += 1
+                    await self._send(first.command)
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(1)
+            self.progress.update(self)
+
+    async def _wait_for_results(self) -> None:
+        if self._waiting and self._send_failure is None:
+            with contextlib.suppress(Exception):
+                await self.clients.producer.flush()
+            if self.stopping.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._all_answered.wait(), self.stop_grace)
+            else:
+                stop = asyncio.create_task(self.stopping.wait())
+                answered = asyncio.create_task(self._all_answered.wait())
+                await asyncio.wait({stop, answered}, return_when=asyncio.FIRST_COMPLETED)
+                stop.cancel()
+                answered.cancel()
+                if not self._all_answered.is_set() and self.interrupted:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._all_answered.wait(), self.stop_grace)
+        self._raise_send_failure()
+
+    # --- results
+
+    async def _receive(self) -> None:
+        while True:
+            batches = await self.clients.consumer.getmany(timeout_ms=200, max_records=5000)
+            for records in batches.values():
+                for record in records:
+                    if record.value is not None:
+                        self._answered(record.value)
+            if batches:
+                self.progress.update(self)
+
+    def _answered(self, value: bytes) -> None:
+        try:
+            result = json.loads(value)
+            command_id = uuid.UUID(result["commandId"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring a reply that is not a command result: %r", value[:200])
+            return
+        waiting = self._pending.get(command_id)
+        if not waiting:
+            return  # a second answer (the command was sent again): counted already
+        pending = waiting.popleft()
+        if not waiting:
+            del self._pending[command_id]
+        self._count(pending, result)
+        self._waiting -= 1
+        self._slot_freed.set()
+        if self._waiting == 0:
+            self._all_answered.set()
+
+    def _count(self, pending: Pending, result: dict[str, Any]) -> None:
+        status, error = result.get("status"), result.get("error")
+        if status == "applied":
+            self.tally.imported += 1
+        elif status == "duplicate" and not error:
+            if pending.sends > 1:
+                self.tally.imported += 1
+            else:
+                self.tally.already_imported += 1
+        else:
+            error = error if isinstance(error, dict) else {}
+            code = str(error.get("code") or status or "unknown")
+            self.tally.rejected[code] += 1
+            self.progress.update(self)
+            details = error.get("details")
+            self.report.add(
+                pending.command.line,
+                pending.command.program_id,
+                code,
+                str(error.get("message") or f"status {status}"),
+                details if isinstance(details, list) else [],
+            )
+
+
+def _take(lines: Iterator[Line], count: int) -> list[Line]:
+    batch = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) == count:
+            break
+    return batch
+
+
+def _replication(settings: Settings) -> int:
+    return settings.topic_replication_factor
+
+
+def _open_input(path: str) -> tuple[IO[bytes], int | None]:
+    """The input stream and its number of lines (None for standard input or a pipe)."""
+    if path == "-":
+        return sys.stdin.buffer, None
+    source = Path(path)
+    try:
+        stream = source.open("rb")
+    except FileNotFoundError:
+        raise CannotRun(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise CannotRun(f"{path} is a directory, not a JSON Lines file") from None
+    except OSError as error:
+        raise CannotRun(f"cannot read {path}: {error.strerror or error}") from None
+    if not stream.seekable():
+        return stream, None
+    try:
+        total = count_lines(stream)
+        stream.seek(0)
+    except OSError as error:
+        stream.close()
+        raise CannotRun(f"cannot read {path}: {error.strerror or error}") from None
+    return stream, total
+
+
+async def import_file(
+    settings: Settings,
+    path: str,
+    *,
+    tenant: str | None,
+    report_path: str,
+    in_flight: int,
+    resend_after: float = RESEND_AFTER_SECONDS,
+    terminal: bool | None = None,
+    progress_interval: float = PLAIN_INTERVAL_SECONDS,
+) -> int:
+    """The whole run: its exit status (CONTRACT.md). Prints the summary on standard output."""
+    stream, total = _open_input(path)
+    clients: Clients | None = None
+    try:
+        clients = await Clients.connect(settings)
+        try:
+            report_file = open(report_path, "w", encoding="utf-8")  # noqa: SIM115, ASYNC230
+        except OSError as error:
+            raise CannotRun(f"cannot write the report {report_path}: {error.strerror}") from None
+        with (
+            report_file,
+            progress_for(total, terminal=terminal, interval=progress_interval) as progress,
+        ):
+            importer = Importer(
+                settings,
+                clients,
+                Report(report_file),
+                progress,
+                in_flight=in_flight,
+                default_tenant=tenant,
+                resend_after=resend_after,
+            )
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, _on_signal, importer, progress, sig)
+            try:
+                await importer.run(lines_of(stream))
+            finally:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(sig)
+                progress.finish(importer)
+    finally:
+        if clients is not None:
+            await clients.close()
+        if stream is not sys.stdin.buffer:
+            stream.close()
+    print(importer.tally.summary())
+    if importer.resent:
+        print(f"sent again after no result came: {importer.resent}")
+    if importer.report.entries:
+        print(f"report: {report_path} ({importer.report.entries} lines)")
+    if importer.interrupted:
+        where = (
+            f"sending stopped after line {importer.last_line_sent}"
+            if importer.stopped_before_end
+            else "every line was sent"
+        )
+        print(
+            f"interrupted: {where}, {importer.waiting} results not received; run the same "
+            f"command again to complete the import"
+        )
+        return EXIT_INTERRUPTED
+    return EXIT_SOME_FAILED if importer.tally.failed else EXIT_OK
+
+
+def _on_signal(importer: Importer, progress: Progress, sig: signal.Signals) -> None:
+    if importer.stopping.is_set():
+        return
+    progress.note(
+        f"{sig.name}: sending stopped; waiting up to {importer.stop_grace:g} s for "
+        f"{importer.waiting} results"
+    )
+    importer.stop()
