@@ -1,1 +1,2 @@
-"""End-to-end benchmark of the service through Kafka: `python -m bench` (see bench/README.md)."""
+"""End-to-end benchmark of the service through Kafka, and the tooling the tests share with it:
+`python -m bench` (see bench/README.md)."""

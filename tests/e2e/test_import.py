@@ -18,13 +18,13 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from bench.legacy import import_line, legacy_program, prescriptions_of, write_lines
+from bench.process import SCRIPT, ServiceProcess, service_env
 from service.config import Settings
 from service.embedded import free_port
 from service.entrypoints.app import Service
 from service.entrypoints.bulk_import import import_file
 from service.entrypoints.import_file import command_id_of
-from tests.support.legacy import import_line, legacy_program, prescriptions_of, write_lines
-from tests.support.process import SCRIPT, ServiceProcess, service_env
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -25,12 +25,12 @@ import psutil
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from bench.process import Exit, ServiceProcess, service_env
 from contracts.topics import Topics
 from service.embedded import EmbeddedBroker, free_port
 from service.storage import migrations
 from tests.infrastructure import Infrastructure
 from tests.support.kafka import produce
-from tests.support.process import Exit, ServiceProcess, service_env
 from tests.support.proxy import TcpProxy
 from tests.support.refusing_broker import RefusingBroker
 

@@ -15,6 +15,7 @@ import asyncpg
 import psutil
 import pytest
 
+from bench.process import ServiceProcess
 from contracts.commands import COMMAND_TYPES
 from service.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
 from service.storage.database import create_pool
@@ -23,7 +24,6 @@ from tests.conftest import RunFactory
 from tests.reliability.harness import scaled, wait_until
 from tests.support.generator import CommandGenerator
 from tests.support.kafka import CommandClient
-from tests.support.process import ServiceProcess
 from tests.support.proxy import TcpProxy
 
 pytestmark = pytest.mark.reliability

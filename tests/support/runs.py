@@ -8,10 +8,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bench.process import ServiceProcess, service_env
 from contracts.topics import Topics
 from service.config import Settings
 from tests.support.kafka import CommandClient
-from tests.support.process import ServiceProcess, service_env
 
 
 class ServiceRun:

@@ -1,0 +1,211 @@
+"""The bench's report: targets as ratios to the floor measured in the same run, the table it prints
+and the latency plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from service.metrics import STAGES
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+RESULTS = Path(__file__).resolve().parent / "results"
+# Ratios measured in the same run, not absolute times: this box is shared and noisy.
+TARGETS = {
+    "series_vs_pgbench_tps": (">=", 1.2),
+    "editor_vs_pgbench_tps": (">=", 1.0),
+    "p50_at_500_vs_floor": ("<=", 1.5),
+    "p99_at_500_vs_floor": ("<=", 2.0),
+    "peak_rss_mb": ("<=", 200.0),
+    "import_prescriptions_vs_pgbench_tps": (">=", 2.0),
+}
+
+
+def import_anchor(report: dict[str, Any]) -> float | None:
+    """pgbench tps around the import: the mean of the runs before and right after it."""
+    runs = [
+        run["tps"]
+        for run in (report.get("pgbench"), report.get("pgbench_after_import"))
+        if run is not None
+    ]
+    return sum(runs) / len(runs) if runs else None
+
+
+def ratio(value: float | None, anchor: float | None) -> float | None:
+    return round(value / anchor, 2) if value is not None and anchor else None
+
+
+def evaluate(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    tps = (report.get("pgbench") or {}).get("tps")
+    closed = {r["mix"]: r["commands_per_second"] for r in report["closed_loop"]}
+    at = {r["offered_per_second"]: r for r in report["open_loop"]}
+    at_500 = at.get(500)
+    values = {
+        "series_vs_pgbench_tps": ratio(closed.get("series"), tps),
+        "editor_vs_pgbench_tps": ratio(closed.get("editor"), tps),
+        "p50_at_500_vs_floor": ratio(at_500["result"]["p50_ms"], at_500["floor"]["p50_ms"])
+        if at_500
+        else None,
+        "p99_at_500_vs_floor": ratio(at_500["result"]["p99_ms"], at_500["floor"]["p99_ms"])
+        if at_500
+        else None,
+        "peak_rss_mb": report["service_peak_rss_mb"],
+        "import_prescriptions_vs_pgbench_tps": ratio(
+            report["import"]["prescriptions_per_second"], import_anchor(report)
+        )
+        if "import" in report
+        else None,
+    }
+    out = {}
+    for name, (op, target) in TARGETS.items():
+        value = values[name]
+        passed = value is not None and (value >= target if op == ">=" else value <= target)
+        out[name] = {"value": value, "target": f"{op} {target:g}", "pass": passed}
+    within = [
+        rate
+        for rate, r in at.items()
+        if r["result"].get("p99_ms", float("inf")) <= 2 * r["floor"]["p99_ms"]
+    ]
+    out["highest_rate_p99_within_2x_floor"] = {
+        "value": max(within) if within else None,
+        "target": "reported",
+        "pass": True,
+    }
+    if "soak" in report:
+        soak = report["soak"]
+        out["soak_rss_flat"] = {
+            "value": f"{soak['rss_min_mb']}..{soak['rss_max_mb']} MB",
+            "target": f"within ±10 % of {soak['rss_median_mb']} MB",
+            "pass": soak["rss_flat"],
+        }
+        out["soak_kept_up"] = {
+            "value": "stopped early" if soak["stopped_early"] else f"{soak['seconds']:g} s",
+            "target": f"{soak['rate']}/s held for the whole soak",
+            "pass": not soak["stopped_early"],
+        }
+    return out
+
+
+def table(report: dict[str, Any]) -> str:
+    lines = [
+        "closed loop (as fast as it goes)",
+        f"  {'mix':<8} {'commands':>9} {'cmd/s':>9} {'cpu ms/cmd':>11} {'ratio to pgbench':>17}",
+    ]
+    tps = (report.get("pgbench") or {}).get("tps")
+    for r in report["closed_loop"]:
+        versus = f"{r['commands_per_second'] / tps:.2f}" if tps else "n/a"
+        lines.append(
+            f"  {r['mix']:<8} {r['commands']:>9} {r['commands_per_second']:>9} "
+            f"{r['service_cpu_ms_per_command']:>11} {versus:>17}"
+        )
+    lines += [
+        "open loop, editor mix: ms from scheduled send to result, and as a multiple of the floor",
+        "  (floor = 2 broker hops measured at the same rate with the same client settings,",
+        "   + pgbench's average commit latency on the same PostgreSQL)",
+        f"  {'offered/s':>9} {'hop p50':>8} {'hop p99':>8} {'floor p50':>10} {'floor p99':>10}"
+        f" {'p50':>8} {'x floor':>8} {'p99':>8} {'x floor':>8} {'max':>8} {'→event p99':>11}",
+    ]
+    for r in report["open_loop"]:
+        res, ev, hop, floor = r["result"], r["prescription_updated"], r["broker_hop"], r["floor"]
+        lines.append(
+            f"  {r['offered_per_second']:>9} {hop['p50_ms']:>8} {hop['p99_ms']:>8}"
+            f" {floor['p50_ms']:>10} {floor['p99_ms']:>10} {res['p50_ms']:>8}"
+            f" {ratio(res['p50_ms'], floor['p50_ms']):>8} {res['p99_ms']:>8}"
+            f" {ratio(res['p99_ms'], floor['p99_ms']):>8} {res['max_ms']:>8}"
+            f" {ev.get('p99_ms', '-'):>11}"
+        )
+    lines += [
+        "where the time goes (service stages, from its program_builder_stage_seconds; the",
+        "  outbound hop from each result's record timestamp): mean ms (p50 bucket bound)",
+        "  " + f"{'offered/s':>9}" + "".join(f" {stage:>15}" for stage in (*STAGES, "result hop")),
+    ]
+    for r in report["open_loop"]:
+        stages = r.get("stages", {})
+        cells = [
+            f"{stages[stage]['mean_ms']} ({stages[stage]['p50_under_ms']:g})"
+            if stage in stages
+            else "-"
+            for stage in STAGES
+        ]
+        hop = r.get("result_hop", {})
+        cells.append(f"p50 {hop.get('p50_ms', '-')}")
+        lines.append(f"  {r['offered_per_second']:>9}" + "".join(f" {c:>15}" for c in cells))
+    lines += [
+        "CPU % of one core, by process, during the hop and during the service's run at a rate",
+        "  (this box has 2 cores, 200 % in all)",
+    ]
+    for r in report["open_loop"]:
+        for phase, used in (("hop", r["broker_hop"]), ("service", r)):
+            if "cpu_percent" in used:
+                shares = used["cpu_percent"]
+                lines.append(
+                    f"  {r['offered_per_second']:>9} {phase:<8} "
+                    + " ".join(f"{name} {value:>3}" for name, value in shares.items())
+                    + f"  total {sum(shares.values()):>3}"
+                )
+    if "import" in report:
+        imported = report["import"]
+        anchor = import_anchor(report)
+        versus = f"{imported['prescriptions_per_second'] / anchor:.2f}" if anchor else "n/a"
+        lines += [
+            f"bulk import (program-builder import, {imported['programs']} legacy programs, "
+            f"{imported['prescriptions']} prescriptions, --in-flight {imported['in_flight']}):",
+            f"  {imported['seconds']} s: {imported['programs_per_second']} programs/s, "
+            f"{imported['prescriptions_per_second']} prescriptions/s, "
+            f"{versus} x pgbench tps (mean of before and after: {anchor or 0:.0f}); "
+            f"{imported['summary']}",
+            "  stages: "
+            + ", ".join(
+                f"{stage} {values['mean_ms']} ms x{values['count']}"
+                for stage, values in imported["stages"].items()
+            ),
+        ]
+        if "cpu_percent" in imported:
+            lines.append(
+                "  CPU %: " + " ".join(f"{k} {v}" for k, v in imported["cpu_percent"].items())
+            )
+    lines.append(f"service peak RSS: {report['service_peak_rss_mb']} MB")
+    if "soak" in report:
+        soak = report["soak"]
+        lines.append(f"soak at {soak['rate']}/s for {soak['seconds']:g} s (10 s slices):")
+        lines.append(f"  {'at s':>6} {'rss MB':>7} {'p99 ms':>7} {'outbox':>8} {'inbox':>8}")
+        lines += [
+            f"  {x['at_seconds']:>6} {x['rss_mb']:>7} {x['p99_ms']:>7}"
+            f" {x['outbox_rows']:>8} {x['inbox_rows']:>8}"
+            for x in soak["samples"]
+        ]
+    if tps:
+        bench = report["pgbench"]
+        lines.append(
+            f"pgbench: {tps:.0f} tps, {bench['latency_average_ms']} ms average ({bench['command']})"
+        )
+        if "pgbench_after_import" in report:
+            after = report["pgbench_after_import"]["tps"]
+            lines.append(f"pgbench right after the import: {after:.0f} tps")
+    lines.append("targets:")
+    for name, check in report["targets"].items():
+        verdict = "PASS" if check["pass"] else "FAIL"
+        lines.append(f"  {verdict} {name}: {check['value']} (target {check['target']})")
+    return "\n".join(lines)
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(10, 5))
+    for r in report["open_loop"]:
+        xs, ys = zip(*r["timeline"], strict=True) if r["timeline"] else ((), ())
+        axis.plot(
+            xs, [y * 1000 for y in ys], ".", markersize=2, label=f"{r['offered_per_second']}/s"
+        )
+    axis.set_xlabel("seconds into the run")
+    axis.set_ylabel("produce → result latency (ms)")
+    axis.set_yscale("log")
+    axis.legend()
+    axis.set_title("Program Builder: latency over time at fixed offered rates (editor mix)")
+    figure.savefig(path, dpi=100)
