@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, ClassVar, Self
 from uuid import UUID
 
 from pydantic import (
@@ -171,13 +171,16 @@ class PrescriptionSeriesData(_SetFieldRules):
             raise ValueError(reason)
         return self
 
+    _ALWAYS_PRESENT: ClassVar[frozenset[str]] = frozenset()
+
     @model_serializer(mode="wrap")
     def _drop_nulls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
         return {
             key: value
             for key, value in data.items()
-            if value is not None and not (key in _OMITTED_WHEN_FALSE and value is False)
+            if key in self._ALWAYS_PRESENT
+            or (value is not None and not (key in _OMITTED_WHEN_FALSE and value is False))
         }
 
 
@@ -241,15 +244,7 @@ class PublishedSet(PrescriptionSeriesData):
 
     resolved_load: ResolvedLoad | None
 
-    @model_serializer(mode="wrap")
-    def _drop_nulls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        return {
-            key: value
-            for key, value in data.items()
-            if key == "resolvedLoad"
-            or (value is not None and not (key in _OMITTED_WHEN_FALSE and value is False))
-        }
+    _ALWAYS_PRESENT: ClassVar[frozenset[str]] = frozenset({"resolvedLoad", "resolved_load"})
 
 
 def check_order_indexes(series: list[PrescriptionSeriesData]) -> list[PrescriptionSeriesData]:

@@ -285,24 +285,18 @@ class _Handoff:
         claim: outbox.LaneClaim,
         committed: float,
     ) -> None:
-        self._publishing = asyncio.create_task(
-            self._publish(publisher, connection, claim, committed)
-        )
+        """Publish `claim` on `connection` in the background, then give the connection back."""
 
-    async def _publish(
-        self,
-        publisher: Publisher,
-        connection: asyncpg.pool.PoolConnectionProxy,
-        claim: outbox.LaneClaim,
-        committed: float,
-    ) -> None:
-        try:
-            await publisher.publish_committed(connection, claim, committed)
-        finally:
+        async def publish_then_release() -> None:
             try:
-                await self.pool.release(connection)
-            except Exception as error:  # a broken connection: the pool replaces it
-                log.warning("releasing the publishing connection failed: %s", error)
+                await publisher.publish_committed(connection, claim, committed)
+            finally:
+                try:
+                    await self.pool.release(connection)
+                except Exception as error:  # a broken connection: the pool replaces it
+                    log.warning("releasing the publishing connection failed: %s", error)
+
+        self._publishing = asyncio.create_task(publish_then_release())
 
     async def settle(self) -> None:
         if self._publishing is not None and not self._publishing.done():
