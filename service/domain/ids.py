@@ -2,20 +2,42 @@
 
 from __future__ import annotations
 
-from uuid import UUID, uuid5
+from hashlib import sha1
+from uuid import UUID, SafeUUID
+
+_new_uuid = object.__new__
+_set = object.__setattr__
+# RFC 4122 version 5: the version nibble and the variant bits, as `uuid.UUID(version=5)` sets them.
+_KEEP = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_VERSION_5 = (5 << 76) | (0x8000 << 48)
+
+
+def uuid5(namespace: UUID | bytes, name: str) -> UUID:
+    """`uuid.uuid5`, the same id, at a fraction of its cost: an import derives one per
+    prescription and event, and the standard one imports `hashlib` and checks its arguments on
+    every call. `namespace` may be given as its 16 bytes, computed once per command."""
+    if isinstance(namespace, UUID):
+        namespace = namespace.bytes
+    # SHA-1 is what RFC 4122 names for version 5: an id, not a secret.
+    digest = sha1(namespace + name.encode(), usedforsecurity=False).digest()
+    derived = _new_uuid(UUID)
+    _set(derived, "int", int.from_bytes(digest[:16]) & _KEEP | _VERSION_5)
+    _set(derived, "is_safe", SafeUUID.unknown)
+    return derived
 
 
 class IdDeriver:
     """Derives ids for one command; inside a batch every name gets the operation's prefix (`2:`)."""
 
-    __slots__ = ("command_id", "prefix")
+    __slots__ = ("_namespace", "command_id", "prefix")
 
     def __init__(self, command_id: UUID, prefix: str = "") -> None:
         self.command_id = command_id
         self.prefix = prefix
+        self._namespace = command_id.bytes
 
     def derive(self, name: str) -> UUID:
-        return uuid5(self.command_id, f"{self.prefix}{name}")
+        return uuid5(self._namespace, f"{self.prefix}{name}")
 
     def group(self) -> UUID:
         return self.derive("group")

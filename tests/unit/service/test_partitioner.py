@@ -8,8 +8,9 @@ import random
 import uuid
 
 from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 
-from service.kafka import partition_for
+from service.kafka import murmur2, partition_for
 
 
 def test_keys_land_where_the_default_partitioner_puts_them() -> None:
@@ -29,3 +30,11 @@ def test_keys_land_where_the_default_partitioner_puts_them() -> None:
 def test_an_unkeyed_record_goes_to_an_available_partition() -> None:
     assert partition_for(None, [0, 1, 2], [2]) == 2
     assert partition_for(None, [0, 1, 2], []) in {0, 1, 2}
+
+
+def test_murmur2_is_aiokafkas() -> None:
+    rng = random.Random(11)
+    for length in [*range(0, 80), 36, 36, 36]:
+        for _ in range(50):
+            key = rng.randbytes(length)
+            assert murmur2(key) == aiokafka_murmur2(key)
