@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -23,6 +23,7 @@ from service.handling import CommandProcessor
 from service.kafka import check_login, create_producer, create_reply_producer, ensure_topics
 from service.messages import Messages
 from service.metrics import Metrics
+from service.pipeline import Pipeline
 from service.relay import OutboxRelay, Retention
 from service.replies import ReplyCopies
 from service.retry import unless_stopped, until_available
@@ -40,23 +41,23 @@ CLIENTS_CLOSE_SECONDS = 0.6
 
 
 class InFlight:
-    """Counts batches being applied, so shutdown can wait until none is."""
+    """Counts the batches being applied (their tasks), so shutdown can wait until none is."""
 
     def __init__(self) -> None:
         self._count = 0
         self._idle = asyncio.Event()
         self._idle.set()
 
-    @contextlib.asynccontextmanager
-    async def track(self) -> AsyncIterator[None]:
+    def hold(self, task: asyncio.Task[bool]) -> None:
+        """Count `task` until it ends."""
         self._count += 1
         self._idle.clear()
-        try:
-            yield
-        finally:
-            self._count -= 1
-            if self._count == 0:
-                self._idle.set()
+        task.add_done_callback(self._ended)
+
+    def _ended(self, _: object) -> None:
+        self._count -= 1
+        if self._count == 0:
+            self._idle.set()
 
     async def wait_idle(self) -> None:
         await self._idle.wait()
@@ -120,10 +121,17 @@ class ProcessContext:
     stopping: asyncio.Event
     in_flight: InFlight = field(default_factory=InFlight)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    pipelines: dict[int, Pipeline] = field(default_factory=dict)
 
     @property
     def pool(self) -> asyncpg.Pool:
         return self.clients.pool
+
+    def pipeline(self, member: int) -> Pipeline:
+        """The batch pipeline of consumer `member` (each consumer keeps its batches in order)."""
+        if member not in self.pipelines:
+            self.pipelines[member] = Pipeline(self.processor, self.stopping, self.in_flight)
+        return self.pipelines[member]
 
     @classmethod
     async def create(

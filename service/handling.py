@@ -10,6 +10,12 @@ published on its connection right after the commit, while the next batch is appl
 batch fails for a reason that is the data's (a constraint), each record is redone in a
 transaction of its own, so one bad command cannot hold back the others; transient failures
 (connection, deadlock) are retried unchanged.
+
+`Pipeline` overlaps one consumer's batches: a batch is read and decided while the batch before it
+is still writing and committing on its own connection (PostgreSQL works on one core while Python
+decides on the other), as long as the two name nothing in common (a program, a commandId, an id
+one creates or deletes); otherwise it waits for that batch. Commits, and offset commits after
+them, stay in the order of the batches.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -25,6 +31,7 @@ from typing import Protocol
 from uuid import UUID
 
 import asyncpg
+import asyncpg.transaction
 
 from contracts import commands as c
 from contracts.parsing import DeadLetter, Parsed, ParseOutcome, Refused, parse_command
@@ -78,6 +85,16 @@ class Publisher(Protocol):
         self, connection: Connection, claim: outbox.LaneClaim, committed_at: float
     ) -> None:
         """Publish a committed transaction's claimed rows on its connection; never raises."""
+
+
+class BatchInFlight(Protocol):
+    """The batch before this one in a `Pipeline`, still writing or committing."""
+
+    async def independent_of(self, names: frozenset[UUID]) -> bool:
+        """Whether that batch names none of these (False while unknown: it was not decided)."""
+
+    async def done(self) -> None:
+        """Until that batch has committed, or given up (it will be redelivered)."""
 
 
 @dataclass(slots=True)
@@ -175,32 +192,124 @@ class CommandProcessor:
         try:
             async with connection.transaction():
                 written = await work(connection)
-                if self.publisher is not None:
-                    # The previous batch's rows out first: its lanes are then free, and a key's
-                    # rows leave in commit order.
-                    await self.settle()
-                    claim = await outbox.claim_lanes(connection, written.messages)
+                claim = await self._claim(connection, written)
         except BaseException:
             await self.pool.release(connection)
             raise
+        await self._committed(connection, claim, started)
+        return written.outcomes
+
+    async def _claim(self, connection: Connection, written: Written) -> outbox.LaneClaim | None:
+        """With a publisher, at the end of the transaction: the lanes of the rows it wrote."""
+        if self.publisher is None:
+            return None
+        # The previous batch's rows out first: its lanes are then free, and a key's rows leave
+        # in commit order.
+        await self.settle()
+        return await outbox.claim_lanes(connection, written.messages)
+
+    async def _committed(
+        self,
+        connection: asyncpg.pool.PoolConnectionProxy,
+        claim: outbox.LaneClaim | None,
+        started: float,
+    ) -> None:
+        """After a commit: publish what the transaction claimed on its connection (in the
+        background), or give the connection back."""
         committed = time.perf_counter()
         self.on_commit(committed - started)
         if claim is None or self.publisher is None:
             await self.pool.release(connection)
         else:
             self._handoff.publish(self.publisher, connection, claim, committed)
-        return written.outcomes
 
     async def _apply_batch(self, connection: Connection, records: Sequence[Record]) -> Written:
         """Read what the records need, decide each in order, write it all."""
         now = self.clock()
         parsed = [parse_command(record.value) for record in records]
+        batch, written = await self._read_and_decide(connection, records, parsed, now)
+        await batch.write(written.messages)
+        return written
+
+    async def _read_and_decide(
+        self,
+        connection: Connection,
+        records: Sequence[Record],
+        parsed: Sequence[ParseOutcome],
+        now: datetime,
+    ) -> tuple[_Batch, Written]:
         batch = await _Batch.read(connection, parsed, now)
         written = Written()
         for record, result in zip(records, parsed, strict=True):
             written.add(*await self._decide(batch, record, result, now))
-        await batch.write(written.messages)
-        return written
+            # A real yield between commands: what the batch before this one still sends to
+            # PostgreSQL (its writes, its commit) goes out meanwhile, not after this loop.
+            await asyncio.sleep(0)
+        return batch, written
+
+    async def process_overlapping(
+        self,
+        records: Sequence[Record],
+        stopping: asyncio.Event,
+        before: BatchInFlight | None,
+        decided: Callable[[frozenset[UUID] | None], None],
+    ) -> list[Outcome]:
+        """`process`, overlapped with the batch `before` it (see `Pipeline`): read and decide
+        these records now, on a connection of their own (after `before` if the two name
+        something in common), tell `decided` what this batch names, then write, and commit once
+        `before` is done. Any failure of this first attempt rolls it back and falls back to
+        `process` once `before` is done: its retries, and a record at a time for a failure that
+        is the data's."""
+        prepared: _Prepared | None = None
+        try:
+            prepared = await self._prepare(records, before)
+        except Exception as error:
+            log.info("batch of %d not applied ahead (%r): applied in turn", len(records), error)
+        finally:
+            decided(None if prepared is None else prepared.names)
+        if prepared is not None:
+            try:
+                return await self._complete(prepared, before)
+            except Exception as error:
+                log.info("batch of %d failed to commit (%r): applied again", len(records), error)
+        if before is not None:
+            await before.done()
+        return await self.process(records, stopping)
+
+    async def _prepare(self, records: Sequence[Record], before: BatchInFlight | None) -> _Prepared:
+        """Open a transaction, read and decide the batch, and start sending its writes."""
+        now = self.clock()
+        parsed = [parse_command(record.value) for record in records]
+        if before is not None and not await before.independent_of(_names_claimed(parsed)):
+            await before.done()
+        started = time.perf_counter()
+        connection = await self.pool.acquire()
+        transaction = connection.transaction()
+        try:
+            await transaction.start()
+            batch, written = await self._read_and_decide(connection, records, parsed, now)
+            writing = asyncio.create_task(batch.write(written.messages))
+        except BaseException:
+            await _roll_back(self.pool, connection, transaction)
+            raise
+        return _Prepared(connection, transaction, written, writing, batch.names(), started)
+
+    async def _complete(self, prepared: _Prepared, before: BatchInFlight | None) -> list[Outcome]:
+        """Finish a prepared batch's writes, wait for `before`, claim the lanes, commit."""
+        connection = prepared.connection
+        try:
+            await prepared.writing
+            if before is not None:
+                await before.done()
+            claim = await self._claim(connection, prepared.written)
+            await prepared.transaction.commit()
+        except BaseException:
+            prepared.writing.cancel()
+            await asyncio.gather(prepared.writing, return_exceptions=True)
+            await _roll_back(self.pool, connection, prepared.transaction)
+            raise
+        await self._committed(connection, claim, prepared.started)
+        return prepared.written.outcomes
 
     async def _decide(
         self, batch: _Batch, record: Record, result: ParseOutcome, now: datetime
@@ -270,6 +379,46 @@ class CommandProcessor:
         return written
 
 
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A batch read and decided in its open transaction, its writes being sent."""
+
+    connection: asyncpg.pool.PoolConnectionProxy
+    transaction: asyncpg.transaction.Transaction
+    written: Written
+    writing: asyncio.Task[None]
+    names: frozenset[UUID]
+    started: float
+
+
+async def _roll_back(
+    pool: asyncpg.Pool,
+    connection: asyncpg.pool.PoolConnectionProxy,
+    transaction: asyncpg.transaction.Transaction,
+) -> None:
+    """Roll back and give the connection back; a broken connection is replaced by the pool."""
+    try:
+        await transaction.rollback()
+    except Exception as error:
+        log.debug("rolling back failed (%r); the connection is reset on release", error)
+    finally:
+        await pool.release(connection)
+
+
+def _names_claimed(parsed: Iterable[ParseOutcome]) -> frozenset[UUID]:
+    """What these commands name: their programs, their commandIds and the ids they create."""
+    names: set[UUID] = set()
+    for result in parsed:
+        if isinstance(result, DeadLetter):
+            continue
+        names.add(result.command_id)
+        if result.program_id is not None:
+            names.add(result.program_id)
+        if isinstance(result, Parsed):
+            names.update(entity_id for _, entity_id in ids_created_by(result.command))
+    return frozenset(names)
+
+
 class _Handoff:
     """Owns the connection of the last committed batch until its rows are published: the
     connection holds their lanes (a session lock) until then, and goes back to the pool after."""
@@ -315,6 +464,9 @@ class _Batch:
     # The ids in use elsewhere, as `context.id_taken` sees them; it follows the batch: what a
     # command deletes is free for the next, what it creates is taken, as if each committed alone.
     taken: set[UUID]
+    # what another batch applied at the same time must not name (see `Pipeline`): this batch's
+    # programs, commandIds and created ids, and the ids its commands delete
+    named: set[UUID]
     entries: list[InboxEntry] = field(default_factory=list)
 
     @classmethod
@@ -335,7 +487,10 @@ class _Batch:
         )
         context = Context(now=now, id_taken=taken.__contains__)
         writes = programs.PendingWrites(stored=programs.stored_ids(loaded))
-        return cls(connection, loaded, seen, context, writes, taken)
+        return cls(connection, loaded, seen, context, writes, taken, set(_names_claimed(parsed)))
+
+    def names(self) -> frozenset[UUID]:
+        return frozenset(self.named)
 
     def record(self, entry: InboxEntry) -> InboxEntry:
         """The first outcome of its commandId: written to the inbox with the batch."""
@@ -385,11 +540,9 @@ class _Batch:
         self.writes.add(program, changes)
         if changes.program_deleted:
             self.taken.add(program.id)  # a program id is never used again
-        self.taken -= {
-            *changes.deleted_sessions,
-            *changes.deleted_groups,
-            *changes.deleted_exercises,
-        }
+        deleted = {*changes.deleted_sessions, *changes.deleted_groups, *changes.deleted_exercises}
+        self.taken -= deleted
+        self.named |= deleted
         self.taken |= {entity_id for _, entity_id in ids_created_by(command)}
 
 

@@ -10,6 +10,7 @@ bounded, so SIGTERM to exit stays under 5 s even when the broker or the database
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -23,6 +24,7 @@ from service.config import Settings
 from service.entrypoints import asyncapi as asyncapi_page
 from service.entrypoints import http
 from service.entrypoints.consumer import (
+    BATCH_GRACE_SECONDS,
     build_broker,
     close_connections,
     stopping_consumers,
@@ -139,6 +141,11 @@ class Service:
         self.consuming = False
         self.stopping.set()
         self._cut = asyncio.create_task(self._cut_consumers())
+        if self.process is not None:
+            # Batches still committing behind the handler (see `Pipeline`) commit and ack their
+            # offsets while the consumers run: a stopped consumer commits no offset.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.process.in_flight.wait_idle(), BATCH_GRACE_SECONDS)
 
     async def _cut_consumers(self) -> None:
         """Consumers in a group join are cut at once (nothing of theirs is in flight); the

@@ -3,8 +3,11 @@
 The subscriber consumes `<prefix>.commands` in batches with manual acks: a batch's offsets are
 committed only after its transaction committed (what it wrote to the outbox is published
 meanwhile, see `handling`), so a crash in between redelivers it and the inbox answers
-`duplicate`. The handler never raises: a batch that cannot commit (database down) is retried
-with backoff until it commits or the service stops (then it is not acked).
+`duplicate`. The handler hands each batch to its consumer's `Pipeline` and returns once the
+batch is decided, so the next one is fetched and decided while this one writes and commits; the
+offsets committed are exactly the batch's own (the consumer's position is already past the next
+batch). The handler never raises: a batch that cannot commit (database down) is retried with
+backoff until it commits or the service stops (then it is not acked).
 """
 
 from __future__ import annotations
@@ -12,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from itertools import chain
 from types import MethodType
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.structs import OffsetAndMetadata
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -28,6 +32,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from service.config import Settings
 from service.factory import ProcessContext
+from service.handling import Outcome
 from service.kafka import security
 from service.messages import Record
 from service.metrics import Metrics
@@ -78,11 +83,12 @@ def subscribe_commands(
     the running `process` (called per batch; it exists once the service has started)."""
     topics = settings.topics
 
-    async def apply_commands(message: KafkaMessage) -> None:
-        await consume_commands(message, process())
-
     subscribers = []
     for member in range(settings.consume_concurrency):
+
+        async def apply_commands(message: KafkaMessage, member: int = member) -> None:
+            await consume_commands(message, process(), member)
+
         subscriber = broker.subscriber(
             topics.commands,
             group_id=settings.consumer_group,
@@ -171,7 +177,20 @@ def record_of(raw: ConsumerRecord[Any, Any]) -> Record:
     )
 
 
-async def consume_commands(message: KafkaMessage, process: ProcessContext) -> None:
+async def commit_offsets(message: KafkaMessage, raws: Sequence[ConsumerRecord[Any, Any]]) -> None:
+    """Commit the offsets of these records (each partition's last one + 1), not the consumer's
+    position: that is already past the batches fetched after them."""
+    consumer = message.consumer
+    if not isinstance(consumer, AIOKafkaConsumer):  # FastStream's test broker: no offsets
+        await message.ack()
+        return
+    offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+    for raw in raws:
+        offsets[TopicPartition(raw.topic, raw.partition)] = OffsetAndMetadata(raw.offset + 1, "")
+    await consumer.commit(offsets)
+
+
+async def consume_commands(message: KafkaMessage, process: ProcessContext, member: int = 0) -> None:
     """Apply a batch of commands (the body is left as bytes: `contracts` parses it)."""
     raw = message.raw_message
     raws = raw if isinstance(raw, tuple | list) else (raw,)
@@ -182,32 +201,39 @@ async def consume_commands(message: KafkaMessage, process: ProcessContext) -> No
     now_ms = time.time() * 1000
     for r in raws:
         process.metrics.stage("queued", (now_ms - r.timestamp) / 1000)
-    async with process.in_flight.track():
-        try:
-            outcomes = await process.processor.process(records, process.stopping)
-        except Stopped:
-            log.warning(
-                "stopping with %d uncommitted commands: they will be redelivered", len(records)
-            )
-            return
-        except Exception:
-            # Not transient and not attributable to one record: never ack, never skip.
-            log.exception("batch of %d could not be processed; stopping consumption", len(records))
-            process.stopping.set()
-            return
+
+    async def complete(outcomes: list[Outcome]) -> None:
         committed = time.perf_counter()
         try:
             # A broker that went away holds the offset commit; a stop does not wait for it (the
             # batch is committed: redelivered, it is answered duplicate).
-            await unless_stopped(message.ack(), process.stopping, grace=ACK_GRACE_SECONDS)
+            await unless_stopped(
+                commit_offsets(message, raws), process.stopping, grace=ACK_GRACE_SECONDS
+            )
         except Stopped:
             log.warning(
                 "stopping before the offsets of %d committed commands were committed: they "
                 "will be redelivered and answered duplicate",
                 len(records),
             )
+        except Exception as error:  # a rebalance took the partitions: redelivered elsewhere
+            log.warning(
+                "the offsets of %d committed commands were not committed (%s: %s): they will "
+                "be redelivered and answered duplicate",
+                len(records),
+                type(error).__name__,
+                error,
+            )
         process.metrics.stage("offset_commit", time.perf_counter() - committed)
-    seconds = time.perf_counter() - started
+        _report(process, outcomes, time.perf_counter() - started)
+
+    applied = await process.pipeline(member).submit(records, complete)
+    if process.stopping.is_set():
+        # The last batch before a stop is committed and acked while the consumer still runs.
+        await asyncio.wait({applied})
+
+
+def _report(process: ProcessContext, outcomes: list[Outcome], seconds: float) -> None:
     process.metrics.observe_batch(outcomes, seconds)
     for outcome in outcomes:
         log.info(

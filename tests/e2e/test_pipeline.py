@@ -14,11 +14,11 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from faststream.kafka.message import KafkaAckableMessage
 
 from contracts.dlq import DeadLetterCode
 from service.config import Settings
 from service.embedded import EmbeddedBroker
+from service.entrypoints import consumer
 from service.entrypoints.app import Service
 from service.entrypoints.client import partitions_of
 from service.handling import CommandProcessor
@@ -200,10 +200,10 @@ async def test_redelivery_after_crash_between_commit_and_offset_commit(
     the first result is still delivered."""
     app = Service(settings).app
 
-    async def crash_before_ack(self: KafkaAckableMessage) -> None:
+    async def crash_before_ack(message: object, raws: object) -> None:
         return None  # the offset is never committed
 
-    monkeypatch.setattr(KafkaAckableMessage, "ack", crash_before_ack)
+    monkeypatch.setattr(consumer, "commit_offsets", crash_before_ack)
     await app.start()
     async with CommandClient(settings) as client:
         program = new_id()

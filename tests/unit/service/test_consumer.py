@@ -5,8 +5,10 @@ batch unacked when the service stops during its retry."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 import pytest
 from faststream.kafka import TestKafkaBroker
@@ -22,6 +24,7 @@ from service.factory import InFlight
 from service.handling import Outcome
 from service.messages import Record
 from service.metrics import Metrics
+from service.pipeline import Pipeline
 from service.retry import Stopped
 
 
@@ -31,7 +34,14 @@ class FakeProcessor:
     stop_after_commit: bool = False
     batches: list[list[Record]] = field(default_factory=list)
 
-    async def process(self, records: list[Record], stopping: asyncio.Event) -> list[Outcome]:
+    async def process_overlapping(
+        self,
+        records: list[Record],
+        stopping: asyncio.Event,
+        before: object,
+        decided: Callable[[frozenset[UUID] | None], None],
+    ) -> list[Outcome]:
+        decided(frozenset())
         self.batches.append(records)
         if self.stop:
             raise Stopped
@@ -46,6 +56,13 @@ class FakeProcess:
     metrics: Metrics = field(default_factory=Metrics)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     in_flight: InFlight = field(default_factory=InFlight)
+
+    pipelines: dict[int, Pipeline] = field(default_factory=dict)
+
+    def pipeline(self, member: int) -> Pipeline:
+        if member not in self.pipelines:
+            self.pipelines[member] = Pipeline(self.processor, self.stopping, self.in_flight)  # type: ignore[arg-type]
+        return self.pipelines[member]
 
 
 @pytest.fixture

@@ -1,0 +1,133 @@
+"""One consumer's batches, applied in order with one batch of overlap.
+
+Applying a batch is Python (parse, decide, build the rows) then PostgreSQL (write, commit): one
+after the other they keep each of the two busy half the time. The pipeline reads and decides a
+batch while the batch before it still writes and commits on its own connection, when the two
+name nothing in common (a program, a commandId, an id one creates or deletes); otherwise the
+later one waits for the earlier to commit, as without the overlap. Either way the later batch
+commits only after the earlier one, and its offsets are committed (`complete`) only after the
+earlier batch's: an offset commit covers every record before it in its partition, so a batch
+given up (a stop in its retry) keeps every later one of its consumer uncommitted too, and they
+are all redelivered (a committed one is answered duplicate).
+
+At most two batches are in flight: one committing, the next one decided or being decided.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+from uuid import UUID
+
+from service.handling import CommandProcessor, Outcome
+from service.messages import Record
+from service.retry import Stopped
+
+log = logging.getLogger("program_builder")
+
+Complete = Callable[[list[Outcome]], Awaitable[None]]
+"""What follows a batch's commit, in batch order: its offset commit, its logs and metrics."""
+
+
+class Tracker(Protocol):
+    def hold(self, task: asyncio.Task[bool]) -> None:
+        """Count `task` as work in flight until it ends (a stop waits for it)."""
+
+
+class _BatchInFlight:
+    """A submitted batch: what it names once decided, and its task (True once completed)."""
+
+    def __init__(self, before: _BatchInFlight | None) -> None:
+        self.before = before
+        self._names: asyncio.Future[frozenset[UUID] | None] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self.task: asyncio.Task[bool] | None = None
+
+    def decided(self, names: frozenset[UUID] | None) -> None:
+        """What the batch names (None: it was not decided ahead and is applied in turn)."""
+        if not self._names.done():
+            self._names.set_result(names)
+
+    async def decided_or_done(self) -> None:
+        assert self.task is not None
+        waits: set[asyncio.Future[object]] = {self._names, self.task}  # type: ignore[arg-type]
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+
+    async def independent_of(self, names: frozenset[UUID]) -> bool:
+        if self.finished:
+            return True
+        mine = await self._names
+        return mine is not None and mine.isdisjoint(names)
+
+    async def done(self) -> None:
+        """Until the batch has committed and completed, or was given up; waiting is never
+        cancelled into it."""
+        if self.task is not None:
+            await asyncio.wait({self.task})
+
+    @property
+    def finished(self) -> bool:
+        return self.task is not None and self.task.done()
+
+    @property
+    def completed(self) -> bool:
+        return self.task is not None and self.task.done() and self.task.result()
+
+
+class Pipeline:
+    def __init__(
+        self, processor: CommandProcessor, stopping: asyncio.Event, in_flight: Tracker
+    ) -> None:
+        self.processor = processor
+        self.stopping = stopping
+        self.in_flight = in_flight
+        self._last: _BatchInFlight | None = None
+
+    async def submit(self, records: Sequence[Record], complete: Complete) -> asyncio.Task[bool]:
+        """Apply `records` after the batches submitted before, then `complete` them. Returns
+        once they are decided (the next batch can be submitted), or applied; the task returned
+        ends True once the batch committed and `complete` ran, False if it was given up."""
+        last = self._last
+        if last is not None and last.before is not None:
+            await last.before.done()  # one batch commits while the next is decided, no more
+        batch = _BatchInFlight(before=last if last is not None and not last.finished else None)
+        batch.task = asyncio.create_task(self._run(batch, records, complete))
+        self.in_flight.hold(batch.task)
+        self._last = batch
+        await batch.decided_or_done()
+        return batch.task
+
+    async def _run(
+        self, batch: _BatchInFlight, records: Sequence[Record], complete: Complete
+    ) -> bool:
+        try:
+            outcomes = await self.processor.process_overlapping(
+                records, self.stopping, batch.before, batch.decided
+            )
+        except Stopped:
+            log.warning(
+                "stopping with %d uncommitted commands: they will be redelivered", len(records)
+            )
+            return False
+        except Exception:
+            # Not transient and not attributable to one record: never ack, never skip.
+            log.exception("batch of %d could not be processed; stopping consumption", len(records))
+            self.stopping.set()
+            return False
+        finally:
+            batch.decided(None)
+        before, batch.before = batch.before, None
+        if before is not None:
+            await before.done()  # done already: the commit waited for it
+        if before is not None and not before.completed:
+            log.warning(
+                "%d committed commands keep their offsets uncommitted, as the batch before them "
+                "does: they will be redelivered and answered duplicate",
+                len(records),
+            )
+            return False
+        await complete(outcomes)
+        return True

@@ -1,0 +1,129 @@
+"""The batch pipeline's order, with a processor that applies batches when the test says: each
+batch completes (its offsets commit) after the one before it, never when that one was given up,
+and no more than two batches are in flight."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from uuid import UUID
+
+import pytest
+
+from service.factory import InFlight
+from service.handling import BatchInFlight, Outcome
+from service.messages import Record
+from service.pipeline import Pipeline
+from service.retry import Stopped
+
+
+@dataclass
+class Batch:
+    """A batch of the fake processor: decided at once, applied when `result` is set."""
+
+    name: str
+    result: asyncio.Future[str] = field(default_factory=asyncio.Future)
+
+
+@dataclass
+class GatedProcessor:
+    """Applies each batch when its test sets its result (an outcome status, or raise it)."""
+
+    batches: dict[str, Batch] = field(default_factory=dict)
+    started: list[str] = field(default_factory=list)
+
+    def batch(self, name: str) -> Batch:
+        return self.batches.setdefault(name, Batch(name))
+
+    async def process_overlapping(
+        self,
+        records: list[Record],
+        stopping: asyncio.Event,
+        before: BatchInFlight | None,
+        decided: Callable[[frozenset[UUID] | None], None],
+    ) -> list[Outcome]:
+        name = records[0].topic
+        self.started.append(name)
+        decided(frozenset())
+        status = await self.batch(name).result
+        if status == "stopped":
+            raise Stopped
+        if status == "broken":
+            raise RuntimeError("not transient, not one record's")
+        return [Outcome(None, "", None, status, None, 0)]
+
+
+def records(name: str) -> list[Record]:
+    return [Record(name, 0, 0, None, b"{}")]
+
+
+class Run:
+    def __init__(self) -> None:
+        self.processor = GatedProcessor()
+        self.stopping = asyncio.Event()
+        self.in_flight = InFlight()
+        self.pipeline = Pipeline(self.processor, self.stopping, self.in_flight)  # type: ignore[arg-type]
+        self.completed: list[str] = []
+
+    async def submit(self, name: str) -> asyncio.Task[bool]:
+        async def complete(outcomes: list[Outcome]) -> None:
+            self.completed.append(name)
+
+        return await self.pipeline.submit(records(name), complete)
+
+    def apply(self, name: str, status: str = "applied") -> None:
+        self.processor.batch(name).result.set_result(status)
+
+
+async def test_a_batch_applied_first_still_completes_after_the_one_before_it() -> None:
+    run = Run()
+    one, two = await run.submit("one"), await run.submit("two")
+    run.apply("two")
+    await asyncio.sleep(0.05)
+    assert run.completed == [] and not two.done()
+    run.apply("one")
+    assert await one and await two
+    assert run.completed == ["one", "two"]
+    await asyncio.wait_for(run.in_flight.wait_idle(), 1)
+
+
+@pytest.mark.parametrize("given_up", ["stopped", "broken"])
+async def test_after_a_batch_given_up_no_later_batch_completes(given_up: str) -> None:
+    """An offset commit covers the records before it: once a batch is not committed, the later
+    ones of its consumer are not either (they are redelivered, and answered duplicate)."""
+    run = Run()
+    one, two = await run.submit("one"), await run.submit("two")
+    run.apply("two")
+    run.apply("one", given_up)
+    assert not await one and not await two
+    assert run.completed == []
+    assert run.stopping.is_set() == (given_up == "broken")
+
+
+async def test_no_more_than_two_batches_are_in_flight() -> None:
+    run = Run()
+    await run.submit("one")
+    await run.submit("two")
+    third = asyncio.ensure_future(run.submit("three"))
+    await asyncio.sleep(0.05)
+    assert run.processor.started == ["one", "two"] and not third.done()
+    run.apply("one")
+    three = await asyncio.wait_for(third, 1)
+    assert run.processor.started == ["one", "two", "three"]
+    run.apply("two")
+    run.apply("three")
+    assert await three
+    assert run.completed == ["one", "two", "three"]
+
+
+async def test_a_stop_waits_for_every_batch_in_flight() -> None:
+    run = Run()
+    await run.submit("one")
+    await run.submit("two")
+    waiting = asyncio.ensure_future(run.in_flight.wait_idle())
+    run.apply("one")
+    await asyncio.sleep(0.05)
+    assert not waiting.done(), "the second is still in flight"
+    run.apply("two")
+    await asyncio.wait_for(waiting, 1)
