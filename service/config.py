@@ -69,6 +69,9 @@ class Settings(BaseSettings):
 
     # Consumption: up to this many commands are applied per PostgreSQL transaction.
     consume_max_records: int = Field(default=500, ge=1, le=5000)
+    # ...and up to about this many bytes of commands: a fetch of big commands (imports) is
+    # applied as several batches, pipelined (one decided while the one before it commits).
+    consume_max_batch_bytes: int = Field(default=256 * 1024, ge=1)
     consume_batch_timeout_ms: int = Field(default=5, ge=1)
     # How long the broker may hold a fetch that has no data: bounds the latency of a lone command.
     consume_fetch_max_wait_ms: int = Field(default=5, ge=1)

@@ -191,16 +191,49 @@ async def commit_offsets(message: KafkaMessage, raws: Sequence[ConsumerRecord[An
 
 
 async def consume_commands(message: KafkaMessage, process: ProcessContext, member: int = 0) -> None:
-    """Apply a batch of commands (the body is left as bytes: `contracts` parses it)."""
+    """Apply a fetch of commands (the bodies are left as bytes: `contracts` parses them), in
+    batches of at most `consume_max_batch_bytes` each, one after the other through the
+    consumer's pipeline; each batch commits its own offsets once applied."""
     raw = message.raw_message
     raws = raw if isinstance(raw, tuple | list) else (raw,)
-    records = [record_of(r) for r in raws]
-    if not records:
-        return
-    started = time.perf_counter()
     now_ms = time.time() * 1000
     for r in raws:
         process.metrics.stage("queued", (now_ms - r.timestamp) / 1000)
+    pipeline = process.pipeline(member)
+    for batch in batches_of(raws, process.settings.consume_max_batch_bytes):
+        if process.stopping.is_set():
+            return  # not applied, not acked: redelivered to the next instance
+        applied = await pipeline.submit(
+            [record_of(r) for r in batch], _completion(message, batch, process)
+        )
+        if process.stopping.is_set():
+            # The last batch before a stop is committed and acked while the consumer runs.
+            await asyncio.wait({applied})
+
+
+def batches_of(
+    raws: Sequence[ConsumerRecord[Any, Any]], max_bytes: int
+) -> list[Sequence[ConsumerRecord[Any, Any]]]:
+    """The records in order, cut into runs of at most `max_bytes` of values (a bigger record
+    makes a batch of its own)."""
+    batches: list[Sequence[ConsumerRecord[Any, Any]]] = []
+    start = size = 0
+    for index, raw in enumerate(raws):
+        value = len(raw.value or b"")
+        if index > start and size + value > max_bytes:
+            batches.append(raws[start:index])
+            start, size = index, 0
+        size += value
+    if start < len(raws):
+        batches.append(raws[start:])
+    return batches
+
+
+def _completion(
+    message: KafkaMessage, raws: Sequence[ConsumerRecord[Any, Any]], process: ProcessContext
+) -> Callable[[list[Outcome]], Awaitable[None]]:
+    """What follows a batch's commit: its offset commit, then its metrics and logs."""
+    started = time.perf_counter()
 
     async def complete(outcomes: list[Outcome]) -> None:
         committed = time.perf_counter()
@@ -214,23 +247,20 @@ async def consume_commands(message: KafkaMessage, process: ProcessContext, membe
             log.warning(
                 "stopping before the offsets of %d committed commands were committed: they "
                 "will be redelivered and answered duplicate",
-                len(records),
+                len(raws),
             )
         except Exception as error:  # a rebalance took the partitions: redelivered elsewhere
             log.warning(
                 "the offsets of %d committed commands were not committed (%s: %s): they will "
                 "be redelivered and answered duplicate",
-                len(records),
+                len(raws),
                 type(error).__name__,
                 error,
             )
         process.metrics.stage("offset_commit", time.perf_counter() - committed)
         _report(process, outcomes, time.perf_counter() - started)
 
-    applied = await process.pipeline(member).submit(records, complete)
-    if process.stopping.is_set():
-        # The last batch before a stop is committed and acked while the consumer still runs.
-        await asyncio.wait({applied})
+    return complete
 
 
 def _report(process: ProcessContext, outcomes: list[Outcome], seconds: float) -> None:

@@ -11,12 +11,14 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from aiokafka import ConsumerRecord
 from faststream.kafka import TestKafkaBroker
 from faststream.kafka.message import KafkaAckableMessage
 
 from service.config import Settings
 from service.entrypoints.consumer import (
     ACK_GRACE_SECONDS,
+    batches_of,
     build_broker,
     subscribe_commands,
 )
@@ -56,7 +58,7 @@ class FakeProcess:
     metrics: Metrics = field(default_factory=Metrics)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     in_flight: InFlight = field(default_factory=InFlight)
-
+    settings: Settings = field(default_factory=lambda: Settings(_env_file=None))
     pipelines: dict[int, Pipeline] = field(default_factory=dict)
 
     def pipeline(self, member: int) -> Pipeline:
@@ -121,3 +123,14 @@ async def test_a_stop_does_not_wait_for_an_offset_commit_the_broker_holds(
     await asyncio.wait_for(deliver(processor, b"{}", {}), 5)
     assert held == [1]
     assert asyncio.get_running_loop().time() - started < ACK_GRACE_SECONDS + 2
+
+
+def test_a_fetch_is_cut_into_batches_of_at_most_the_byte_budget_in_order() -> None:
+    def raw(offset: int, size: int) -> ConsumerRecord[bytes, bytes]:
+        return ConsumerRecord("t", 0, offset, 0, 0, None, b"x" * size, None, size, 0, [])
+
+    raws = [raw(0, 40), raw(1, 50), raw(2, 20), raw(3, 150), raw(4, 10), raw(5, 0)]
+    cut = batches_of(raws, 100)
+    assert [[r.offset for r in batch] for batch in cut] == [[0, 1], [2], [3], [4, 5]]
+    assert batches_of([], 100) == []
+    assert [len(b) for b in batches_of(raws, 10_000)] == [6]
