@@ -3,13 +3,15 @@ broker errors are worth waiting out and which are the settings' fault."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
 import random
 import ssl
 import struct
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -26,6 +28,7 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
     UnsupportedSaslMechanismError,
 )
+from aiokafka.producer.message_accumulator import BatchBuilder
 from faststream.kafka.security import parse_security
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
@@ -112,6 +115,57 @@ def partition_for(key: bytes | None, all_partitions: list[int], available: list[
     if key is None:
         return random.choice(available or all_partitions)
     return all_partitions[_key_hash(key) % len(all_partitions)]
+
+
+class Sendable(Protocol):
+    @property
+    def topic(self) -> str: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> tuple[tuple[str, bytes], ...]: ...
+
+
+async def send_batched(
+    producer: AIOKafkaProducer, messages: Sequence[Sendable]
+) -> list[asyncio.Future[Any]]:
+    """Send `messages` in order, as record batches built here, one per partition (and more when
+    one fills): each message on the partition `send` would choose, each partition's messages in
+    their order. Returns the batches' delivery futures. `send` costs a coroutine, a future and a
+    metadata lookup per message; a commit publishes thousands of them (an import, ~50 each).
+    A message too big for a batch of its own goes through `send`, in its place."""
+    builders: dict[tuple[str, int], BatchBuilder] = {}
+    partitions: dict[str, list[int]] = {}
+    delivered: list[asyncio.Future[Any]] = []
+    for message in messages:
+        topic = message.topic
+        if topic not in partitions:
+            partitions[topic] = list(await producer.partitions_for(topic))
+        every = partitions[topic]
+        partition = partition_for(message.key, every, every)
+        builder = builders.get((topic, partition))
+        if builder is None:
+            builder = builders[topic, partition] = producer.create_batch()
+        record = {"timestamp": None, "key": message.key, "value": message.value}
+        headers = list(message.headers)
+        if builder.append(**record, headers=headers) is not None:
+            continue
+        # The batch is full: it goes, and the message starts the next one.
+        if builder.record_count():
+            delivered.append(await producer.send_batch(builder, topic, partition=partition))
+        builder = builders[topic, partition] = producer.create_batch()
+        if builder.append(**record, headers=headers) is None:
+            delivered.append(
+                await producer.send(
+                    topic, message.value, message.key, partition=partition, headers=headers
+                )
+            )
+    for (topic, partition), builder in builders.items():
+        if builder.record_count():
+            delivered.append(await producer.send_batch(builder, topic, partition=partition))
+    return delivered
 
 
 def create_producer(settings: Settings) -> AIOKafkaProducer:

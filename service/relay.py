@@ -25,6 +25,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from service import failpoints
+from service.kafka import send_batched
 from service.replies import ReplyCopies
 from service.retry import Backoff, Stopped, unless_stopped
 from service.storage import inbox, outbox
@@ -197,15 +198,7 @@ class OutboxRelay:
         else:
             required = [item for item in claimed if item.message.topic in self.own_topics]
             copies = [item.message for item in claimed if item.message.topic not in self.own_topics]
-        sends = [
-            await self.producer.send(
-                item.message.topic,
-                value=item.message.value,
-                key=item.message.key,
-                headers=list(item.message.headers),
-            )
-            for item in required
-        ]
+        sends = await send_batched(self.producer, [item.message for item in required])
         for outcome in await asyncio.gather(*sends, return_exceptions=True):
             if isinstance(outcome, BaseException):
                 raise outcome
