@@ -340,8 +340,7 @@ class CommandProcessor:
             messages = self.messages.results(
                 record, entry, now, span.headers, duplicate=entry is first
             )
-            for event in events:
-                messages += self.messages.events(event, span.headers)
+            messages += self.messages.events(events, span.headers)
         return outcome, messages
 
     async def _record_failure(

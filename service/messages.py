@@ -10,9 +10,11 @@ from __future__ import annotations
 import functools
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 from pydantic_core import to_json
 
@@ -126,13 +128,19 @@ class Messages:
             return None
         return topic
 
-    def events(self, event: Event, trace_headers: Headers) -> list[OutgoingMessage]:
-        """The event; after a `deleted: true` one, its tombstone (same topic and key, null
-        value), so a compacted topic forgets the key. Both go to one outbox lane in this order."""
-        topic, key = self._event_topics[type(event)], str(event.key).encode()
-        messages = [OutgoingMessage(topic, key, to_json(event_payload(event)), trace_headers)]
-        if is_deletion(event):
-            messages.append(OutgoingMessage(topic, key, None, trace_headers))
+    def events(self, events: Sequence[Event], trace_headers: Headers) -> list[OutgoingMessage]:
+        """One command's events, in order; after a `deleted: true` one, its tombstone (same
+        topic and key, null value), so a compacted topic forgets the key. Both go to one outbox
+        lane in this order."""
+        payloads = _Payloads()
+        messages = []
+        for event in events:
+            topic = self._event_topics[type(event)]
+            key = payloads.texts[event.key].encode()
+            value = to_json(payloads.of(event))
+            messages.append(OutgoingMessage(topic, key, value, trace_headers))
+            if is_deletion(event):
+                messages.append(OutgoingMessage(topic, key, None, trace_headers))
         return messages
 
     def dead_letter(self, record: Record, code: str, message: str) -> OutgoingMessage:
@@ -169,70 +177,145 @@ def is_deletion(event: Event) -> bool:
 
 def event_payload(event: Event) -> dict[str, Any]:
     """A `PrescriptionUpdated`, `SessionUpdated` or `ProgramUpdated`."""
-    if isinstance(event, PrescriptionEvent):
-        return _prescription_updated(event)
-    if isinstance(event, ProgramEvent):
-        return _program_updated(event)
-    return _session_updated(event)
+    return _Payloads().of(event)
 
 
-def _program_updated(event: ProgramEvent) -> dict[str, Any]:
-    return {
-        **_envelope(event.cause, "program", event.key, "program.updated"),
-        "programVersion": event.cause.program_version,
-        "deleted": event.deleted,
-        "name": event.name,
-        "weeks": event.weeks,
-        "weekLabels": [{"week": week, "label": label} for week, label in event.week_labels],
-        "sessionIds": [str(session_id) for session_id in event.session_ids],
-        "source": None
-        if event.source is None
-        else {
-            "programId": str(event.source.program_id),
-            "programVersion": event.source.program_version,
-        },
-        "athlete": None if event.athlete is None else event.athlete.to_wire(),
-        "causationId": str(event.cause.command_id),
-    }
+class _Texts(dict[UUID, str]):
+    """Each id's text, written once: the events of one command repeat its program, command,
+    session, group and exercise ids (an import's ~50 events, each of its sessions' exercises)."""
+
+    def __missing__(self, key: UUID) -> str:
+        text = self[key] = str(key)
+        return text
 
 
-def _envelope(cause: Cause, topic_kind: str, key: Any, event_type: str) -> dict[str, Any]:
-    return {
-        "eventId": str(event_id(cause.command_id, topic_kind, key)),
-        "type": event_type,
-        "occurredAt": timestamp(cause.occurred_at),
-        "tenantId": cause.tenant_id,
-        "programId": str(cause.program_id),
-    }
+class _Payloads:
+    """The wire form of the events of one command (what they share is written once)."""
 
+    def __init__(self) -> None:
+        self.texts = _Texts()
+        self._envelopes: dict[int, tuple[Cause, dict[str, Any], bytes]] = {}
 
-def _prescription_updated(event: PrescriptionEvent) -> dict[str, Any]:
-    prescription, placement = event.prescription, event.placement
-    return {
-        **_envelope(event.cause, "prescription", prescription.id, "prescription.updated"),
-        "sessionId": str(event.session_id),
-        "programExerciseId": str(event.exercise.id),
-        "prescriptionId": str(prescription.id),
-        "exerciseId": str(event.exercise.exercise_id),
-        "week": prescription.week,
-        "version": prescription.version,
-        "programVersion": event.cause.program_version,
-        "deleted": placement is None,
-        "group": None
-        if placement is None
-        else {
-            "groupId": str(placement.group_id),
-            "kind": placement.kind.value,
-            "orderIndex": placement.order_index,
-            "orderWithinGroup": placement.order_within_group,
-            "size": placement.size,
-        },
-        "series": [
-            {**item, "resolvedLoad": _resolved_load(resolved)}
-            for item, resolved in zip(prescription.series, event.resolved, strict=True)
-        ],
-        "causationId": str(event.cause.command_id),
-    }
+    def of(self, event: Event) -> dict[str, Any]:
+        if isinstance(event, PrescriptionEvent):
+            return self._prescription_updated(event)
+        if isinstance(event, ProgramEvent):
+            return self._program_updated(event)
+        return self._session_updated(event)
+
+    def _envelope(self, cause: Cause, topic_kind: str, key: str, event_type: str) -> dict[str, Any]:
+        """The fields every event starts with, `eventId` first (keys keep this order)."""
+        shared = self._envelopes.get(id(cause))
+        if shared is None or shared[0] is not cause:
+            fields = {
+                "occurredAt": timestamp(cause.occurred_at),
+                "tenantId": cause.tenant_id,
+                "programId": self.texts[cause.program_id],
+            }
+            shared = self._envelopes[id(cause)] = (cause, fields, cause.command_id.bytes)
+        _, fields, command_id = shared
+        return {
+            "eventId": event_id(command_id, topic_kind, key),
+            "type": event_type,
+            **fields,
+        }
+
+    def _program_updated(self, event: ProgramEvent) -> dict[str, Any]:
+        texts, cause = self.texts, event.cause
+        return {
+            **self._envelope(cause, "program", texts[cause.program_id], "program.updated"),
+            "programVersion": cause.program_version,
+            "deleted": event.deleted,
+            "name": event.name,
+            "weeks": event.weeks,
+            "weekLabels": [{"week": week, "label": label} for week, label in event.week_labels],
+            "sessionIds": [texts[session_id] for session_id in event.session_ids],
+            "source": None
+            if event.source is None
+            else {
+                "programId": texts[event.source.program_id],
+                "programVersion": event.source.program_version,
+            },
+            "athlete": None if event.athlete is None else event.athlete.to_wire(),
+            "causationId": texts[cause.command_id],
+        }
+
+    def _prescription_updated(self, event: PrescriptionEvent) -> dict[str, Any]:
+        texts, cause = self.texts, event.cause
+        prescription, placement = event.prescription, event.placement
+        prescription_id = texts[prescription.id]
+        return {
+            **self._envelope(cause, "prescription", prescription_id, "prescription.updated"),
+            "sessionId": texts[event.session_id],
+            "programExerciseId": texts[event.exercise.id],
+            "prescriptionId": prescription_id,
+            "exerciseId": texts[event.exercise.exercise_id],
+            "week": prescription.week,
+            "version": prescription.version,
+            "programVersion": cause.program_version,
+            "deleted": placement is None,
+            "group": None
+            if placement is None
+            else {
+                "groupId": texts[placement.group_id],
+                "kind": placement.kind.value,
+                "orderIndex": placement.order_index,
+                "orderWithinGroup": placement.order_within_group,
+                "size": placement.size,
+            },
+            "series": [
+                {**item, "resolvedLoad": _resolved_load(resolved)}
+                for item, resolved in zip(prescription.series, event.resolved, strict=True)
+            ],
+            "causationId": texts[cause.command_id],
+        }
+
+    def _session_updated(self, event: SessionEvent) -> dict[str, Any]:
+        texts, session = self.texts, event.session
+        groups = (
+            []
+            if event.deleted
+            else [
+                {
+                    "groupId": texts[group.id],
+                    "orderIndex": group_index,
+                    "kind": group.kind.value,
+                    "rounds": group.settings.rounds,
+                    "restBetweenRoundsSeconds": group.settings.rest_between_rounds_seconds,
+                    "notes": group.settings.notes,
+                    "format": group.settings.format.value,
+                    "timeCapSeconds": group.settings.time_cap_seconds,
+                    "intervalSeconds": group.settings.interval_seconds,
+                    "intervalRestSeconds": group.settings.interval_rest_seconds,
+                    "exercises": [
+                        {
+                            "programExerciseId": texts[exercise.id],
+                            "exerciseId": texts[exercise.exercise_id],
+                            "name": exercise.name,
+                            "orderWithinGroup": index,
+                            "notes": exercise.notes,
+                            "alternatives": [a.to_wire() for a in exercise.alternatives],
+                            "progression": None
+                            if exercise.progression is None
+                            else exercise.progression.to_wire(),
+                        }
+                        for index, exercise in enumerate(group.exercises)
+                    ],
+                }
+                for group_index, group in enumerate(session.groups)
+            ]
+        )
+        session_id = texts[session.id]
+        return {
+            **self._envelope(event.cause, "session", session_id, "session.updated"),
+            "sessionId": session_id,
+            "programVersion": event.cause.program_version,
+            "deleted": event.deleted,
+            "name": session.name,
+            "orderIndex": event.order_index,
+            "groups": groups,
+            "causationId": texts[event.cause.command_id],
+        }
 
 
 def _resolved_load(resolved: ResolvedLoad | None) -> dict[str, Any] | None:
@@ -240,50 +323,3 @@ def _resolved_load(resolved: ResolvedLoad | None) -> dict[str, Any] | None:
     if resolved is None:
         return None
     return {"value": float(resolved.value), "unit": resolved.unit}
-
-
-def _session_updated(event: SessionEvent) -> dict[str, Any]:
-    session = event.session
-    groups = (
-        []
-        if event.deleted
-        else [
-            {
-                "groupId": str(group.id),
-                "orderIndex": group_index,
-                "kind": group.kind.value,
-                "rounds": group.settings.rounds,
-                "restBetweenRoundsSeconds": group.settings.rest_between_rounds_seconds,
-                "notes": group.settings.notes,
-                "format": group.settings.format.value,
-                "timeCapSeconds": group.settings.time_cap_seconds,
-                "intervalSeconds": group.settings.interval_seconds,
-                "intervalRestSeconds": group.settings.interval_rest_seconds,
-                "exercises": [
-                    {
-                        "programExerciseId": str(exercise.id),
-                        "exerciseId": str(exercise.exercise_id),
-                        "name": exercise.name,
-                        "orderWithinGroup": index,
-                        "notes": exercise.notes,
-                        "alternatives": [a.to_wire() for a in exercise.alternatives],
-                        "progression": None
-                        if exercise.progression is None
-                        else exercise.progression.to_wire(),
-                    }
-                    for index, exercise in enumerate(group.exercises)
-                ],
-            }
-            for group_index, group in enumerate(session.groups)
-        ]
-    )
-    return {
-        **_envelope(event.cause, "session", session.id, "session.updated"),
-        "sessionId": str(session.id),
-        "programVersion": event.cause.program_version,
-        "deleted": event.deleted,
-        "name": session.name,
-        "orderIndex": event.order_index,
-        "groups": groups,
-        "causationId": str(event.cause.command_id),
-    }

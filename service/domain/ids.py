@@ -26,6 +26,16 @@ def uuid5(namespace: UUID | bytes, name: str) -> UUID:
     return derived
 
 
+def uuid5_text(namespace: bytes, name: str) -> str:
+    """`str(uuid5(namespace, name))`, without the `UUID` in between: an event id is only ever
+    written out, ~50 times per imported program."""
+    digest = bytearray(sha1(namespace + name.encode(), usedforsecurity=False).digest()[:16])
+    digest[6] = digest[6] & 0x0F | 0x50  # version 5
+    digest[8] = digest[8] & 0x3F | 0x80  # the RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 class IdDeriver:
     """Derives ids for one command; inside a batch every name gets the operation's prefix (`2:`)."""
 
@@ -55,6 +65,7 @@ class IdDeriver:
         return IdDeriver(self.command_id, f"{index}:")
 
 
-def event_id(command_id: UUID, topic_kind: str, key: UUID) -> UUID:
-    """Deterministic per (command, key): a redelivered event keeps its eventId for dedupe."""
-    return uuid5(command_id, f"event:{topic_kind}:{key}")
+def event_id(command_id: bytes, topic_kind: str, key: str) -> str:
+    """Deterministic per (command, key): a redelivered event keeps its eventId for dedupe. From
+    the command id's bytes and the key's text, as text: uuid5(commandId, "event:<kind>:<key>")."""
+    return uuid5_text(command_id, f"event:{topic_kind}:{key}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import uuid
 
-from service.domain.ids import IdDeriver, event_id, uuid5
+from service.domain.ids import IdDeriver, event_id, uuid5, uuid5_text
 
 
 def test_the_same_ids_as_the_standard_uuid5() -> None:
@@ -20,6 +20,7 @@ def test_the_same_ids_as_the_standard_uuid5() -> None:
             assert derived.version == 5
             assert hash(derived) == hash(expected)
             assert derived.is_safe is expected.is_safe
+        assert uuid5_text(namespace.bytes, name) == str(expected)
 
 
 def test_derivers_and_event_ids_keep_their_names() -> None:
@@ -29,6 +30,6 @@ def test_derivers_and_event_ids_keep_their_names() -> None:
         command_id, f"2:prescription:{exercise_id}:3"
     )
     assert ids.group() == uuid.uuid5(command_id, "2:group")
-    assert event_id(command_id, "session", exercise_id) == uuid.uuid5(
-        command_id, f"event:session:{exercise_id}"
+    assert event_id(command_id.bytes, "session", str(exercise_id)) == str(
+        uuid.uuid5(command_id, f"event:session:{exercise_id}")
     )

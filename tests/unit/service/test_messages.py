@@ -122,7 +122,7 @@ def test_events_of_every_shape_match_the_models() -> None:
     ]
     documents = []
     for event in events:
-        message, *tombstone = messages.events(event, ())
+        message, *tombstone = messages.events([event], ())
         gone = event.placement is None if isinstance(event, PrescriptionEvent) else event.deleted
         if gone:  # a deleted entity's event is followed by its tombstone: same topic and key
             assert [(t.topic, t.key, t.value) for t in tombstone] == [
