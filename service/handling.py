@@ -44,7 +44,7 @@ from service.domain.model import Program
 from service.messages import Messages, Record
 from service.retry import until_available
 from service.storage import inbox, outbox, programs
-from service.storage.database import Connection, is_transient, refusal
+from service.storage.database import Connection, Write, is_transient, refusal, run
 from service.storage.inbox import InboxEntry
 from service.storage.outbox import OutgoingMessage
 from service.tracing import Tracing
@@ -288,7 +288,9 @@ class CommandProcessor:
         try:
             await transaction.start()
             batch, written = await self._read_and_decide(connection, records, parsed, now)
-            writing = asyncio.create_task(batch.write(written.messages))
+            # The rows are built here; the task only sends them.
+            writes = batch.planned_writes(written.messages)
+            writing = asyncio.create_task(run(connection, writes))
         except BaseException:
             await _roll_back(self.pool, connection, transaction)
             raise
@@ -499,9 +501,11 @@ class _Batch:
 
     async def write(self, messages: Sequence[OutgoingMessage]) -> None:
         """State, inbox rows and outbox rows, in the transaction that read them."""
-        await self.writes.write(self.connection)
-        await inbox.record(self.connection, self.entries)
-        await outbox.add(self.connection, messages)
+        await run(self.connection, self.planned_writes(messages))
+
+    def planned_writes(self, messages: Sequence[OutgoingMessage]) -> list[Write]:
+        """The statements of `write`, their rows built now."""
+        return [*self.writes.plan(), *inbox.recording(self.entries), *outbox.adding(messages)]
 
     async def apply(self, command: c.Command) -> tuple[InboxEntry, list[Event]]:
         """Apply one command to its (possibly already changed) program, loading what it reads."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TypeAlias
 
 import asyncpg
@@ -14,6 +15,26 @@ from service.config import ConfigurationError, without_password
 
 # A plain connection or one borrowed from the pool: the storage functions take either.
 Connection: TypeAlias = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+
+Write: TypeAlias = Callable[[Connection], Awaitable[object]]
+"""One statement with its arguments, ready to run on a transaction's connection: the rows of a
+write are built first, running it is only I/O."""
+
+
+async def run(connection: Connection, writes: Iterable[Write]) -> None:
+    """Run the statements in order."""
+    for write in writes:
+        await write(connection)
+
+
+def execute_many(statement: str, rows: Sequence[Sequence[object]]) -> Write:
+    """`executemany`: the rows pipelined in one round trip."""
+    return lambda connection: connection.executemany(statement, rows)
+
+
+def execute_one(statement: str, *arguments: object) -> Write:
+    return lambda connection: connection.execute(statement, *arguments)
+
 
 TRANSIENT_SQLSTATES = frozenset(
     {

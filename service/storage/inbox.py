@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from service.storage.database import Connection
+from service.storage.database import Connection, Write, execute_many, run
 
 _FIND = """
 SELECT command_id, command_type, program_id, status, program_version, error, tenant_id
@@ -55,9 +55,12 @@ async def find(connection: Connection, command_ids: Iterable[UUID]) -> dict[UUID
 
 
 async def record(connection: Connection, entries: Sequence[InboxEntry]) -> None:
-    if entries:
-        # executemany pipelines the rows in one round trip (COPY takes two).
-        await connection.executemany(_RECORD, [entry.row() for entry in entries])
+    await run(connection, recording(entries))
+
+
+def recording(entries: Sequence[InboxEntry]) -> list[Write]:
+    """The statement that records these entries (executemany: one round trip; COPY takes two)."""
+    return [execute_many(_RECORD, [entry.row() for entry in entries])] if entries else []
 
 
 async def prune(connection: Connection, older_than_seconds: float, limit: int) -> int:

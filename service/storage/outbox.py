@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from service.storage.database import Connection
+from service.storage.database import Connection, Write, execute_many, run
 
 LANES = 16
 _LANE_LOCK_SPACE = 0x6F7574  # "out": advisory-lock namespace of the relay lanes
@@ -124,13 +124,20 @@ def lane_of(key: bytes | None) -> int:
 
 async def add(connection: Connection, messages: Sequence[OutgoingMessage]) -> None:
     """Insert the rows in this order (their ids follow it)."""
-    if len(messages) >= COPY_ROWS:
-        await connection.copy_records_to_table(
-            "outbox", records=[m.row() for m in messages], columns=_COLUMNS
-        )
-    elif messages:
-        # executemany pipelines the rows in one round trip (COPY takes two).
-        await connection.executemany(_ADD, [m.row() for m in messages])
+    await run(connection, adding(messages))
+
+
+def adding(messages: Sequence[OutgoingMessage]) -> list[Write]:
+    """The statement that inserts the rows in this order, their rows built now."""
+    rows = [m.row() for m in messages]
+    if len(rows) >= COPY_ROWS:
+        return [
+            lambda connection: connection.copy_records_to_table(
+                "outbox", records=rows, columns=_COLUMNS
+            )
+        ]
+    # executemany pipelines the rows in one round trip (COPY takes two).
+    return [execute_many(_ADD, rows)] if rows else []
 
 
 async def claim(connection: Connection, limit: int) -> list[ClaimedMessage]:

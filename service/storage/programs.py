@@ -23,7 +23,9 @@ from service.domain.model import (
     ProgramSource,
     Session,
 )
-from service.storage.database import Connection
+from service.storage.database import Connection, Write
+from service.storage.database import execute_many as _many
+from service.storage.database import execute_one as _execute
 
 PROGRESSION: TypeAdapter[Progression] = TypeAdapter(Progression)
 
@@ -388,15 +390,17 @@ class PendingWrites:
             self.prescriptions[key] = program.id
         self.deleted_prescriptions |= set(changes.deleted_prescriptions)
 
-    async def write(self, connection: Connection) -> None:
+    def plan(self) -> list[Write]:
+        """The statements that write these changes, in order, their rows built now: running
+        them is only I/O (see `handling`: a batch builds them while the one before it commits)."""
         if not self.programs:
-            return
+            return []
+        writes: list[Write] = []
         live = [p for p in self.programs.values() if not p.deleted]
         known_programs = [_program_row(p) for p in live if p.id in self.stored]
         if known_programs:
-            await connection.executemany(_UPSERT_PROGRAM, known_programs)
-        await _insert(
-            connection,
+            writes.append(_many(_UPSERT_PROGRAM, known_programs))
+        writes += _insert(
             _INSERT_PROGRAM,
             _INSERT_PROGRAMS,
             [_program_row(p) for p in live if p.id not in self.stored],
@@ -416,9 +420,9 @@ class PendingWrites:
         ):
             known = [row for row in rows if row[0] in self.stored]
             if known:
-                await connection.executemany(upsert, known)
+                writes.append(_many(upsert, known))
             new = [row for row in rows if row[0] not in self.stored]
-            await _insert(connection, insert, bulk, new, json_columns)
+            writes += _insert(insert, bulk, new, json_columns)
         # Deletions before prescription upserts: a week re-created gets a new id and the same
         # (exercise, week).
         for statement, ids in (
@@ -428,7 +432,7 @@ class PendingWrites:
             (_DELETE_SESSIONS, self.deleted_sessions - {row[0] for row in session_rows}),
         ):
             if ids:
-                await connection.execute(statement, list(ids))
+                writes.append(_execute(statement, list(ids)))
         prescription_rows: list[tuple[object, ...]] = []
         # Those of exercises this transaction created: none can be stored yet.
         new_prescription_rows: list[tuple[object, ...]] = []
@@ -448,9 +452,8 @@ class PendingWrites:
                 else:
                     new_prescription_rows.append(row)
         if prescription_rows:
-            await connection.executemany(_UPSERT_PRESCRIPTION, prescription_rows)
-        await _insert(
-            connection,
+            writes.append(_many(_UPSERT_PRESCRIPTION, prescription_rows))
+        writes += _insert(
             _UPSERT_PRESCRIPTION,
             _INSERT_PRESCRIPTIONS,
             new_prescription_rows,
@@ -459,10 +462,11 @@ class PendingWrites:
         gone = [p for p in self.programs.values() if p.deleted]
         if gone:
             # Everything of theirs goes with them (ON DELETE CASCADE); their ids stay taken.
-            await connection.execute(_DELETE_PROGRAMS, [p.id for p in gone])
-            await connection.execute(
-                _REMEMBER_DELETED, [p.id for p in gone], [p.tenant_id for p in gone]
+            writes.append(_execute(_DELETE_PROGRAMS, [p.id for p in gone]))
+            writes.append(
+                _execute(_REMEMBER_DELETED, [p.id for p in gone], [p.tenant_id for p in gone])
             )
+        return writes
 
     def _structure_rows(
         self,
@@ -513,13 +517,12 @@ class PendingWrites:
         return sessions, groups, exercises
 
 
-async def _insert(
-    connection: Connection,
+def _insert(
     one: str,
     bulk: str,
     rows: list[tuple[object, ...]],
     json_columns: tuple[int, ...],
-) -> None:
+) -> list[Write]:
     """New rows: in one `unnest` statement (`bulk`, one array per column, the jsonb ones at
     `json_columns` as JSON text, null kept) from `BULK_ROWS` on, else row by row with `one`."""
     if len(rows) >= BULK_ROWS:
@@ -528,6 +531,7 @@ async def _insert(
             columns[at] = [
                 None if value is None else to_json(value).decode() for value in columns[at]
             ]
-        await connection.execute(bulk, *columns)
-    elif rows:
-        await connection.executemany(one, rows)
+        return [_execute(bulk, *columns)]
+    if rows:
+        return [_many(one, rows)]
+    return []

@@ -18,7 +18,7 @@ from contracts.commands import Command
 from service.domain.commands import Context, apply
 from service.domain.errors import Rejection
 from service.domain.model import Program
-from service.storage import programs
+from service.storage import database, programs
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +53,7 @@ async def run(connection: asyncpg.Connection, document: Any) -> Program:
             programs.stored_ids({program.id: program} if program else {})
         )
         writes.add(applied.program, applied.changes)
-        await writes.write(connection)
+        await database.run(connection, writes.plan())
     return applied.program
 
 
