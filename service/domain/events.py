@@ -143,7 +143,7 @@ def announce(
         for week in sorted(by_week) if weeks is None else weeks:
             prescription = by_week[week]
             if not changes.republish:
-                prescription = replace(prescription, version=prescription.version + 1)
+                prescription = prescription.next_version()
                 by_week[week] = prescription
                 changes.announced.add((exercise_id, week))
             resolved = resolve_series(resolution, prescription.series, exercise.exercise_id)

@@ -8,7 +8,7 @@ decimal text (`repr` of the float), which is the number the producer wrote.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal
 from typing import Any
@@ -95,9 +95,12 @@ def resolve(
 
 
 def resolve_series(
-    resolution: Resolution | None, series: Iterable[Mapping[str, Any]], exercise_id: UUID
+    resolution: Resolution | None, series: Sequence[Mapping[str, Any]], exercise_id: UUID
 ) -> tuple[ResolvedLoad | None, ...]:
-    """The resolved load of every set of a series, in order."""
+    """The resolved load of every set of a series, in order. A template (no athlete) resolves
+    nothing: answered without looking at each set, as imports announce thousands of them."""
+    if resolution is None:
+        return (None,) * len(series)
     return tuple(resolve(resolution, item.get("load"), exercise_id) for item in series)
 
 
