@@ -45,6 +45,12 @@ ORDER BY id
 LIMIT $2
 FOR UPDATE SKIP LOCKED
 """
+# Both claims read the unsent index, which keeps an entry for every row marked sent since the last
+# vacuum. A bitmap scan (what the planner picks) visits each of them in the heap on every claim,
+# so a claim slows as the dead entries pile up (4 ms to 43 ms over 60 batches of 1,300 rows); a
+# plain index scan marks them dead in the index on the first visit and skips them after (3 ms
+# flat). The setting ends with the claiming transaction.
+_INDEX_SCANS = "SET LOCAL enable_bitmapscan = off"
 _MARK_SENT = "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"
 
 # Within the batch transaction: hold the free lanes among $2 past the commit, and lock the
@@ -142,6 +148,7 @@ def adding(messages: Sequence[OutgoingMessage]) -> list[Write]:
 
 async def claim(connection: Connection, limit: int) -> list[ClaimedMessage]:
     """Within a transaction: lock free lanes and return their oldest unsent rows, in id order."""
+    await connection.execute(_INDEX_SCANS)
     return _claimed(await connection.fetch(_CLAIM, _LANE_LOCK_SPACE, limit))
 
 
@@ -162,6 +169,7 @@ async def claim_lanes(connection: Connection, messages: Sequence[OutgoingMessage
     wanted = sorted(set(lanes))
     if not wanted:
         return LaneClaim([], [], 0)
+    await connection.execute(_INDEX_SCANS)
     rows = await connection.fetch(_CLAIM_LANES, _LANE_LOCK_SPACE, wanted)
     # Each lane taken returns at least this transaction's own rows (no other holder can lock
     # them): a lane with no row returned is one another holder had.
