@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=8, ge=4)
     db_command_timeout_seconds: float = Field(default=30.0, gt=0)
 
-    relay_batch_size: int = Field(default=1000, ge=1)
+    relay_batch_size: int = Field(default=5000, ge=1)
     relay_poll_interval_seconds: float = Field(default=1.0, gt=0)
     producer_linger_ms: int = Field(default=0, ge=0)
     # A result's copy for a requester's reply-to topic is dropped when not acknowledged by then.

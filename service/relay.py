@@ -51,7 +51,7 @@ class OutboxRelay:
         *,
         own_topics: frozenset[str] | None = None,
         replies: ReplyCopies | None = None,
-        batch_size: int = 1000,
+        batch_size: int = 5000,
         poll_interval: float = 1.0,
         on_published: Callable[[int], None] = lambda count: None,
         on_error: Callable[[BaseException], None] = lambda error: None,
