@@ -14,7 +14,7 @@ import pytest
 from service.factory import InFlight
 from service.handling import BatchInFlight, Outcome
 from service.messages import Record
-from service.pipeline import Pipeline
+from service.pipeline import MAX_IN_FLIGHT, Pipeline
 from service.retry import Stopped
 
 
@@ -101,20 +101,21 @@ async def test_after_a_batch_given_up_no_later_batch_completes(given_up: str) ->
     assert run.stopping.is_set() == (given_up == "broken")
 
 
-async def test_no_more_than_two_batches_are_in_flight() -> None:
+async def test_no_more_than_max_in_flight_batches_are_in_flight() -> None:
     run = Run()
-    await run.submit("one")
-    await run.submit("two")
-    third = asyncio.ensure_future(run.submit("three"))
+    names = [f"b{n}" for n in range(MAX_IN_FLIGHT)]
+    for name in names:
+        await run.submit(name)
+    extra = asyncio.ensure_future(run.submit("extra"))
     await asyncio.sleep(0.05)
-    assert run.processor.started == ["one", "two"] and not third.done()
-    run.apply("one")
-    three = await asyncio.wait_for(third, 1)
-    assert run.processor.started == ["one", "two", "three"]
-    run.apply("two")
-    run.apply("three")
-    assert await three
-    assert run.completed == ["one", "two", "three"]
+    assert run.processor.started == names and not extra.done()
+    run.apply(names[0])
+    last = await asyncio.wait_for(extra, 1)
+    assert run.processor.started == [*names, "extra"]
+    for name in [*names[1:], "extra"]:
+        run.apply(name)
+    assert await last
+    assert run.completed == [*names, "extra"]
 
 
 async def test_a_stop_waits_for_every_batch_in_flight() -> None:
