@@ -94,9 +94,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             metrics_url = f"http://127.0.0.1:{http_port}/metrics"
             if args.import_programs and args.import_first:
+                profiler = None
+                if args.profile_import:
+                    profiler = await py_spy(service.handle.pid, RESULTS / "profile-import.txt")
                 report["import"] = await bulk_import(
                     env, args.import_programs, args.seed, args.import_in_flight, metrics_url, cpu
                 )
+                if profiler is not None:
+                    profiler.send_signal(signal.SIGINT)
+                    profiler.wait(30)
             driver = Driver(bootstrap, Topics(prefix))
             await driver.start()
             programs = await seed(driver, args.programs, args.exercises)
