@@ -16,8 +16,6 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from pydantic_core import to_json
-
 from contracts.dlq import (
     HEADER_CORRELATION_ID,
     HEADER_ERROR_CODE,
@@ -32,6 +30,7 @@ from contracts.topics import Topics
 from service.domain.events import Cause, Event, PrescriptionEvent, ProgramEvent, SessionEvent
 from service.domain.ids import event_id
 from service.domain.loads import ResolvedLoad
+from service.encoding import dumps
 from service.storage.inbox import InboxEntry
 from service.storage.outbox import OutgoingMessage
 from service.tracing import Headers
@@ -105,7 +104,7 @@ class Messages:
     ) -> list[OutgoingMessage]:
         """The command's result on the results topic, and on its `reply-to` topic if it has a
         legal one, both with the command's `correlation_id`."""
-        value = to_json(result_payload(entry, processed_at, duplicate=duplicate))
+        value = dumps(result_payload(entry, processed_at, duplicate=duplicate))
         key = str(entry.command_id).encode()
         correlation = record.header(HEADER_CORRELATION_ID)
         headers = trace_headers
@@ -137,7 +136,7 @@ class Messages:
         for event in events:
             topic = self._event_topics[type(event)]
             key = payloads.texts[event.key].encode()
-            value = to_json(payloads.of(event))
+            value = dumps(payloads.of(event))
             messages.append(OutgoingMessage(topic, key, value, trace_headers))
             if is_deletion(event):
                 messages.append(OutgoingMessage(topic, key, None, trace_headers))

@@ -8,10 +8,11 @@ from typing import TypeAlias
 
 import asyncpg
 import asyncpg.pool
-from pydantic_core import from_json, to_json
+from pydantic_core import from_json
 
 from contracts.results import CommandError, ErrorCode
 from service.config import ConfigurationError, without_password
+from service.encoding import dumps
 
 # A plain connection or one borrowed from the pool: the storage functions take either.
 Connection: TypeAlias = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
@@ -120,7 +121,7 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
     await connection.set_type_codec(
         "jsonb",
         schema="pg_catalog",
-        encoder=lambda value: b"\x01" + to_json(value),
+        encoder=lambda value: b"\x01" + dumps(value),
         decoder=lambda data: from_json(data[1:]),
         format="binary",
     )

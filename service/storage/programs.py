@@ -8,7 +8,6 @@ from uuid import UUID
 
 import asyncpg
 from pydantic import TypeAdapter
-from pydantic_core import to_json
 
 from contracts.athletes import Athlete
 from contracts.exercises import Alternative, Progression
@@ -23,6 +22,7 @@ from service.domain.model import (
     ProgramSource,
     Session,
 )
+from service.encoding import dumps
 from service.storage.database import Connection, Write
 from service.storage.database import execute_many as _many
 from service.storage.database import execute_one as _execute
@@ -529,7 +529,7 @@ def _insert(
         columns: list[list[object]] = [list(column) for column in zip(*rows, strict=True)]
         for at in json_columns:
             columns[at] = [
-                None if value is None else to_json(value).decode() for value in columns[at]
+                None if value is None else dumps(value).decode() for value in columns[at]
             ]
         return [_execute(bulk, *columns)]
     if rows:
