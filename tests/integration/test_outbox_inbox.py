@@ -233,3 +233,26 @@ async def test_lanes_of_a_rolled_back_batch_are_freed_when_its_connection_goes_b
             assert held == 0
     finally:
         await pool.close()
+
+
+async def test_claims_read_the_unsent_index_by_plain_index_scans_only_while_claiming(
+    connection: asyncpg.Connection,
+) -> None:
+    """A bitmap scan would visit every row marked sent since the last vacuum on each claim; the
+    claims turn bitmap scans off for their own transaction only."""
+    async with connection.transaction():
+        mine = [message("a", 1)]
+        await outbox.add(connection, mine)
+        claim = await outbox.claim_lanes(connection, mine)
+        assert await connection.fetchval("SHOW enable_bitmapscan") == "off"
+        plan = await connection.fetch(
+            "EXPLAIN SELECT id FROM outbox WHERE sent_at IS NULL AND lane = ANY($1::int[])",
+            claim.lanes,
+        )
+        assert not any("Bitmap" in line for (line,) in plan)
+    assert await connection.fetchval("SHOW enable_bitmapscan") == "on"
+    await outbox.mark_sent_and_release(connection, [c.id for c in claim.messages], claim.lanes)
+    async with connection.transaction():
+        await outbox.claim(connection, 100)
+        assert await connection.fetchval("SHOW enable_bitmapscan") == "off"
+    assert await connection.fetchval("SHOW enable_bitmapscan") == "on"
