@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -94,32 +93,28 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             metrics_url = f"http://127.0.0.1:{http_port}/metrics"
             if args.import_programs and args.import_first:
-                profiler = None
-                if args.profile_import:
-                    profiler = await py_spy(service.handle.pid, RESULTS / "profile-import.txt")
-                report["import"] = await bulk_import(
-                    env, args.import_programs, args.seed, args.import_in_flight, metrics_url, cpu
-                )
-                if profiler is not None:
-                    profiler.send_signal(signal.SIGINT)
-                    profiler.wait(30)
+                profile = RESULTS / "profile-import.txt"
+                async with py_spy(service.handle.pid, profile, enabled=args.profile_import):
+                    report["import"] = await bulk_import(
+                        env,
+                        args.import_programs,
+                        args.seed,
+                        args.import_in_flight,
+                        metrics_url,
+                        cpu,
+                    )
             driver = Driver(bootstrap, Topics(prefix))
             await driver.start()
             programs = await seed(driver, args.programs, args.exercises)
             report["closed_loop"] = []
-            profiler = None
-            if args.profile:
-                profiler = await py_spy(service.handle.pid, RESULTS / "profile.txt")
-            for mix in args.mixes:
-                cpu_before = service.cpu_seconds()
-                result = await closed_loop(driver, programs, mix, args.commands, rng)
-                result["service_cpu_ms_per_command"] = round(
-                    (service.cpu_seconds() - cpu_before) * 1000 / args.commands, 3
-                )
-                report["closed_loop"].append(result)
-            if profiler is not None:
-                profiler.send_signal(signal.SIGINT)
-                profiler.wait(30)
+            async with py_spy(service.handle.pid, RESULTS / "profile.txt", enabled=args.profile):
+                for mix in args.mixes:
+                    cpu_before = service.cpu_seconds()
+                    result = await closed_loop(driver, programs, mix, args.commands, rng)
+                    result["service_cpu_ms_per_command"] = round(
+                        (service.cpu_seconds() - cpu_before) * 1000 / args.commands, 3
+                    )
+                    report["closed_loop"].append(result)
             report["open_loop"] = []
             commit_ms = (report.get("pgbench") or {}).get("latency_average_ms", 0.0)
             for rate in args.rates:
@@ -142,19 +137,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 # The driver follows every prescription-updated event: decoding the import's
                 # (some 50 per program) would take a core's share from the service.
                 await driver.stop()
-                profiler = None
-                if args.profile_import:
-                    profiler = await py_spy(service.handle.pid, RESULTS / "profile-import.txt")
-                report["import"] = await bulk_import(
-                    env, args.import_programs, args.seed, args.import_in_flight, metrics_url, cpu
-                )
-                if args.pgbench_seconds:  # the box is shared: the anchor again, right after
-                    report["pgbench_after_import"] = await asyncio.to_thread(
-                        pgbench, bin_dir, database_url, args.pgbench_seconds
+                profile = RESULTS / "profile-import.txt"
+                async with py_spy(service.handle.pid, profile, enabled=args.profile_import):
+                    report["import"] = await bulk_import(
+                        env,
+                        args.import_programs,
+                        args.seed,
+                        args.import_in_flight,
+                        metrics_url,
+                        cpu,
                     )
-                if profiler is not None:
-                    profiler.send_signal(signal.SIGINT)
-                    profiler.wait(30)
+                    if args.pgbench_seconds:  # the box is shared: the anchor again, right after
+                        report["pgbench_after_import"] = await asyncio.to_thread(
+                            pgbench, bin_dir, database_url, args.pgbench_seconds
+                        )
             report["service_peak_rss_mb"] = round(service.peak_rss / 2**20, 1)
             if args.soak_seconds:
                 # In a process of its own that prunes sent outbox rows after a minute, so the

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import signal
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,7 +106,7 @@ def postmaster_pid(port: int) -> int | None:
     return None
 
 
-async def py_spy(pid: int, output: Path) -> subprocess.Popen[bytes]:
+async def _py_spy(pid: int, output: Path) -> subprocess.Popen[bytes]:
     """py-spy recording `pid` (raw folded stacks) until it gets SIGINT."""
     profiler = subprocess.Popen(  # noqa: ASYNC220 - spawning does not block
         [
@@ -124,6 +127,20 @@ async def py_spy(pid: int, output: Path) -> subprocess.Popen[bytes]:
     )
     await asyncio.sleep(1)
     return profiler
+
+
+@asynccontextmanager
+async def py_spy(pid: int, output: Path, *, enabled: bool = True) -> AsyncIterator[None]:
+    """py-spy records `pid` into `output` while the block runs (nothing when not `enabled`)."""
+    if not enabled:
+        yield
+        return
+    profiler = await _py_spy(pid, output)
+    try:
+        yield
+    finally:
+        profiler.send_signal(signal.SIGINT)
+        profiler.wait(30)
 
 
 @dataclass
