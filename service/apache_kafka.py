@@ -11,7 +11,6 @@ lists every node. Each JVM dies with its parent (PR_SET_PDEATHSIG): nothing is l
 from __future__ import annotations
 
 import base64
-import contextlib
 import fcntl
 import hashlib
 import os
@@ -24,12 +23,12 @@ import subprocess
 import tempfile
 import time
 import uuid
-import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Self
+from xml.etree import ElementTree
 
 from service.embedded import _die_with_parent, _spawning, _stop, free_port
 
@@ -64,7 +63,7 @@ def pom_path() -> Path:
 def kafka_version(pom: Path | None = None) -> str:
     """The broker version the pom pins (`kafka.version`)."""
     namespace = {"m": "http://maven.apache.org/POM/4.0.0"}
-    root = ElementTree.parse(pom or pom_path()).getroot()
+    root = ElementTree.parse(pom or pom_path()).getroot()  # noqa: S314 - our own pom
     version = root.findtext("m:properties/m:kafka.version", namespaces=namespace)
     if not version:
         raise KafkaUnavailable("tooling/kafka/pom.xml names no kafka.version")
@@ -348,6 +347,11 @@ class KafkaNode:
         return ""
 
 
+def _listener(spec: str) -> Listener:
+    name, protocol = spec.split(":", 1)
+    return Listener(name, protocol)
+
+
 def _log_configuration(log: Path) -> str:
     return "\n".join(
         [
@@ -391,22 +395,20 @@ class ApacheKafka:
         self._owns_root = self.root is None
         if self.root is None:
             self.root = Path(tempfile.mkdtemp(prefix="apache-kafka-"))
-        advertised = self.advertised_ports or [None] * self.nodes
+        advertised: list[int | None] = [*(self.advertised_ports or [None] * self.nodes)]
         self.members = [
             KafkaNode(
                 node_id=n + 1,
                 directory=self.root / f"node-{n + 1}",
                 advertised_port=advertised[n],
-                listeners=[Listener(*spec.split(":", 1)) for spec in self.listeners],
+                listeners=[_listener(spec) for spec in self.listeners],
             )
             for n in range(self.nodes)
         ]
 
     @property
     def bootstrap_servers(self) -> str:
-        return ",".join(
-            f"127.0.0.1:{node.advertised_port or node.port}" for node in self.members
-        )
+        return ",".join(f"127.0.0.1:{node.advertised_port or node.port}" for node in self.members)
 
     def listener_servers(self, name: str) -> str:
         """The bootstrap servers of the extra listener `name`."""
