@@ -395,7 +395,9 @@ class ApacheKafka:
         self._owns_root = self.root is None
         if self.root is None:
             self.root = Path(tempfile.mkdtemp(prefix="apache-kafka-"))
-        advertised: list[int | None] = [*(self.advertised_ports or [None] * self.nodes)]
+        advertised: list[int | None] = [None] * self.nodes
+        if self.advertised_ports:
+            advertised = [*self.advertised_ports]
         self.members = [
             KafkaNode(
                 node_id=n + 1,
