@@ -28,7 +28,7 @@ from bench.process import service_env
 from bench.report import RESULTS, evaluate, plot, table
 from bench.workload import MIXES, Driver, seed
 from contracts.topics import Topics
-from service.embedded import EmbeddedStack, free_port
+from service.embedded import EmbeddedStack, choose_broker, free_port
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -40,9 +40,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         bootstrap, database_url = os.environ["KAFKA_BOOTSTRAP_SERVERS"], os.environ["DATABASE_URL"]
         settings_used = {"broker": bootstrap, "postgres": "configured by DATABASE_URL"}
         bin_dir = Path("/nonexistent")
+        idempotent = os.environ.get("KAFKA_ENABLE_IDEMPOTENCE", "true")
     else:
-        stack = EmbeddedStack().start()
-        broker_pid = stack.broker.process.pid if stack.broker.process else None
+        stack = EmbeddedStack(choice=choose_broker()).start()
+        broker_pid = next(iter(stack.broker.pids()), None)
+        idempotent = str(stack.broker.idempotent).lower()
         bootstrap, database_url = stack.broker.bootstrap_servers, stack.postgres.url
         settings_used = {
             "broker": stack.broker.settings_description(),
@@ -59,6 +61,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         KAFKA_SESSION_TIMEOUT_MS="6000",
         KAFKA_HEARTBEAT_INTERVAL_MS="1000",
         RELAY_POLL_INTERVAL_SECONDS="1",
+        KAFKA_ENABLE_IDEMPOTENCE=idempotent,
     )
     if args.service_checkout:  # another checkout's service (and migrations), same bench
         env["PYTHONPATH"] = args.service_checkout

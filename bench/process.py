@@ -149,7 +149,6 @@ def service_env(bootstrap: str, database_url: str, prefix: str, **extra: str) ->
         "DATABASE_URL": database_url,
         "TOPIC_PREFIX": prefix,
         "CONSUMER_GROUP": prefix,
-        "KAFKA_ENABLE_IDEMPOTENCE": "false",
         "HTTP_PORT": "0",
         "LOG_LEVEL": "WARNING",
         "KAFKA_SESSION_TIMEOUT_MS": "3000",

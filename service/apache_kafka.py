@@ -23,7 +23,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -211,18 +211,34 @@ def cluster_id() -> str:
 def metadata_brokers(port: int, timeout: float = 2.0) -> int | None:
     """How many brokers a Metadata (v1) request to 127.0.0.1:`port` lists; None if nothing
     answers it (yet)."""
+    response = _request(port, 3, 1, struct.pack(">i", 0), timeout)  # no topics
+    return None if response is None else int(struct.unpack(">i", response[:4])[0])
+
+
+def group_coordinator_ready(port: int, timeout: float = 2.0) -> bool:
+    """Whether a FindCoordinator (v1) request for a group is answered without error. The first
+    one creates the offsets topic; until it is ready, every client's first group join logs
+    GroupCoordinatorNotAvailable."""
+    key = b"program-builder-ready"
+    response = _request(port, 10, 1, struct.pack(">h", len(key)) + key + b"\x00", timeout)
+    return response is not None and struct.unpack(">h", response[4:6])[0] == 0
+
+
+def _request(port: int, api_key: int, version: int, body: bytes, timeout: float) -> bytes | None:
+    """One request to 127.0.0.1:`port` (header v1): the response after its correlation id, or
+    None if nothing answers it."""
     client = b"program-builder"
-    body = struct.pack(">hhih", 3, 1, 1, len(client)) + client + struct.pack(">i", 0)
+    header = struct.pack(">hhih", api_key, version, 1, len(client)) + client
     try:
         with socket.create_connection(("127.0.0.1", port), timeout) as connection:
             connection.settimeout(timeout)
-            connection.sendall(struct.pack(">i", len(body)) + body)
+            connection.sendall(struct.pack(">i", len(header + body)) + header + body)
             size = struct.unpack(">i", _receive(connection, 4))[0]
             response = _receive(connection, size)
     except (OSError, struct.error, ConnectionError):
         return None
-    correlation, brokers = struct.unpack(">ii", response[:8])
-    return brokers if correlation == 1 else None
+    correlation = struct.unpack(">i", response[:4])[0]
+    return response[4:] if correlation == 1 else None
 
 
 def _receive(connection: socket.socket, size: int) -> bytes:
@@ -512,7 +528,7 @@ class ApacheKafka:
 
     def wait_ready(self, timeout: float = 90, nodes: list[KafkaNode] | None = None) -> None:
         """Until each of `nodes` (all by default) answers a metadata request listing every
-        running node."""
+        running node, and groups have a coordinator."""
         waiting = nodes or [node for node in self.members if node.process is not None]
         expected = sum(1 for node in self.members if node.alive())
         deadline = time.monotonic() + timeout
@@ -523,7 +539,9 @@ class ApacheKafka:
                         f"Kafka node {node.node_id} exited with {node.process.returncode}:\n"
                         f"{node.tail()}"
                     )
-            if all((metadata_brokers(node.port) or 0) >= expected for node in waiting):
+            if all((metadata_brokers(node.port) or 0) >= expected for node in waiting) and (
+                group_coordinator_ready(waiting[0].port)
+            ):
                 return
             time.sleep(0.1)
         raise TimeoutError(
@@ -570,8 +588,6 @@ class ApacheKafka:
     ) -> None:
         self.stop()
 
-    def running_pids(self) -> Iterator[int]:
-        for node in self.members:
-            if node.alive():
-                assert node.process is not None
-                yield node.process.pid
+    def pids(self) -> list[int]:
+        """The process ids of the running nodes (the bench reads their CPU)."""
+        return [node.process.pid for node in self.members if node.process and node.alive()]

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from service import logs
 from service.retry import Stopped, unless_stopped
@@ -32,7 +32,9 @@ from service.retry import Stopped, unless_stopped
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
+    from service.apache_kafka import KafkaJars
     from service.config import Settings
+    from service.embedded import EmbeddedStack
     from service.entrypoints.app import Service
 
 log = logging.getLogger("program_builder")
@@ -314,11 +316,73 @@ def command_run(settings: Settings) -> int:
 
 
 DEV_ENDPOINTS = Path(".data/dev.env")
-"""Where `dev` leaves its broker and database addresses for `demo` (and you) while it runs."""
+"""Where `dev` leaves its broker and database addresses while it runs: `demo` and `import` read
+them when KAFKA_BOOTSTRAP_SERVERS is not set (and you may `source` them)."""
+DEV_BROKER_PORT = 9092
+"""`dev`'s broker listens on Kafka's usual port when it is free, so commands written for a
+local Kafka work as they are (`PB_DEV_BROKER_PORT` another one; 0: any free port)."""
+
+
+def start_local_stack(**options: Any) -> EmbeddedStack:
+    """The local broker (Apache Kafka if this machine can run it, else Tansu; `PB_BROKER`) and
+    PostgreSQL, started; one line says which broker and, for Tansu, why and what it lacks. The
+    first Apache Kafka start fetches its jars with Maven, its progress on one line."""
+    from service.embedded import TANSU_LACKS, EmbeddedStack, choose_broker
+
+    choice = choose_broker()
+    if choice.kind == "tansu":
+        print(
+            f"broker: the embedded Tansu ({TANSU_LACKS}), because {choice.why}; "
+            "Java 17+ and Maven give Apache Kafka",
+            file=sys.stderr,
+        )
+    stack = EmbeddedStack(choice=choice, **options)
+    if choice.kind != "kafka":
+        return stack.start()
+    from service.apache_kafka import KafkaJars
+
+    jars = KafkaJars()
+    if jars.present():
+        return stack.start()
+    with _fetch_progress(jars) as progress:
+        return stack.start(progress)
+
+
+@contextlib.contextmanager
+def _fetch_progress(jars: KafkaJars) -> Iterator[Callable[[int, int], None]]:
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    title = f"fetching Apache Kafka {jars.version} with Maven (once, into {jars.directory.parent})"
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    ) as progress:
+        task = progress.add_task(title, total=None)
+
+        def advance(files: int, size: int) -> None:
+            progress.update(task, description=f"{title}: {files} files, {size / 1e6:.1f} MB")
+
+        yield advance
+
+
+def _dev_broker_port() -> int | None:
+    wanted = int(os.environ.get("PB_DEV_BROKER_PORT", DEV_BROKER_PORT))
+    if wanted == 0:
+        return None
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", wanted))
+        except OSError:
+            log.info("port %d taken: the broker takes a free one (%s)", wanted, DEV_ENDPOINTS)
+            return None
+    return wanted
 
 
 def command_dev(args: argparse.Namespace) -> int:
-    from service.embedded import EmbeddedStack, require_embedded_extra
+    from service.embedded import require_embedded_extra
 
     require_embedded_extra("dev")
 
@@ -326,11 +390,11 @@ def command_dev(args: argparse.Namespace) -> int:
     logs.configure(settings.log_level, "text" if args.log_format is None else args.log_format)
     listener = listen(settings, dev=True)
     try:
-        with EmbeddedStack(keep_data=False) as stack:
+        with start_local_stack(keep_data=False, broker_port=_dev_broker_port()) as stack:
             endpoints = {
                 "KAFKA_BOOTSTRAP_SERVERS": stack.broker.bootstrap_servers,
                 "DATABASE_URL": stack.postgres.url,
-                "KAFKA_ENABLE_IDEMPOTENCE": "false",  # Tansu has no idempotent producer
+                "KAFKA_ENABLE_IDEMPOTENCE": str(stack.broker.idempotent).lower(),
             }
             os.environ.update(endpoints)
             DEV_ENDPOINTS.parent.mkdir(exist_ok=True)
@@ -338,9 +402,11 @@ def command_dev(args: argparse.Namespace) -> int:
             try:
                 settings = load_settings()
                 log.info(
-                    "embedded stack up: broker %s, PostgreSQL %s",
+                    "local stack up: %s on %s, PostgreSQL %s (written to %s)",
+                    stack.broker.settings_description(),
                     stack.broker.bootstrap_servers,
                     stack.postgres.url,
+                    DEV_ENDPOINTS,
                 )
                 command_migrate(settings)
                 status = asyncio.run(serve(settings, listener))
@@ -350,8 +416,29 @@ def command_dev(args: argparse.Namespace) -> int:
     finally:
         if listener is not None:
             listener.close()
-    log.info("embedded stack stopped")
+    log.info("local stack stopped")
     return status
+
+
+def client_settings(command: str) -> Settings:
+    """The settings of a client command (`import`, `demo`): the environment's, or, when it
+    names no broker, those of a `make run` running in this folder (DEV_ENDPOINTS)."""
+    from service.config import Settings
+
+    if "KAFKA_BOOTSTRAP_SERVERS" in os.environ or not DEV_ENDPOINTS.exists():
+        return load_settings()
+    from pydantic import ValidationError
+
+    try:
+        settings = Settings(_env_file=DEV_ENDPOINTS)
+    except ValidationError as error:
+        raise InvalidSettings(error) from None
+    print(
+        f"{command}: using the running `make run` ({settings.kafka_bootstrap_servers}, "
+        f"from {DEV_ENDPOINTS})",
+        file=sys.stderr,
+    )
+    return settings
 
 
 def command_demo(args: argparse.Namespace) -> int:
@@ -361,23 +448,21 @@ def command_demo(args: argparse.Namespace) -> int:
 
     if not args.embedded and "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
         if DEV_ENDPOINTS.exists():
-            settings = Settings(_env_file=DEV_ENDPOINTS)
-            print(f"demo against the running `make run` ({settings.kafka_bootstrap_servers})")
-            return asyncio.run(run_demo(settings))
+            return asyncio.run(run_demo(client_settings("demo")))
         args.embedded = True
     if not args.embedded:
         return asyncio.run(run_demo(Settings()))
 
-    from service.embedded import EmbeddedStack, require_embedded_extra
+    from service.embedded import require_embedded_extra
 
     require_embedded_extra("demo")
-    print("demo on an embedded broker + PostgreSQL with the service in this process")
+    print("demo on a local broker + PostgreSQL with the service in this process")
     logs.configure("WARNING", "text")
-    with EmbeddedStack(keep_data=False) as stack:
+    with start_local_stack(keep_data=False) as stack:
         settings = Settings(
             kafka_bootstrap_servers=stack.broker.bootstrap_servers,
             database_url=stack.postgres.url,
-            kafka_enable_idempotence=False,
+            kafka_enable_idempotence=stack.broker.idempotent,
             http_port=0,
         )
         command_migrate(settings)
@@ -411,7 +496,7 @@ def command_import(args: argparse.Namespace) -> int:
     """`import FILE|-`: CONTRACT.md § "Bulk import"; 0, 1, 2 (could not run) or 130 (stopped)."""
     from service.entrypoints.bulk_import import CannotRun, import_file
 
-    settings = load_settings()
+    settings = client_settings("import")
     # Progress and the summary are the output; a client library's retries are not.
     logs.configure("WARNING", "text")
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)

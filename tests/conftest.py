@@ -17,11 +17,20 @@ from service.config import Settings
 from service.entrypoints.app import Service
 from service.storage.database import create_pool
 from service.storage.migrations import migrate
-from tests.infrastructure import Infrastructure, provide_kafka, provide_postgres
+from tests.infrastructure import (
+    Infrastructure,
+    describe_kafka,
+    provide_kafka,
+    provide_postgres,
+)
 from tests.support.kafka import CommandClient
 from tests.support.runs import ServiceRun
 
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+
+
+def pytest_report_header() -> str:
+    return f"broker: {describe_kafka()}"
 
 
 def database_url_for(url: str, database: str) -> str:
@@ -38,8 +47,11 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
 
 @pytest.fixture(scope="session")
 def kafka_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, bool]]:
-    """One broker per test session, started only when a test needs it (end-to-end)."""
+    """One broker per test session, started only when a test needs it (end-to-end). Its kind
+    sets KAFKA_ENABLE_IDEMPOTENCE for every service process a test starts: on (the production
+    default) but on Tansu, which has no idempotent producer."""
     with provide_kafka(str(tmp_path_factory.mktemp("kafka"))) as server:
+        os.environ["KAFKA_ENABLE_IDEMPOTENCE"] = str(server[2]).lower()
         yield server
 
 

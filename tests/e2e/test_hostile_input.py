@@ -10,6 +10,7 @@ copies), tests/integration/test_hostile_inbox.py (commandIds across tenants)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -19,6 +20,8 @@ from typing import Any
 
 import asyncpg
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
 
 from service.config import Settings
 from service.embedded import EmbeddedBroker
@@ -55,11 +58,23 @@ async def controls(
 
 
 @pytest.fixture
-def refusing_broker(infrastructure: Infrastructure, tmp_path: Path) -> AsyncIterator[str] | Any:
-    """A broker of its own that refuses every record of `REFUSED_REPLIES` (a JSON Schema no
-    result satisfies), for the reply topic that exists but cannot be written."""
-    if infrastructure.kafka_kind != "embedded":
-        pytest.skip("needs the embedded broker's schema registry")
+async def refusing_broker(infrastructure: Infrastructure, tmp_path: Path) -> AsyncIterator[str]:
+    """A broker that refuses every record of `REFUSED_REPLIES`, for the reply topic that exists
+    but cannot be written: on Kafka, the topic allows records of 64 bytes at most (no result
+    is that small: MessageSizeTooLarge); on Tansu, a broker of its own whose schema registry
+    holds a JSON Schema no result satisfies."""
+    if infrastructure.kafka_kind != "tansu":
+        admin = AIOKafkaAdminClient(bootstrap_servers=infrastructure.kafka_bootstrap_servers)
+        await admin.start()
+        try:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(
+                    [NewTopic(REFUSED_REPLIES, 1, 1, topic_configs={"max.message.bytes": "64"})]
+                )
+        finally:
+            await admin.close()
+        yield infrastructure.kafka_bootstrap_servers
+        return
     (tmp_path / f"{REFUSED_REPLIES}.json").write_text(
         json.dumps({"type": "object", "required": ["value"], "properties": {"value": False}})
     )

@@ -8,6 +8,7 @@ import asyncio
 import json
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -17,7 +18,6 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from contracts.dlq import DeadLetterCode
 from service.config import Settings
-from service.embedded import EmbeddedBroker
 from service.entrypoints import consumer
 from service.entrypoints.app import Service
 from service.entrypoints.client import partitions_of
@@ -27,6 +27,8 @@ from service.messages import Messages, Record
 from service.relay import OutboxRelay
 from service.storage import outbox
 from service.storage.outbox import OutgoingMessage
+from tests.infrastructure import Infrastructure
+from tests.support.brokers import own_broker
 from tests.support.generator import CommandGenerator
 from tests.support.kafka import CommandClient
 from tests.support.programs import (
@@ -251,9 +253,9 @@ def _record(settings: Settings, command: dict[str, Any], offset: int) -> Record:
 
 
 async def test_relay_catches_up_after_the_broker_was_unreachable(
-    settings: Settings, pool: asyncpg.Pool
+    settings: Settings, pool: asyncpg.Pool, infrastructure: Infrastructure, tmp_path: Path
 ) -> None:
-    broker = EmbeddedBroker()  # a broker of our own, so that we can take it away
+    broker = own_broker(infrastructure, tmp_path)  # so that we can take it away
     local = settings.model_copy(update={"kafka_bootstrap_servers": broker.bootstrap_servers})
     processor = CommandProcessor(pool, Messages(local.topics))
     program = new_id()

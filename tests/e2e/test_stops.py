@@ -27,9 +27,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.process import Exit, ServiceProcess, service_env
 from contracts.topics import Topics
-from service.embedded import EmbeddedBroker, free_port
+from service.embedded import free_port
 from service.storage import migrations
 from tests.infrastructure import Infrastructure
+from tests.support.brokers import own_broker
 from tests.support.kafka import produce
 from tests.support.proxy import TcpProxy
 from tests.support.refusing_broker import RefusingBroker
@@ -58,6 +59,7 @@ def env(bootstrap: str, database_url: str, **extra: str) -> dict[str, str]:
         "LOG_LEVEL": "INFO",
         "LOG_FORMAT": "text",
         "PYTHONWARNINGS": "always::ResourceWarning",
+        "PB_DEV_BROKER_PORT": "0",  # `dev`s side by side: not Kafka's usual port
     }
     return service_env(bootstrap, database_url, prefix, **(defaults | extra))
 
@@ -267,12 +269,15 @@ async def test_stops_in_a_retry_backoff_during_a_database_outage(
 
 
 async def test_stops_during_a_broker_outage(
-    database_url: str, tmp_path: Path, stop_all: list[ServiceProcess]
+    database_url: str,
+    tmp_path: Path,
+    stop_all: list[ServiceProcess],
+    infrastructure: Infrastructure,
 ) -> None:
     """The broker goes away mid-stream (its connections cut, new ones refused): SIGTERM still
     ends the process in time; what could not be published stays in the outbox."""
     proxy_port = free_port()
-    broker = EmbeddedBroker(advertised_port=proxy_port)
+    broker = own_broker(infrastructure, tmp_path, advertised_port=proxy_port)
     await asyncio.to_thread(broker.start)
     proxy = TcpProxy(proxy_port, broker.port)
     await proxy.open()
@@ -357,7 +362,8 @@ def embedded_servers(process: ServiceProcess) -> list[psutil.Process]:
         child
         for child in process.descendants()
         if any(
-            word in " ".join(_cmdline(child)) for word in ("tansu", "broker", "postgres", "initdb")
+            word in " ".join(_cmdline(child))
+            for word in ("tansu", "broker", "kafka.Kafka", "StorageTool", "postgres", "initdb")
         )
     ]
 
@@ -390,16 +396,13 @@ async def test_dev_stops_while_its_stack_starts_and_once_it_runs(
     starting = runs["starting"]
     for _ in range(600):
         servers = embedded_servers(starting)
-        if any(
-            "postgres" in " ".join(_cmdline(p)) or "initdb" in " ".join(_cmdline(p))
-            for p in servers
-        ):
+        if servers:
             break
         assert starting.alive(), starting.output()
         await asyncio.sleep(0.02)
     else:
         raise AssertionError("the embedded stack never started")
-    assert "embedded stack up" not in starting.output()
+    assert "local stack up" not in starting.output()
     first = await starting.stop(signal.SIGTERM)
 
     running = runs["running"]

@@ -17,11 +17,13 @@ import pytest
 
 from bench.process import ServiceProcess
 from contracts.commands import COMMAND_TYPES
-from service.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+from service.embedded import EmbeddedPostgres, free_port
 from service.storage.database import create_pool
 from service.storage.migrations import migrate
 from tests.conftest import RunFactory
+from tests.infrastructure import Infrastructure
 from tests.reliability.harness import scaled, wait_until
+from tests.support.brokers import own_broker
 from tests.support.generator import CommandGenerator
 from tests.support.kafka import CommandClient
 from tests.support.proxy import TcpProxy
@@ -98,10 +100,10 @@ async def test_database_restart_mid_stream(service_run: RunFactory, tmp_path: Pa
 
 
 async def test_broker_unreachable_at_start_and_mid_stream(
-    service_run: RunFactory, database_url: str
+    service_run: RunFactory, database_url: str, infrastructure: Infrastructure, tmp_path: Path
 ) -> None:
     proxy_port = free_port()
-    broker = EmbeddedBroker(advertised_port=proxy_port)
+    broker = own_broker(infrastructure, tmp_path, advertised_port=proxy_port)
     await asyncio.to_thread(broker.start)
     proxy = TcpProxy(proxy_port, broker.port)
     run = service_run("rel-kafka", bootstrap=broker.bootstrap_servers, HTTP_PORT=str(free_port()))
