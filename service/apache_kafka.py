@@ -404,6 +404,8 @@ class ApacheKafka:
     """Extra client listeners as `NAME:PROTOCOL` (e.g. `SASL:SASL_PLAINTEXT`), one port each."""
     properties: dict[str, str] = field(default_factory=dict)
     """Broker settings on top of the defaults (security, topic defaults)."""
+    scram_users: dict[str, str] = field(default_factory=dict)
+    """SCRAM-SHA-512 users (name: password) written into the metadata when formatting."""
     members: list[KafkaNode] = field(init=False)
     jars: Path | None = None
 
@@ -458,6 +460,8 @@ class ApacheKafka:
             "share.coordinator.state.topic.replication.factor": str(replicas),
             "share.coordinator.state.topic.min.isr": in_sync,
             "group.initial.rebalance.delay.ms": "0",
+            # Tests fail over in seconds (session timeouts of 2-3 s); Kafka's floor is 6 s.
+            "group.min.session.timeout.ms": "1000",
             "auto.create.topics.enable": "true",
             # A test or dev broker: keep the disk small and the shutdown quick.
             "log.segment.bytes": str(64 * 1024 * 1024),
@@ -503,6 +507,7 @@ class ApacheKafka:
                         "--config",
                         str(node.directory / "server.properties"),
                         "--ignore-formatted",
+                        *self._scram_arguments(),
                     ),
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
@@ -518,6 +523,12 @@ class ApacheKafka:
                 raise KafkaUnavailable(
                     f"formatting Kafka node {node.node_id} failed: {output.strip()[-500:]}"
                 )
+
+    def _scram_arguments(self) -> list[str]:
+        arguments = []
+        for name, password in self.scram_users.items():
+            arguments += ["--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]"]
+        return arguments
 
     def _cluster_id(self) -> str:
         assert self.root is not None

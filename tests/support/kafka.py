@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer
 
 from service.config import Settings
 from service.entrypoints.client import Document, ServiceClient, output_topics
+from service.kafka import client_options
 
 
 class CommandClient(ServiceClient):
@@ -29,7 +30,7 @@ class CommandClient(ServiceClient):
     ) -> None:
         super().__init__(
             settings.topics,
-            {"bootstrap_servers": settings.kafka_bootstrap_servers},
+            client_options(settings),  # the service's security settings too
             tenant_id=tenant_id,
             from_beginning=True,
             follow=[*output_topics(settings.topics), *extra_topics],
