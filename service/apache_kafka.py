@@ -172,13 +172,17 @@ class KafkaJars:
                 text=True,
             ) as maven:
                 assert maven.stdout is not None
-                for line in maven.stdout:
-                    lines.append(line.rstrip())
-                    downloaded = _DOWNLOADED.search(line)
-                    if downloaded and progress is not None:
-                        files += 1
-                        size += int(float(downloaded.group(1)) * _UNITS[downloaded.group(2)])
-                        progress(files, size)
+                try:
+                    for line in maven.stdout:
+                        lines.append(line.rstrip())
+                        downloaded = _DOWNLOADED.search(line)
+                        if downloaded and progress is not None:
+                            files += 1
+                            size += int(float(downloaded.group(1)) * _UNITS[downloaded.group(2)])
+                            progress(files, size)
+                except BaseException:  # a stop signal too: Maven stops with us
+                    maven.kill()
+                    raise
             if maven.returncode != 0 or not any(staging.glob("kafka_2.13-*.jar")):
                 errors = [line for line in lines if "[ERROR]" in line] or lines[-5:]
                 raise KafkaUnavailable(
@@ -326,21 +330,8 @@ class KafkaNode:
     def start(self, jars: Path) -> None:
         if self.process is not None and self.process.poll() is None:
             return
-        output = open(self.directory / "logs" / "stdout.log", "ab")  # noqa: SIM115 - the child's
-        try:
-            with _spawning():
-                self.process = subprocess.Popen(
-                    self.java_command(
-                        jars, "kafka.Kafka", str(self.directory / "server.properties")
-                    ),
-                    stdin=subprocess.DEVNULL,
-                    stdout=output,
-                    stderr=output,
-                    preexec_fn=_die_with_parent,  # noqa: PLW1509
-                    start_new_session=True,
-                )
-        finally:
-            output.close()
+        command = self.java_command(jars, "kafka.Kafka", str(self.directory / "server.properties"))
+        self.process = _spawn(command, self.directory / "logs" / "stdout.log")
 
     def stop(self, timeout: float = 30) -> None:
         """SIGTERM (a controlled shutdown), SIGKILL after `timeout`."""
@@ -361,6 +352,20 @@ class KafkaNode:
             if path.exists() and path.stat().st_size:
                 return path.read_text(errors="replace")[-characters:]
         return ""
+
+
+def _spawn(command: list[str], output: Path) -> subprocess.Popen[bytes]:
+    """`command` in its own session, dying with this process, its output appended to `output`;
+    a stop signal is delivered once the handle exists (`embedded._spawning`)."""
+    with _spawning(), open(output, "ab") as log:  # the child keeps its own copy
+        return subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509
+            start_new_session=True,
+        )
 
 
 def _listener(spec: str) -> Listener:
@@ -430,6 +435,11 @@ class ApacheKafka:
     def bootstrap_servers(self) -> str:
         return ",".join(f"127.0.0.1:{node.advertised_port or node.port}" for node in self.members)
 
+    @property
+    def port(self) -> int:
+        """The first node's client port (where a proxy in front of it connects)."""
+        return self.members[0].port
+
     def listener_servers(self, name: str) -> str:
         """The bootstrap servers of the extra listener `name`."""
         return ",".join(
@@ -494,35 +504,32 @@ class ApacheKafka:
             return
         assert self.jars is not None
         cluster = self._cluster_id()
-        formats = [
-            (
-                node,
-                subprocess.Popen(
-                    node.java_command(
-                        self.jars,
-                        "kafka.tools.StorageTool",
-                        "format",
-                        "--cluster-id",
-                        cluster,
-                        "--config",
-                        str(node.directory / "server.properties"),
-                        "--ignore-formatted",
-                        *self._scram_arguments(),
-                    ),
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    text=True,
-                ),
-            )
-            for node in nodes
-        ]
-        for node, formatting in formats:  # concurrently: each is a JVM start of ~1.5 s
-            output, _ = formatting.communicate()
-            if formatting.returncode != 0:
-                raise KafkaUnavailable(
-                    f"formatting Kafka node {node.node_id} failed: {output.strip()[-500:]}"
+        formats: list[tuple[KafkaNode, subprocess.Popen[bytes]]] = []
+        try:  # concurrently: each is a JVM start of ~1.5 s
+            for node in nodes:
+                command = node.java_command(
+                    self.jars,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "--cluster-id",
+                    cluster,
+                    "--config",
+                    str(node.directory / "server.properties"),
+                    "--ignore-formatted",
+                    *self._scram_arguments(),
                 )
+                formats.append((node, _spawn(command, node.directory / "logs" / "format.log")))
+            for node, formatting in formats:
+                if formatting.wait() != 0:
+                    output = (node.directory / "logs" / "format.log").read_text(errors="replace")
+                    raise KafkaUnavailable(
+                        f"formatting Kafka node {node.node_id} failed: {output.strip()[-500:]}"
+                    )
+        except BaseException:  # a stop signal too: no JVM left formatting
+            for _, formatting in formats:
+                formatting.kill()
+                formatting.wait()
+            raise
 
     def _scram_arguments(self) -> list[str]:
         arguments = []

@@ -323,10 +323,13 @@ DEV_BROKER_PORT = 9092
 local Kafka work as they are (`PB_DEV_BROKER_PORT` another one; 0: any free port)."""
 
 
-def start_local_stack(**options: Any) -> EmbeddedStack:
+@contextlib.contextmanager
+def local_stack(**options: Any) -> Iterator[EmbeddedStack]:
     """The local broker (Apache Kafka if this machine can run it, else Tansu; `PB_BROKER`) and
-    PostgreSQL, started; one line says which broker and, for Tansu, why and what it lacks. The
-    first Apache Kafka start fetches its jars with Maven, its progress on one line."""
+    PostgreSQL, started, and stopped on exit; one line says which broker and, for Tansu, why
+    and what it lacks. The first Apache Kafka start fetches its jars with Maven, its progress
+    on one line."""
+    from service.apache_kafka import KafkaJars
     from service.embedded import TANSU_LACKS, EmbeddedStack, choose_broker
 
     choice = choose_broker()
@@ -337,15 +340,15 @@ def start_local_stack(**options: Any) -> EmbeddedStack:
             file=sys.stderr,
         )
     stack = EmbeddedStack(choice=choice, **options)
-    if choice.kind != "kafka":
-        return stack.start()
-    from service.apache_kafka import KafkaJars
-
-    jars = KafkaJars()
-    if jars.present():
-        return stack.start()
-    with _fetch_progress(jars) as progress:
-        return stack.start(progress)
+    if choice.kind != "kafka" or KafkaJars().present():
+        stack.start()
+    else:
+        with _fetch_progress(KafkaJars()) as progress:
+            stack.start(progress)
+    try:
+        yield stack
+    finally:
+        stack.stop()
 
 
 @contextlib.contextmanager
@@ -390,7 +393,7 @@ def command_dev(args: argparse.Namespace) -> int:
     logs.configure(settings.log_level, "text" if args.log_format is None else args.log_format)
     listener = listen(settings, dev=True)
     try:
-        with start_local_stack(keep_data=False, broker_port=_dev_broker_port()) as stack:
+        with local_stack(keep_data=False, broker_port=_dev_broker_port()) as stack:
             endpoints = {
                 "KAFKA_BOOTSTRAP_SERVERS": stack.broker.bootstrap_servers,
                 "DATABASE_URL": stack.postgres.url,
@@ -458,7 +461,7 @@ def command_demo(args: argparse.Namespace) -> int:
     require_embedded_extra("demo")
     print("demo on a local broker + PostgreSQL with the service in this process")
     logs.configure("WARNING", "text")
-    with start_local_stack(keep_data=False) as stack:
+    with local_stack(keep_data=False) as stack:
         settings = Settings(
             kafka_bootstrap_servers=stack.broker.bootstrap_servers,
             database_url=stack.postgres.url,

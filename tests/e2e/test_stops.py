@@ -23,11 +23,12 @@ import asyncpg
 import httpx
 import psutil
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from bench.process import Exit, ServiceProcess, service_env
 from contracts.topics import Topics
 from service.embedded import free_port
+from service.entrypoints.client import partitions_of
 from service.storage import migrations
 from tests.infrastructure import Infrastructure
 from tests.support.brokers import own_broker
@@ -192,13 +193,10 @@ def commands(count: int) -> list[tuple[bytes, bytes]]:
 
 
 async def committed_offsets(bootstrap: str, topics: Topics, group: str) -> int:
+    partitions = await partitions_of({"bootstrap_servers": bootstrap}, [topics.commands], 10)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
     await consumer.start()
     try:
-        partitions = [
-            TopicPartition(topics.commands, p)
-            for p in consumer.partitions_for_topic(topics.commands) or ()
-        ]
         offsets = [await consumer.committed(partition) for partition in partitions]
         return sum(offset or 0 for offset in offsets)
     finally:
