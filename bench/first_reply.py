@@ -17,7 +17,7 @@ import asyncpg
 
 import service
 from service.config import Settings
-from service.embedded import EmbeddedBroker, EmbeddedPostgres
+from service.embedded import EmbeddedPostgres, choose_broker, local_broker
 from service.entrypoints.app import Service
 from service.entrypoints.client import ServiceClient
 from service.storage.migrations import migrate
@@ -55,7 +55,7 @@ async def first_reply(
 async def main() -> None:
     print(f"service from {Path(service.__file__).parent}")
     with tempfile.TemporaryDirectory() as folder:
-        broker = EmbeddedBroker().start()
+        broker = local_broker(choose_broker(), Path(folder)).start()
         postgres = EmbeddedPostgres(data_dir=Path(folder) / "pgdata").start()
         try:
             connection = await asyncpg.connect(postgres.url)
@@ -65,7 +65,7 @@ async def main() -> None:
                 kafka_bootstrap_servers=broker.bootstrap_servers,
                 database_url=postgres.url,
                 topic_prefix="first-reply",
-                kafka_enable_idempotence=False,
+                kafka_enable_idempotence=broker.idempotent,
                 http_port=0,
             )
             running = Service(settings)

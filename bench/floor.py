@@ -18,7 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from tqdm import tqdm
 
 from bench.meters import CpuMeter, percentiles
-from service.embedded import EmbeddedStack
+from service.embedded import EmbeddedStack, choose_broker
 from service.entrypoints.client import partitions_of
 
 # The Driver's client settings: a hop is measured with exactly these, so its floor is comparable.
@@ -110,11 +110,10 @@ async def broker_hop(
 
 
 async def broker_growth(rate: int, seconds: float) -> list[dict[str, float]]:
-    """The embedded broker alone, fed a constant `rate` of keyed 600-byte records that one
+    """The local broker alone, fed a constant `rate` of keyed 600-byte records that one
     consumer follows: its CPU and RSS per 10 s slice (does its cost per record stay flat?)."""
-    stack = EmbeddedStack().start()
-    assert stack.broker.process is not None
-    broker = psutil.Process(stack.broker.process.pid)
+    stack = EmbeddedStack(choice=choose_broker()).start()
+    broker = psutil.Process(stack.broker.pids()[0])
     bootstrap = stack.broker.bootstrap_servers
     slices: list[dict[str, float]] = []
     try:

@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import random
 import resource
+import statistics
 import subprocess
 import time
 from typing import Any
@@ -154,6 +155,45 @@ async def open_loop(
     return report
 
 
+STEADY_FROM_SECONDS = 300
+"""A soak is judged from minute 5 on (or its last five sixths, when shorter): the warm-up of
+the JIT, the pools and the page cache is over."""
+STEADY_TOLERANCE = 0.20
+
+
+def steadiness(samples: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    """Per minute of the steady part: the median p99 of its 10 s slices, the mean service RSS
+    and the mean broker CPU; each metric is steady when every minute lies within ±20 % of the
+    median minute."""
+    start = min(STEADY_FROM_SECONDS, seconds / 6)
+    steady = [x for x in samples if x["at_seconds"] > start]
+    minutes: dict[int, list[dict[str, Any]]] = {}
+    for sample in steady:
+        minutes.setdefault(int((sample["at_seconds"] - start - 1e-9) // 60), []).append(sample)
+    summary: dict[str, Any] = {"from_seconds": round(start), "minutes": len(minutes)}
+    for metric, combine in (
+        ("p99_ms", statistics.median),
+        ("rss_mb", statistics.fmean),
+        ("broker_cpu_percent", statistics.fmean),
+    ):
+        values = [
+            round(combine(found), 1)
+            for slices in minutes.values()
+            if (found := [x[metric] for x in slices if x.get(metric) is not None])
+        ]
+        if not values:
+            continue
+        middle = statistics.median(values)
+        summary[metric] = {
+            "per_minute": values,
+            "median": round(middle, 1),
+            "min": min(values),
+            "max": max(values),
+            "steady": all(abs(v - middle) <= STEADY_TOLERANCE * middle for v in values),
+        }
+    return summary
+
+
 async def soak(
     driver: Driver,
     programs: list[Program],
@@ -202,17 +242,11 @@ async def soak(
                 break
     finally:
         await connection.close()
-    # Flat: after the first minute (warm-up), every sample within ±10 % of their median.
-    steady = [sample["rss_mb"] for sample in samples[6:]] or [s["rss_mb"] for s in samples]
-    median = sorted(steady)[len(steady) // 2]
     return {
         "rate": args.soak_rate,
         "seconds": args.soak_seconds,
         "samples": samples,
-        "rss_median_mb": median,
-        "rss_min_mb": min(steady),
-        "rss_max_mb": max(steady),
-        "rss_flat": all(abs(value - median) <= 0.1 * median for value in steady),
+        "steady": steadiness(samples, args.soak_seconds),
         "stopped_early": stopped_early,
         "retention": {
             "OUTBOX_RETENTION_SECONDS": args.soak_retention_seconds,

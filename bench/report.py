@@ -75,11 +75,19 @@ def evaluate(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
     if "soak" in report:
         soak = report["soak"]
-        out["soak_rss_flat"] = {
-            "value": f"{soak['rss_min_mb']}..{soak['rss_max_mb']} MB",
-            "target": f"within ±10 % of {soak['rss_median_mb']} MB",
-            "pass": soak["rss_flat"],
-        }
+        steady = soak["steady"]
+        for metric, name in (
+            ("p99_ms", "soak_p99_steady"),
+            ("rss_mb", "soak_service_rss_steady"),
+            ("broker_cpu_percent", "soak_broker_cpu_steady"),
+        ):
+            if metric in steady:
+                found = steady[metric]
+                out[name] = {
+                    "value": f"{found['min']}..{found['max']} (median {found['median']})",
+                    "target": f"every minute from {steady['from_seconds']} s within ±20 %",
+                    "pass": found["steady"],
+                }
         out["soak_kept_up"] = {
             "value": "stopped early" if soak["stopped_early"] else f"{soak['seconds']:g} s",
             "target": f"{soak['rate']}/s held for the whole soak",
@@ -170,10 +178,14 @@ def table(report: dict[str, Any]) -> str:
     if "soak" in report:
         soak = report["soak"]
         lines.append(f"soak at {soak['rate']}/s for {soak['seconds']:g} s (10 s slices):")
-        lines.append(f"  {'at s':>6} {'rss MB':>7} {'p99 ms':>7} {'outbox':>8} {'inbox':>8}")
+        lines.append(
+            f"  {'at s':>6} {'rss MB':>7} {'p99 ms':>7} {'outbox':>8} {'inbox':>8}"
+            f" {'broker CPU %':>13} {'broker MB':>10}"
+        )
         lines += [
             f"  {x['at_seconds']:>6} {x['rss_mb']:>7} {x['p99_ms']:>7}"
             f" {x['outbox_rows']:>8} {x['inbox_rows']:>8}"
+            f" {x.get('broker_cpu_percent', '-'):>13} {x.get('broker_rss_mb', '-'):>10}"
             for x in soak["samples"]
         ]
     if tps:
@@ -192,12 +204,31 @@ def table(report: dict[str, Any]) -> str:
 
 
 def plot(report: dict[str, Any], path: Path) -> None:
+    """Latency over time at each offered rate (when the run had rates) and the soak's p99,
+    service RSS and broker CPU over time (when it had a soak): one panel per kind of data."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(10, 5))
+    panels = [name for name in ("rates", "soak") if _has(report, name)]
+    if not panels:
+        return
+    figure, axes = plt.subplots(len(panels), 1, figsize=(10, 5 * len(panels)), squeeze=False)
+    for axis, panel in zip(axes[:, 0], panels, strict=True):
+        (_plot_rates if panel == "rates" else _plot_soak)(axis, report)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def _has(report: dict[str, Any], panel: str) -> bool:
+    if panel == "rates":
+        return any(r["timeline"] for r in report.get("open_loop", []))
+    return bool(report.get("soak", {}).get("samples"))
+
+
+def _plot_rates(axis: Any, report: dict[str, Any]) -> None:
     for r in report["open_loop"]:
         xs, ys = zip(*r["timeline"], strict=True) if r["timeline"] else ((), ())
         axis.plot(
@@ -208,4 +239,32 @@ def plot(report: dict[str, Any], path: Path) -> None:
     axis.set_yscale("log")
     axis.legend()
     axis.set_title("Program Builder: latency over time at fixed offered rates (editor mix)")
-    figure.savefig(path, dpi=100)
+
+
+def _plot_soak(axis: Any, report: dict[str, Any]) -> None:
+    soak = report["soak"]
+    samples = soak["samples"]
+    minutes = [x["at_seconds"] / 60 for x in samples]
+    axis.plot(minutes, [x["p99_ms"] for x in samples], color="tab:red", label="result p99 (ms)")
+    axis.set_xlabel("minutes into the soak")
+    axis.set_ylabel("p99 of each 10 s slice (ms)", color="tab:red")
+    axis.set_yscale("log")
+    other = axis.twinx()
+    other.plot(minutes, [x["rss_mb"] for x in samples], color="tab:blue", label="service RSS (MB)")
+    if any("broker_cpu_percent" in x for x in samples):
+        other.plot(
+            minutes,
+            [x.get("broker_cpu_percent") for x in samples],
+            color="tab:green",
+            label="broker CPU (% of a core)",
+        )
+    other.set_ylabel("service RSS (MB) · broker CPU (%)")
+    other.set_ylim(bottom=0)
+    start = soak["steady"]["from_seconds"] / 60
+    axis.axvline(start, color="grey", linestyle=":", label="steady from here")
+    lines = axis.get_legend_handles_labels()
+    more = other.get_legend_handles_labels()
+    axis.legend(lines[0] + more[0], lines[1] + more[1], loc="upper left")
+    axis.set_title(
+        f"Soak at {soak['rate']} commands/s on {report['settings']['broker']}", fontsize=10
+    )
