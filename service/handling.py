@@ -42,7 +42,7 @@ from service.domain.errors import PrescriptionsNotLoaded, Rejection
 from service.domain.events import Event
 from service.domain.model import Program
 from service.messages import Messages, Record
-from service.retry import until_available
+from service.retry import Stopped, until_available
 from service.storage import inbox, outbox, programs
 from service.storage.database import Connection, Write, is_transient, refusal, run
 from service.storage.inbox import InboxEntry
@@ -99,6 +99,20 @@ class BatchInFlight(Protocol):
 
     async def done(self) -> None:
         """Until that batch has committed, or given up (it will be redelivered)."""
+
+    @property
+    def completed(self) -> bool:
+        """Whether that batch committed and completed (False: not yet, or given up)."""
+
+
+async def _in_turn_after(before: BatchInFlight | None) -> None:
+    """Until `before` is done; `Stopped` if it was given up. A batch that depends on a given-up
+    one gives up too: committing it would apply its commands before those of the batch given
+    up, which are redelivered and would then be applied after them, out of order."""
+    if before is not None:
+        await before.done()
+        if not before.completed:
+            raise Stopped
 
 
 @dataclass(slots=True)
@@ -270,6 +284,8 @@ class CommandProcessor:
         prepared: _Prepared | None = None
         try:
             prepared = await self._prepare(records, before)
+        except Stopped:
+            raise  # the batch it depends on was given up: so is this one
         except Exception as error:
             log.info("batch of %d not applied ahead (%r): applied in turn", len(records), error)
         finally:
@@ -279,8 +295,7 @@ class CommandProcessor:
                 return await self._complete(prepared, before)
             except Exception as error:
                 log.info("batch of %d failed to commit (%r): applied again", len(records), error)
-        if before is not None:
-            await before.done()
+        await _in_turn_after(before)
         return await self.process(records, stopping)
 
     async def _prepare(self, records: Sequence[Record], before: BatchInFlight | None) -> _Prepared:
@@ -288,7 +303,7 @@ class CommandProcessor:
         now = self.clock()
         parsed = [parse_command(record.value) for record in records]
         if before is not None and not await before.independent_of(_names_claimed(parsed)):
-            await before.done()
+            await _in_turn_after(before)
         started = time.perf_counter()
         connection = await self.pool.acquire()
         transaction = connection.transaction()

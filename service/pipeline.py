@@ -97,6 +97,21 @@ class Pipeline:
         self.stopping = stopping
         self.in_flight = in_flight
         self._in_flight: deque[_BatchInFlight] = deque()
+        self.paused = False
+        """Set while the consumer's partitions are being revoked: no batch is submitted."""
+
+    async def drain(self, timeout: float) -> bool:
+        """Until no batch is in flight (each committed and completed, or given up), for at most
+        `timeout` seconds: True if none is left. Before a rebalance takes the partitions, this
+        lets the batches already applied commit their offsets while the consumer still owns
+        them, so the next owner does not apply them again (it would answer duplicate)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while tasks := {b.task for b in self._in_flight if b.task and not b.task.done()}:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return False
+            await asyncio.wait(tasks, timeout=left)
+        return True
 
     async def submit(self, records: Sequence[Record], complete: Complete) -> asyncio.Task[bool]:
         """Apply `records` after the batches submitted before, then `complete` them. Returns

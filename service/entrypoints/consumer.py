@@ -21,7 +21,7 @@ from itertools import chain
 from types import MethodType
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
@@ -36,6 +36,7 @@ from service.handling import Outcome
 from service.kafka import security
 from service.messages import Record
 from service.metrics import Metrics
+from service.pipeline import Pipeline
 from service.retry import Stopped, unless_stopped
 
 log = logging.getLogger("program_builder")
@@ -91,6 +92,7 @@ def subscribe_commands(
 
         subscriber = broker.subscriber(
             topics.commands,
+            listener=DrainOnRevoke(process, member, settings),
             group_id=settings.consumer_group,
             batch=True,
             max_records=settings.consume_max_records,
@@ -113,6 +115,45 @@ def subscribe_commands(
         subscriber.get_msg = MethodType(_poll_without_sleeping, subscriber)  # type: ignore[method-assign]
         subscribers.append(subscriber)
     return subscribers
+
+
+class DrainOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Before a rebalance takes this consumer's partitions (aiokafka awaits this before it
+    rejoins the group; the protocol is eager: every partition is revoked), stop submitting the
+    fetch in hand and let the batches in flight commit and acknowledge their offsets while the
+    partitions are still this consumer's: the next owner starts after them instead of applying
+    them again (it would answer duplicate). Bounded by half the session timeout, within the
+    rebalance timeout (equal to it): a database down holds the batches, not the group. Their
+    events keep their order whatever happens: see `outbox` lanes."""
+
+    def __init__(self, process: Callable[[], ProcessContext], member: int, settings: Settings):
+        self.process = process
+        self.member = member
+        self.timeout = settings.kafka_session_timeout_ms / 2000
+
+    def _pipeline(self) -> Pipeline | None:
+        try:
+            return self.process().pipelines.get(self.member)
+        except AssertionError:  # not started yet: nothing in flight
+            return None
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        pipeline = self._pipeline()
+        if pipeline is None or not revoked:
+            return
+        pipeline.paused = True
+        started = time.perf_counter()
+        drained = await pipeline.drain(self.timeout)
+        log.info(
+            "partitions revoked: %s in %.0f ms",
+            "batches in flight committed" if drained else "batches still in flight left behind",
+            (time.perf_counter() - started) * 1000,
+        )
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        pipeline = self._pipeline()
+        if pipeline is not None:
+            pipeline.paused = False
 
 
 async def _poll_without_sleeping(
@@ -201,8 +242,8 @@ async def consume_commands(message: KafkaMessage, process: ProcessContext, membe
         process.metrics.stage("queued", (now_ms - r.timestamp) / 1000)
     pipeline = process.pipeline(member)
     for batch in batches_of(raws, process.settings.consume_max_batch_bytes):
-        if process.stopping.is_set():
-            return  # not applied, not acked: redelivered to the next instance
+        if process.stopping.is_set() or pipeline.paused:
+            return  # not applied, not acked: redelivered (to the partition's next owner)
         applied = await pipeline.submit(
             [record_of(r) for r in batch], _completion(message, batch, process)
         )

@@ -167,3 +167,54 @@ async def test_a_batch_that_fails_ahead_is_applied_in_turn_a_record_at_a_time(
     assert [o.status for o in done.outcomes["batch"]] == ["applied", "duplicate"]
     assert await versions(pool) == {program: 1}
     assert results(await outbox(pool))[create["commandId"]]["status"] == "applied"
+
+
+class _BatchBefore:
+    """A batch before, already done: committed (`completed`) or given up, naming `names`."""
+
+    def __init__(self, completed: bool, names: frozenset[uuid.UUID]) -> None:
+        self.completed = completed
+        self.names = names
+
+    async def independent_of(self, names: frozenset[uuid.UUID]) -> bool:
+        return self.names.isdisjoint(names)
+
+    async def done(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize("shares_the_program", [True, False])
+async def test_a_batch_after_one_given_up_gives_up_too_whether_or_not_they_share_names(
+    processor: CommandProcessor, pool: asyncpg.Pool, shares_the_program: bool
+) -> None:
+    """The batch before was given up at a stop (it will be redelivered). A batch that names what
+    it names must not commit ahead of it: redelivered, its commands would be applied after this
+    one's, out of order. One that shares nothing may commit (its own offsets stay uncommitted
+    behind the given-up batch, `Pipeline`); whichever way, none is applied out of order."""
+    from service.retry import Stopped
+
+    program = str(uuid.uuid4())
+    rename = command("program.update", program, name="Renamed")
+    await processor.process(
+        [record(command("program.create", program, name="P"), 0)], asyncio.Event()
+    )
+    names = frozenset({uuid.UUID(program)}) if shares_the_program else frozenset()
+    given_up = _BatchBefore(completed=False, names=names)
+    if shares_the_program:
+        with pytest.raises(Stopped):
+            await processor.process_overlapping(
+                [record(rename, 1)], asyncio.Event(), given_up, lambda names: None
+            )
+        assert await versions(pool) == {program: 1}, "nothing of it was committed"
+    else:
+        outcomes = await processor.process_overlapping(
+            [record(rename, 1)], asyncio.Event(), given_up, lambda names: None
+        )
+        assert [o.status for o in outcomes] == ["applied"]
+        assert await versions(pool) == {program: 2}
+    completed = _BatchBefore(completed=True, names=names)
+    again = command("program.update", program, name="Again")
+    outcomes = await processor.process_overlapping(
+        [record(again, 2)], asyncio.Event(), completed, lambda names: None
+    )
+    assert [o.status for o in outcomes] == ["applied"]
