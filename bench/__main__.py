@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.floor import broker_growth, broker_hop, floor_of, pgbench
-from bench.loads import bulk_import, closed_loop, open_loop, soak
+from bench.loads import bulk_import, closed_loop, instances, open_loop, soak
 from bench.meters import CpuMeter, SampledService, postmaster_pid, py_spy
 from bench.process import service_env
 from bench.report import RESULTS, evaluate, plot, table
@@ -118,6 +118,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         (service.cpu_seconds() - cpu_before) * 1000 / args.commands, 3
                     )
                     report["closed_loop"].append(result)
+            if args.instances:
+                report["instances"] = await instances(
+                    driver, programs, service, args.instances, args, rng
+                )
             report["open_loop"] = []
             commit_ms = (report.get("pgbench") or {}).get("latency_average_ms", 0.0)
             for rate in args.rates:
@@ -220,6 +224,14 @@ def main() -> None:
         help="then hold --soak-rate for this long, sampling RSS and table sizes (600: 10 min)",
     )
     parser.add_argument("--soak-rate", type=int, default=100)
+    parser.add_argument(
+        "--instances",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="N",
+        help="after the closed loops, the series loop again with N processes in the group",
+    )
     parser.add_argument("--soak-retention-seconds", type=int, default=60)
     parser.add_argument(
         "--broker-growth",

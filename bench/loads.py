@@ -45,6 +45,48 @@ async def closed_loop(
     }
 
 
+async def instances(
+    driver: Driver,
+    programs: list[Program],
+    main: SampledService,
+    counts: list[int],
+    args: argparse.Namespace,
+    rng: random.Random,
+) -> list[dict[str, Any]]:
+    """The series closed loop with 1, 2, 3… service processes in one consumer group (`main`
+    and copies of it, on other HTTP ports): commands/s and the CPU per command of all of them
+    together. On one box they share its cores with the broker, PostgreSQL and this driver."""
+    from service.embedded import free_port
+
+    rows = []
+    for count in counts:
+        extra = [
+            SampledService({**main.env, "HTTP_PORT": str(free_port())}, main.log)
+            for _ in range(count - 1)
+        ]
+        for process in extra:
+            process.start()
+        try:
+            await asyncio.gather(*(p.wait_readiness(204, 60) for p in extra))
+            await asyncio.sleep(2)  # the group has rebalanced: every member owns partitions
+            every = [main, *extra]
+            cpu_before = sum(p.cpu_seconds() for p in every)
+            result = await closed_loop(driver, programs, "series", args.commands, rng)
+            cpu = sum(p.cpu_seconds() for p in every) - cpu_before
+            rows.append(
+                {
+                    "instances": count,
+                    "commands_per_second": result["commands_per_second"],
+                    "service_cpu_ms_per_command": round(cpu * 1000 / args.commands, 3),
+                }
+            )
+            tqdm.write(f"{count} instance(s): {rows[-1]}")
+        finally:
+            for process in extra:
+                process.finish()
+    return rows
+
+
 async def bulk_import(
     env: dict[str, str],
     count: int,

@@ -108,6 +108,14 @@ def table(report: dict[str, Any]) -> str:
             f"  {r['mix']:<8} {r['commands']:>9} {r['commands_per_second']:>9} "
             f"{r['service_cpu_ms_per_command']:>11} {versus:>17}"
         )
+    if report.get("instances"):
+        lines.append("series closed loop with N service processes in one consumer group:")
+        for row in report["instances"]:
+            versus = f"{row['commands_per_second'] / tps:.2f}" if tps else "n/a"
+            lines.append(
+                f"  {row['instances']} instance(s): {row['commands_per_second']:>9} cmd/s,"
+                f" {row['service_cpu_ms_per_command']} ms CPU/cmd, {versus} x pgbench tps"
+            )
     lines += [
         "open loop, editor mix: ms from scheduled send to result, and as a multiple of the floor",
         "  (floor = 2 broker hops measured at the same rate with the same client settings,",

@@ -368,3 +368,35 @@ async def test_the_readmes_export_of_legacy_tables_imports(
     assert await count(database_url, "SELECT count(*) FROM prescriptions") == sum(
         prescriptions_of(line["program"]) for line in lines
     )
+
+
+async def test_next_to_make_run_the_readmes_command_finds_its_broker(
+    service: Service, settings: Settings, tmp_path: Path
+) -> None:
+    """`program-builder import FILE` as the README writes it, with no KAFKA_BOOTSTRAP_SERVERS:
+    in the folder where `make run` runs, it reads the broker from `.data/dev.env`."""
+    rng = random.Random(4)
+    (tmp_path / "programs.jsonl").write_text(
+        "".join(json.dumps(import_line(rng, TENANT)) + "\n" for _ in range(3))
+    )
+    (tmp_path / ".data").mkdir()
+    (tmp_path / ".data" / "dev.env").write_text(
+        f"KAFKA_BOOTSTRAP_SERVERS={settings.kafka_bootstrap_servers}\n"
+        f"KAFKA_ENABLE_IDEMPOTENCE={str(settings.kafka_enable_idempotence).lower()}\n"
+    )
+    environment = tool_env(settings)
+    del environment["KAFKA_BOOTSTRAP_SERVERS"]
+    environment.pop("KAFKA_ENABLE_IDEMPOTENCE", None)
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [str(SCRIPT), "import", "programs.jsonl"],
+        env=environment,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "imported 3, already imported 0, rejected 0, unreadable 0" in done.stdout
+    assert f"using the running `make run` ({settings.kafka_bootstrap_servers}" in done.stderr

@@ -22,9 +22,11 @@ from itertools import chain, pairwise, zip_longest
 from typing import Any
 
 import pytest
+from aiokafka.errors import KafkaError
 
 from contracts.commands import COMMAND_TYPES
 from service.config import Settings
+from service.kafka import partition_for
 from service.storage.database import create_pool
 from tests.conftest import RunFactory
 from tests.reliability.harness import scaled, wait_until
@@ -63,35 +65,47 @@ def stream(tenants: int, programs: int, count: int) -> tuple[list[Any], Predicte
     return mixed, Predicted(generators)
 
 
-async def paced(client: CommandClient, messages: list[Any], rate: int) -> None:
+async def paced(
+    client: CommandClient, messages: list[Any], rate: int, go: asyncio.Event | None = None
+) -> None:
     """Publish `messages` at `rate` per second, in 50 ms slots (an open loop: the service's
-    pace does not slow the sending)."""
+    pace does not slow the sending). While `go` is clear (a broker outage) the sending waits;
+    a slot the broker did not acknowledge is sent again (a command sent twice is answered
+    duplicate the second time)."""
     loop = asyncio.get_running_loop()
     per_slot = max(1, rate // 20)
     start = loop.time()
     for slot, first in enumerate(range(0, len(messages), per_slot)):
-        await client.publish_all(messages[first : first + per_slot])
+        while True:
+            if go is not None:
+                await go.wait()
+            try:
+                await client.publish_all(messages[first : first + per_slot])
+                break
+            except KafkaError:
+                await asyncio.sleep(1)
         await asyncio.sleep(max(0.0, start + (slot + 1) * 0.05 - loop.time()))
 
 
 class ResultTimes(CommandClient):
-    """A reader that also notes when each result arrived, per partition of the results topic
-    (the results of a commands partition land on the same partition number: same key, same
-    partitioner, same partition count)."""
+    """A reader that also notes when each result arrived, by the commands partition its command
+    was on (the partition of its programId: the producers' partitioner is Kafka's murmur2)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.arrivals: dict[int, list[float]] = defaultdict(list)
+        self.partitions = list(range(self.settings.topic_partitions))
 
     def received(self, record: Any, value: Any, arrived: float) -> None:
-        if record.topic == self.topics.command_results:
-            self.arrivals[record.partition].append(time.monotonic())
+        if record.topic == self.topics.command_results and value and value.get("programId"):
+            partition = partition_for(value["programId"].encode(), self.partitions, [])
+            self.arrivals[partition].append(time.monotonic())
         super().received(record, value, arrived)
 
 
 def longest_silence(arrivals: dict[int, list[float]], start: float, end: float) -> float:
-    """The longest time a partition went without a result between `start` and `end` (while
-    commands kept coming for it: the stream is steady over every partition)."""
+    """The longest time a commands partition went without a result between `start` and `end`
+    (while commands kept coming for it: the stream is steady over every partition)."""
     longest = 0.0
     for times in arrivals.values():
         inside = [start, *(t for t in times if start <= t <= end), end]
