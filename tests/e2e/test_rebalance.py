@@ -93,7 +93,7 @@ async def test_the_group_waits_for_the_revoke_callback_and_keeps_what_it_commits
         await asyncio.sleep(2)  # held: the group must not have assigned anything meanwhile
         assert second.assignment() == set(), "assigned while a member was still revoking"
         holding.release.set()
-        await until(lambda: second.assignment(), 15, "assignment to the second member")
+        await until(second.assignment, 15, "assignment to the second member")
         moved = second.assignment()
         assert moved <= holding.committed
         for partition in moved:
