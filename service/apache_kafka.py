@@ -26,7 +26,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 from xml.etree import ElementTree
 
@@ -594,17 +593,6 @@ class ApacheKafka:
         node = self.members[index]
         node.start(self.jars)
         self.wait_ready(timeout, [node])
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def pids(self) -> list[int]:
         """The process ids of the running nodes (the bench reads their CPU)."""

@@ -40,16 +40,23 @@ def tool_env(settings: Settings) -> dict[str, str]:
 
 
 def run_import(
-    settings: Settings, *args: str, cwd: Path, timeout: float = 120
+    settings: Settings,
+    *args: str,
+    cwd: Path,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+    text: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """`program-builder import ARGS` in `cwd` (with `text` on its standard input)."""
     return subprocess.run(
         [str(SCRIPT), "import", *args],
-        env=tool_env(settings),
+        env=tool_env(settings) if env is None else env,
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,
-        stdin=subprocess.DEVNULL,
+        input=text,
+        stdin=subprocess.DEVNULL if text is None else None,
         check=False,
     )
 
@@ -223,17 +230,7 @@ async def test_all_good_from_standard_input(
 ) -> None:
     rng = random.Random(3)
     text = "".join(json.dumps(import_line(rng, TENANT)) + "\n" for _ in range(5))
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [str(SCRIPT), "import", "-"],
-        env=tool_env(settings),
-        cwd=tmp_path,
-        input=text,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = await asyncio.to_thread(run_import, settings, "-", cwd=tmp_path, text=text)
     assert done.returncode == 0, done.stderr
     assert "imported 5, already imported 0, rejected 0, unreadable 0" in done.stdout
 
@@ -388,14 +385,7 @@ async def test_next_to_make_run_the_readmes_command_finds_its_broker(
     del environment["KAFKA_BOOTSTRAP_SERVERS"]
     environment.pop("KAFKA_ENABLE_IDEMPOTENCE", None)
     done = await asyncio.to_thread(
-        subprocess.run,
-        [str(SCRIPT), "import", "programs.jsonl"],
-        env=environment,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+        run_import, settings, "programs.jsonl", cwd=tmp_path, env=environment
     )
     assert done.returncode == 0, done.stderr
     assert "imported 3, already imported 0, rejected 0, unreadable 0" in done.stdout

@@ -1,0 +1,161 @@
+"""What the tests that change the group or break the broker while commands flow share: a mixed
+stream of several tenants with its predicted outcomes, an open-loop sender, a reader that notes
+when each commands partition got its results, and the checks that must hold afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from itertools import chain, pairwise, zip_longest
+from typing import Any
+
+from aiokafka.errors import KafkaError
+
+from bench.process import ServiceProcess
+from contracts.commands import COMMAND_TYPES
+from service.config import Settings
+from service.kafka import partition_for
+from service.storage.database import create_pool
+from tests.reliability.harness import wait_until
+from tests.reliability.test_outages import assert_as_predicted
+from tests.support.generator import CommandGenerator
+from tests.support.kafka import CommandClient
+from tests.support.programs import assert_events_reconstruct_database
+from tests.support.runs import ServiceRun
+
+
+class Predicted:
+    """The generators of several tenants seen as one (what `assert_as_predicted` reads)."""
+
+    def __init__(self, generators: Sequence[CommandGenerator]) -> None:
+        self.expected = {k: v for g in generators for k, v in g.expected.items()}
+        self.model = type("Model", (), {"programs": {}})()
+        for generator in generators:
+            self.model.programs.update(generator.model.programs)
+
+
+def stream(tenants: int, programs: int, count: int) -> tuple[list[Any], Predicted]:
+    generators = [
+        CommandGenerator(seed=3100 + n, programs=programs, tenant_id=f"tenant-scale-{n}")
+        for n in range(tenants)
+    ]
+    per_tenant = [g.messages(count // tenants) for g in generators]
+    drawn = set(chain.from_iterable(g.applied_types() for g in generators))
+    assert drawn == COMMAND_TYPES, f"every command type: missing {COMMAND_TYPES - drawn}"
+    mixed = [m for row in zip_longest(*per_tenant) for m in row if m is not None]
+    return mixed, Predicted(generators)
+
+
+async def paced(
+    client: CommandClient, messages: list[Any], rate: int, go: asyncio.Event | None = None
+) -> None:
+    """Publish `messages` at `rate` per second, in 50 ms slots (an open loop: the service's
+    pace does not slow the sending). While `go` is clear (a broker outage) the sending waits;
+    a slot the broker did not acknowledge is sent again (a command sent twice is answered
+    duplicate the second time)."""
+    loop = asyncio.get_running_loop()
+    per_slot = max(1, rate // 20)
+    start = loop.time()
+    for slot, first in enumerate(range(0, len(messages), per_slot)):
+        while True:
+            if go is not None:
+                await go.wait()
+            try:
+                await client.publish_all(messages[first : first + per_slot])
+                break
+            except KafkaError:
+                await asyncio.sleep(1)
+        await asyncio.sleep(max(0.0, start + (slot + 1) * 0.05 - loop.time()))
+
+
+class ResultTimes(CommandClient):
+    """A reader that also notes when each result arrived, by the commands partition its command
+    was on (the partition of its programId: the producers' partitioner is Kafka's murmur2)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.arrivals: dict[int, list[float]] = defaultdict(list)
+        self.partitions = list(range(self.settings.topic_partitions))
+
+    def received(self, record: Any, value: Any, arrived: float) -> None:
+        if record.topic == self.topics.command_results and value and value.get("programId"):
+            partition = partition_for(value["programId"].encode(), self.partitions, [])
+            self.arrivals[partition].append(time.monotonic())
+        super().received(record, value, arrived)
+
+
+def longest_silence(arrivals: dict[int, list[float]], start: float, end: float) -> float:
+    """The longest time a commands partition went without a result between `start` and `end`
+    (while commands kept coming for it: the stream is steady over every partition)."""
+    longest = 0.0
+    for times in arrivals.values():
+        inside = [start, *(t for t in times if start <= t <= end), end]
+        longest = max(longest, *(b - a for a, b in pairwise(inside)))
+    return longest
+
+
+def assert_versions_go_back_only_as_replays(client: CommandClient) -> int:
+    """Per key, an event whose programVersion is lower than one before it repeats, byte for
+    byte, an event already published at that version (an at-least-once replay of a tail).
+    Returns how many such replayed events there were."""
+    replays = 0
+    for topic in (
+        client.topics.prescription_updated,
+        client.topics.session_updated,
+        client.topics.program_updated,
+    ):
+        seen: dict[tuple[bytes, int], bytes] = {}
+        highest: dict[bytes, int] = {}
+        for record in client.raw[topic]:
+            if record.value is None:
+                continue
+            version = json.loads(record.value)["programVersion"]
+            earlier = seen.setdefault((record.key, version), record.value)
+            assert earlier == record.value, f"{topic} {record.key!r} v{version}: two contents"
+            if version < highest.get(record.key, 0):
+                replays += 1
+            highest[record.key] = max(version, highest.get(record.key, 0))
+    return replays
+
+
+async def started_with_reader(run: ServiceRun) -> tuple[ServiceProcess, ResultTimes]:
+    """The run's first process, ready, and a reader of everything its topics carry."""
+    process = run.start()
+    await process.wait_for("program-builder ready", 90)
+    reader = ResultTimes(
+        Settings(kafka_bootstrap_servers=run.bootstrap, topic_prefix=run.prefix), topic_timeout=30
+    )
+    await reader.start()
+    return process, reader
+
+
+async def assert_consistent(predicted: Predicted, reader: ResultTimes, database_url: str) -> int:
+    """Once every command is answered: each as predicted, once; programs at the sequential
+    replay's versions; the latest event per key equal to the database; every committed event
+    published; versions going back per key only as replays (their count is returned)."""
+    await wait_until(lambda: set(predicted.expected) <= reader.results.keys(), 180, "results")
+    await assert_as_predicted(predicted, reader, database_url)  # type: ignore[arg-type]
+    topics = [
+        reader.topics.prescription_updated,
+        reader.topics.session_updated,
+        reader.topics.program_updated,
+    ]
+    pool = await create_pool(database_url, 2, 30)
+    try:
+        await assert_events_reconstruct_database(reader, pool)
+        committed = {
+            (r["topic"], bytes(r["key"]), bytes(r["value"]))
+            for r in await pool.fetch(
+                "SELECT topic, key, value FROM outbox"
+                " WHERE topic = ANY($1::text[]) AND value IS NOT NULL",
+                topics,
+            )
+        }
+    finally:
+        await pool.close()
+    published = {(topic, r.key, r.value) for topic in topics for r in reader.raw[topic]}
+    assert committed <= published, f"{len(committed - published)} events never published"
+    return assert_versions_go_back_only_as_replays(reader)
