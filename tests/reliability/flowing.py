@@ -5,6 +5,7 @@ when each commands partition got its results, and the checks that must hold afte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections import defaultdict
@@ -50,25 +51,47 @@ def stream(tenants: int, programs: int, count: int) -> tuple[list[Any], Predicte
 
 
 async def paced(
-    client: CommandClient, messages: list[Any], rate: int, go: asyncio.Event | None = None
+    client: CommandClient,
+    messages: list[Any],
+    rate: int,
+    go: asyncio.Event | None = None,
+    scheduled: dict[str, float] | None = None,
 ) -> None:
     """Publish `messages` at `rate` per second, in 50 ms slots (an open loop: the service's
-    pace does not slow the sending). While `go` is clear (a broker outage) the sending waits;
-    a slot the broker did not acknowledge is sent again (a command sent twice is answered
-    duplicate the second time)."""
-    loop = asyncio.get_running_loop()
+    pace does not slow the sending), noting in `scheduled` when each command was due (its
+    latency counts from then, so a stall cannot hide its queue). While `go` is clear (a broker
+    outage) the sending waits; a slot the broker did not acknowledge is sent again (a command
+    sent twice is answered duplicate the second time)."""
     per_slot = max(1, rate // 20)
-    start = loop.time()
+    start = time.perf_counter()
     for slot, first in enumerate(range(0, len(messages), per_slot)):
+        chunk = messages[first : first + per_slot]
+        if scheduled is not None:
+            for _, value in chunk:
+                with contextlib.suppress(ValueError, TypeError, KeyError):
+                    scheduled.setdefault(json.loads(value)["commandId"], start + slot * 0.05)
         while True:
             if go is not None:
                 await go.wait()
             try:
-                await client.publish_all(messages[first : first + per_slot])
+                await client.publish_all(chunk)
                 break
             except KafkaError:
                 await asyncio.sleep(1)
-        await asyncio.sleep(max(0.0, start + (slot + 1) * 0.05 - loop.time()))
+        await asyncio.sleep(max(0.0, start + (slot + 1) * 0.05 - time.perf_counter()))
+
+
+def p99_latency(
+    reader: CommandClient, scheduled: dict[str, float], start: float, end: float
+) -> float:
+    """The p99, in seconds, of the time from when a command was due to its first result, for
+    the commands due between `start` and `end`."""
+    latencies = sorted(
+        reader.arrival[command] - due
+        for command, due in scheduled.items()
+        if start <= due < end and command in reader.arrival
+    )
+    return latencies[int(0.99 * (len(latencies) - 1))] if latencies else 0.0
 
 
 class ResultTimes(CommandClient):
@@ -83,7 +106,7 @@ class ResultTimes(CommandClient):
     def received(self, record: Any, value: Any, arrived: float) -> None:
         if record.topic == self.topics.command_results and value and value.get("programId"):
             partition = partition_for(value["programId"].encode(), self.partitions, [])
-            self.arrivals[partition].append(time.monotonic())
+            self.arrivals[partition].append(time.perf_counter())
         super().received(record, value, arrived)
 
 
