@@ -121,6 +121,7 @@ def test_the_wheel_carries_migrations_schemas_and_the_page(wheel: Path) -> None:
     assert "contracts/schemas/command.schema.json" in names
     renderer = "service/entrypoints/static/asyncapi-react-component/"
     assert {renderer + "standalone.js", renderer + "default.min.css"} <= names
+    assert "service/kafka/pom.xml" in names  # `dev` fetches the same pinned Apache Kafka
     assert not any(name.startswith(("tests/", "tooling/", "migrations/")) for name in names)
 
 
