@@ -261,7 +261,14 @@ async def soak(
     try:
         for _ in tqdm(range(slices), desc=f"soak {args.soak_rate}/s", unit="10s", leave=False):
             driver.forget()
-            result = await open_loop(driver, programs, "editor", args.soak_rate, 10, rng, bar=False)
+            try:
+                result = await open_loop(
+                    driver, programs, "editor", args.soak_rate, 10, rng, bar=False
+                )
+            except TimeoutError as error:  # results that never came: the broker gave up
+                tqdm.write(f"soak stopped: {error}")
+                stopped_early = True
+                break
             counts = await connection.fetchrow(
                 "SELECT (SELECT count(*) FROM outbox) AS outbox,"
                 " (SELECT count(*) FROM inbox) AS inbox"
