@@ -88,11 +88,13 @@ async def test_the_group_waits_for_the_revoke_callback_and_keeps_what_it_commits
         await first.getmany(timeout_ms=3000)
         assert len(first.assignment()) == 2
         second.subscribe([topic])
-        await second.start()
+        joining = asyncio.create_task(second.start())  # it returns once it has joined
         await asyncio.wait_for(holding.revoking.wait(), 15)
         await asyncio.sleep(2)  # held: the group must not have assigned anything meanwhile
+        assert not joining.done(), "the second member joined while the first was revoking"
         assert second.assignment() == set(), "assigned while a member was still revoking"
         holding.release.set()
+        await asyncio.wait_for(joining, 15)
         await until(second.assignment, 15, "assignment to the second member")
         moved = second.assignment()
         assert moved <= holding.committed
