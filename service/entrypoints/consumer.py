@@ -62,7 +62,12 @@ def build_broker(
     if provider is not None:
         middlewares.append(KafkaTelemetryMiddleware(tracer_provider=provider))
     return KafkaBroker(
-        settings.kafka_bootstrap_servers,
+        # A list: FastStream wraps a string in one, and aiokafka then reads "a:1,b:2" as one host.
+        [
+            server.strip()
+            for server in settings.kafka_bootstrap_servers.split(",")
+            if server.strip()
+        ],
         middlewares=middlewares,
         security=security(settings),
         client_id="program-builder",

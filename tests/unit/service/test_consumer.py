@@ -134,3 +134,19 @@ def test_a_fetch_is_cut_into_batches_of_at_most_the_byte_budget_in_order() -> No
     assert [[r.offset for r in batch] for batch in cut] == [[0, 1], [2], [3], [4, 5]]
     assert batches_of([], 100) == []
     assert [len(b) for b in batches_of(raws, 10_000)] == [6]
+
+
+def test_several_bootstrap_servers_reach_the_client_as_several_hosts() -> None:
+    """FastStream wraps a string in a list, and aiokafka then reads `a:1,b:2` as one host that
+    never resolves: a cluster's bootstrap list must arrive as a list."""
+    from service.config import Settings
+    from service.entrypoints.consumer import build_broker
+    from service.metrics import Metrics
+
+    settings = Settings(kafka_bootstrap_servers="kafka-1:9092, kafka-2:9092,kafka-3:9092")
+    broker = build_broker(settings, Metrics())
+    assert broker._connection_kwargs["bootstrap_servers"] == [
+        "kafka-1:9092",
+        "kafka-2:9092",
+        "kafka-3:9092",
+    ]
