@@ -174,6 +174,7 @@ class ProcessContext:
             stopping=stopping,
             batch_size=settings.relay_batch_size,
             poll_interval=settings.relay_poll_interval_seconds,
+            new_producer=lambda: create_producer(settings),
         )
         retention = Retention(
             clients.pool,
@@ -204,7 +205,7 @@ class ProcessContext:
         self.stopping.set()
         left = _Countdown(seconds)
         keep = CLIENTS_CLOSE_SECONDS  # what closing the clients needs at the end
-        replies, producer, pool = self.clients.reply_producer, self.clients.producer, self.pool
+        replies, pool = self.clients.reply_producer, self.pool
         stages: list[Callable[[], Awaitable[object]]] = [
             # the batch in flight commits (or gives up its retry), then its rows are published
             lambda: _bounded(self.in_flight.wait_idle(), left(keep)),
@@ -215,7 +216,8 @@ class ProcessContext:
             # the reply copies in flight get what time is left before the clients close
             lambda: self.replies.aclose(grace=left(keep)),
             lambda: _stop_producer(replies, max(0.1, left(keep=0.4))),
-            lambda: _stop_producer(producer, max(0.3, left(keep=0.3))),
+            # the relay's producer: the one it started with, or the one that replaced it
+            lambda: _stop_producer(self.relay.producer, max(0.3, left(keep=0.3))),
             lambda: _close_pool(pool, max(0.3, left())),
         ]
         for stage in stages:

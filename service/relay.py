@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import InvalidProducerEpoch, OutOfOrderSequenceNumber, UnknownProducerId
 
 from service import failpoints
 from service.kafka import send_batched
@@ -37,6 +38,10 @@ ROUND_GRACE_SECONDS = 1.0
 """How long a relay round in progress at a stop may still wait for the broker's acks."""
 
 CHASE_SECONDS = 0.005
+LOST_PRODUCER_STATE = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch)
+"""Send failures after which the idempotent producer's id and sequence numbers are of no use:
+only a new producer gets through (see `OutboxRelay._renew`)."""
+
 CHASE_ROUNDS = 40
 """Rows handed to the relay whose lanes another holder had are tried again every CHASE_SECONDS
 (that holder frees them within milliseconds), up to CHASE_ROUNDS times while any row is unsent;
@@ -57,9 +62,12 @@ class OutboxRelay:
         on_error: Callable[[BaseException], None] = lambda error: None,
         on_stage: Callable[[str, float], None] = lambda stage, seconds: None,
         stopping: asyncio.Event | None = None,
+        new_producer: Callable[[], AIOKafkaProducer] | None = None,
     ) -> None:
         self.pool = pool
         self.producer = producer
+        self.new_producer = new_producer
+        self._renewing = asyncio.Lock()
         self.own_topics = own_topics
         self.replies = replies
         self.batch_size = batch_size
@@ -198,12 +206,37 @@ class OutboxRelay:
         else:
             required = [item for item in claimed if item.message.topic in self.own_topics]
             copies = [item.message for item in claimed if item.message.topic not in self.own_topics]
-        sends = await send_batched(self.producer, [item.message for item in required])
+        producer = self.producer
+        sends = await send_batched(producer, [item.message for item in required])
         for outcome in await asyncio.gather(*sends, return_exceptions=True):
+            if isinstance(outcome, LOST_PRODUCER_STATE):
+                await self._renew(producer, outcome)
             if isinstance(outcome, BaseException):
                 raise outcome
         if copies and self.replies is not None:
             self.replies.send(copies)
+
+    async def _renew(self, failed: AIOKafkaProducer, error: BaseException) -> None:
+        """Replace the idempotent producer whose sequence state the broker no longer shares (a
+        cluster restarted uncleanly forgets a producer's last sequence numbers; aiokafka, unlike
+        the Java client, keeps sending with them and every send fails the same way). The rows
+        stay unsent and go out again through the new producer id: some may be on the topic
+        already, so consumers may see a replay, never a gap or a reordering."""
+        if self.new_producer is None:
+            return
+        async with self._renewing:
+            if self.producer is not failed:
+                return  # another round already renewed it
+            log.warning(
+                "the broker no longer accepts this producer's sequence (%s): starting a new "
+                "idempotent producer; what it had not confirmed is sent again",
+                type(error).__name__,
+            )
+            renewed = self.new_producer()
+            await renewed.start()
+            self.producer = renewed
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(failed.stop(), 5)
 
     async def drain(self, timeout: float) -> None:
         """Publish what is pending (at shutdown), for at most `timeout` seconds; a round still

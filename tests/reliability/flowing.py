@@ -156,7 +156,11 @@ async def started_with_reader(run: ServiceRun) -> tuple[ServiceProcess, ResultTi
     process = run.start()
     await process.wait_for("program-builder ready", 90)
     reader = ResultTimes(
-        Settings(kafka_bootstrap_servers=run.bootstrap, topic_prefix=run.prefix), topic_timeout=30
+        Settings(kafka_bootstrap_servers=run.bootstrap, topic_prefix=run.prefix),
+        topic_timeout=30,
+        # A command the broker acknowledged must survive its leader's death, as the service's
+        # own results and events do: the default (acks=1) loses what the leader had not copied.
+        producer={"acks": "all", "enable_idempotence": True},
     )
     await reader.start()
     return process, reader
@@ -166,7 +170,22 @@ async def assert_consistent(predicted: Predicted, reader: ResultTimes, database_
     """Once every command is answered: each as predicted, once; programs at the sequential
     replay's versions; the latest event per key equal to the database; every committed event
     published; versions going back per key only as replays (their count is returned)."""
-    await wait_until(lambda: set(predicted.expected) <= reader.results.keys(), 180, "results")
+    try:
+        await wait_until(lambda: set(predicted.expected) <= reader.results.keys(), 180, "results")
+    except AssertionError:
+        missing = set(predicted.expected) - reader.results.keys()
+        pool = await create_pool(database_url, 1, 30)
+        try:
+            answered = await pool.fetchval(
+                "SELECT count(*) FROM inbox WHERE command_id = ANY($1::uuid[])", list(missing)
+            )
+            unsent = await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+        finally:
+            await pool.close()
+        raise AssertionError(
+            f"{len(missing)} commands without a result: {answered} of them in the inbox, "
+            f"{unsent} outbox rows unsent"
+        ) from None
     await assert_as_predicted(predicted, reader, database_url)  # type: ignore[arg-type]
     topics = [
         reader.topics.prescription_updated,

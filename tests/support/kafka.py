@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -27,6 +27,7 @@ class CommandClient(ServiceClient):
         *,
         extra_topics: Sequence[str] = (),
         topic_timeout: float = 5,
+        producer: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(
             settings.topics,
@@ -35,6 +36,7 @@ class CommandClient(ServiceClient):
             from_beginning=True,
             follow=[*output_topics(settings.topics), *extra_topics],
             consumer={"max_partition_fetch_bytes": 4 * 1024 * 1024},
+            producer=producer,
             topic_timeout=topic_timeout,
         )
         self.settings = settings

@@ -1,0 +1,93 @@
+"""The relay's answer to an idempotent producer the broker no longer knows (after a cluster's
+unclean restart every send fails OutOfOrderSequenceNumber, and aiokafka keeps its sequence
+numbers): a new producer, started once however many rounds failed, the old one stopped; the
+rows stay unsent for the round that follows, which goes out on the new producer."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from aiokafka.errors import KafkaConnectionError, OutOfOrderSequenceNumber
+
+from service.relay import OutboxRelay
+from service.storage.outbox import ClaimedMessage, OutgoingMessage
+
+
+class _Batch:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def append(self, **record: Any) -> object:
+        self.count += 1
+        return object()
+
+    def record_count(self) -> int:
+        return self.count
+
+
+class FakeProducer:
+    """Sends nothing; every batch's delivery fails with `error` (None: succeeds)."""
+
+    def __init__(self, error: BaseException | None) -> None:
+        self.error = error
+        self.started = self.stopped = False
+        self.batches = 0
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return {0, 1}
+
+    def create_batch(self) -> _Batch:
+        return _Batch()
+
+    async def send_batch(self, batch: _Batch, topic: str, *, partition: int) -> Any:
+        self.batches += 1
+        delivered: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if self.error is None:
+            delivered.set_result(None)
+        else:
+            delivered.set_exception(self.error)
+        return delivered
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+
+def claimed(count: int) -> list[ClaimedMessage]:
+    return [
+        ClaimedMessage(n, 0, OutgoingMessage("t.prescription-updated", b"k%d" % n, b"{}", ()))
+        for n in range(count)
+    ]
+
+
+async def test_a_lost_sequence_renews_the_producer_once_and_the_next_round_uses_it() -> None:
+    lost = FakeProducer(OutOfOrderSequenceNumber())
+    renewed: list[FakeProducer] = []
+
+    def new_producer() -> Any:
+        renewed.append(FakeProducer(None))
+        return renewed[-1]
+
+    relay = OutboxRelay(None, lost, new_producer=new_producer)  # type: ignore[arg-type]
+    rounds = await asyncio.gather(
+        relay._send(claimed(4)), relay._send(claimed(3)), return_exceptions=True
+    )
+    assert all(isinstance(outcome, OutOfOrderSequenceNumber) for outcome in rounds)
+    assert len(renewed) == 1 and renewed[0].started, "one new producer for both rounds"
+    assert relay.producer is renewed[0]
+    assert lost.stopped
+    await relay._send(claimed(4))  # the rows left unsent go out on the new producer
+    assert renewed[0].batches > 0
+
+
+@pytest.mark.parametrize("error", [KafkaConnectionError(), TimeoutError()])
+async def test_other_failures_keep_the_producer(error: BaseException) -> None:
+    producer = FakeProducer(error)
+    relay = OutboxRelay(None, producer, new_producer=lambda: pytest.fail("renewed"))  # type: ignore[arg-type]
+    with pytest.raises(type(error)):
+        await relay._send(claimed(2))
+    assert relay.producer is producer and not producer.stopped
