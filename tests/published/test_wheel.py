@@ -24,7 +24,15 @@ from service.embedded import free_port
 from service.entrypoints.asyncapi import asset_paths
 from tests.published.tools import ROOT
 
-SOURCES = ("pyproject.toml", "setup.py", "README.md", "contracts", "service", "migrations")
+SOURCES = (
+    "pyproject.toml",
+    "setup.py",
+    "README.md",
+    "contracts",
+    "service",
+    "migrations",
+    "tooling/kafka/pom.xml",
+)
 MIGRATIONS = sorted(path.name for path in (ROOT / "migrations").glob("*.sql"))
 
 
@@ -37,6 +45,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if origin.is_dir():
             shutil.copytree(origin, source / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(origin, source / name)
     out = tmp_path_factory.mktemp("dist")
     subprocess.run(

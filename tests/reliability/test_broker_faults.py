@@ -63,7 +63,7 @@ async def leader_of(bootstrap: str, topic: str, partition: int) -> int:
 async def test_leaders_killed_and_every_broker_stopped_while_commands_flow(
     cluster: ApacheKafka, service_run: RunFactory, database_url: str
 ) -> None:
-    messages, predicted = stream(tenants=2, programs=25, count=RATE * 40)
+    messages, predicted = stream(tenants=2, programs=25, count=RATE * 30)
     http_port = free_port()
     run = service_run(
         "faults",
@@ -87,7 +87,7 @@ async def test_leaders_killed_and_every_broker_stopped_while_commands_flow(
             node = await leader_of(cluster.bootstrap_servers, topic, 0)
             killed = time.perf_counter()
             await asyncio.to_thread(cluster.kill_node, node)
-            await asyncio.sleep(5)
+            await asyncio.sleep(2)
             await asyncio.to_thread(cluster.start_node, node)
             timings[name] = longest_gap(reader, killed)
             assert service.alive(), run.output()
