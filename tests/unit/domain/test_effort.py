@@ -16,37 +16,12 @@ from uuid import UUID
 
 import pytest
 
-from contracts.athletes import Athlete
 from service.domain.effort import RTS_PERCENTAGES, effective_rpe, resolve_effort, rts_index
-from service.domain.loads import Resolution, ResolvedLoad, resolution_of, resolve
+from service.domain.loads import Resolution, ResolvedLoad, resolve
+from tests.support.athletes import athlete
 
 SQUAT = UUID("00000000-0000-4000-8000-000000000001")
 BENCH = UUID("00000000-0000-4000-8000-000000000002")
-
-
-def athlete(
-    *maxes: tuple[UUID, float, str],
-    training_max: float = 100,
-    kg: float = 2.5,
-    lb: float = 5,
-    unit: str | None = None,
-) -> Resolution:
-    resolution = resolution_of(
-        Athlete.model_validate(
-            {
-                "athleteId": "a",
-                "maxes": [
-                    {"exerciseId": str(e), "value": value, "unit": u} for e, value, u in maxes
-                ],
-                "trainingMaxPercent": training_max,
-                "rounding": {"kg": kg, "lb": lb},
-                "unit": unit,
-            },
-            strict=False,
-        )
-    )
-    assert resolution is not None
-    return resolution
 
 
 def effort_set(**fields: Any) -> dict[str, Any]:

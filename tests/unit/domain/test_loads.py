@@ -12,46 +12,20 @@ from uuid import UUID
 
 import pytest
 
-from contracts.athletes import Athlete
 from service.domain.loads import (
     KG_PER_LB,
     Resolution,
     ResolvedLoad,
     convert,
     nearest_multiple,
-    resolution_of,
     resolve,
     resolve_series,
 )
+from tests.support.athletes import athlete
 
 SQUAT = UUID("00000000-0000-4000-8000-000000000001")
 BENCH = UUID("00000000-0000-4000-8000-000000000002")
 DEADLIFT = UUID("00000000-0000-4000-8000-000000000003")
-
-
-def athlete(
-    *maxes: tuple[UUID, float, str],
-    training_max: float = 100,
-    kg: float = 2.5,
-    lb: float = 5,
-    unit: str | None = None,
-) -> Resolution:
-    resolution = resolution_of(
-        Athlete.model_validate(
-            {
-                "athleteId": "a",
-                "maxes": [
-                    {"exerciseId": str(e), "value": value, "unit": u} for e, value, u in maxes
-                ],
-                "trainingMaxPercent": training_max,
-                "rounding": {"kg": kg, "lb": lb},
-                "unit": unit,
-            },
-            strict=False,
-        )
-    )
-    assert resolution is not None
-    return resolution
 
 
 def percent(value: float, of: UUID | None = None) -> dict[str, object]:
