@@ -11,21 +11,17 @@ The arithmetic is the v1.2 one (28 significant digits, nearest plate, a tie goin
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any, TypeGuard
 from uuid import UUID
 
-# `_CONTEXT` and `_CENT` are private to loads.py; imported rather than restated so that both
-# rules compute with the same 28-digit context and round to the same cent (loads.py is not
-# ours to change here).
 from service.domain.loads import (
-    _CENT,
-    _CONTEXT,
     Resolution,
     ResolvedLoad,
     convert,
     decimal_of,
-    nearest_multiple,
+    on_plates,
+    share,
 )
 
 RTS_PERCENTAGES: tuple[Decimal, ...] = tuple(
@@ -46,8 +42,6 @@ MIN_RPE = Decimal("6.5")
 MAX_RPE = Decimal(10)
 MIN_RIR = 0
 MAX_RIR = 3
-
-_HUNDRED = Decimal(100)
 
 
 def _is_count(value: object) -> TypeGuard[int]:
@@ -101,9 +95,6 @@ def resolve_effort(
     found = resolution.maxes.get(exercise_id)
     if found is None:
         return None
-    context = _CONTEXT
     unit = resolution.unit or found.unit
-    max_value = convert(found.value, found.unit, unit)
-    raw = context.divide(context.multiply(max_value, RTS_PERCENTAGES[index]), _HUNDRED)
-    plated = nearest_multiple(raw, resolution.rounding[unit])
-    return ResolvedLoad(plated.quantize(_CENT, ROUND_HALF_UP, context), unit)
+    raw = share(convert(found.value, found.unit, unit), RTS_PERCENTAGES[index])
+    return ResolvedLoad(on_plates(raw, resolution.rounding[unit]), unit)

@@ -72,6 +72,22 @@ def nearest_multiple(raw: Decimal, step: Decimal) -> Decimal:
     return context.multiply(count, step)
 
 
+def to_cent(value: Decimal) -> Decimal:
+    """`value` rounded to 0.01 (a half goes up), as every published weight."""
+    return value.quantize(_CENT, ROUND_HALF_UP, _CONTEXT)
+
+
+def share(value: Decimal, percent: Decimal) -> Decimal:
+    """`percent` % of `value`, in the 28-digit context every load is computed in."""
+    return _CONTEXT.divide(_CONTEXT.multiply(value, percent), _HUNDRED)
+
+
+def on_plates(raw: Decimal, step: Decimal) -> Decimal:
+    """The weight the bar carries for `raw`: the nearest multiple of the plate increment `step`
+    (a tie goes up), rounded to 0.01."""
+    return to_cent(nearest_multiple(raw, step))
+
+
 def resolve(
     resolution: Resolution | None, load: Mapping[str, Any] | None, exercise_id: UUID
 ) -> ResolvedLoad | None:
@@ -83,15 +99,10 @@ def resolve(
     found = resolution.maxes.get(UUID(str(reference)) if reference is not None else exercise_id)
     if found is None:
         return None
-    context = _CONTEXT
     unit = resolution.unit or found.unit
-    max_value = convert(found.value, found.unit, unit)
-    training_max = context.divide(
-        context.multiply(max_value, resolution.training_max_percent), _HUNDRED
-    )
-    raw = context.divide(context.multiply(training_max, decimal_of(load["value"])), _HUNDRED)
-    plated = nearest_multiple(raw, resolution.rounding[unit])
-    return ResolvedLoad(plated.quantize(_CENT, ROUND_HALF_UP, context), unit)
+    training_max = share(convert(found.value, found.unit, unit), resolution.training_max_percent)
+    raw = share(training_max, decimal_of(load["value"]))
+    return ResolvedLoad(on_plates(raw, resolution.rounding[unit]), unit)
 
 
 def resolve_series(

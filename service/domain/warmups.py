@@ -9,22 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Protocol
 
 from contracts.athletes import DEFAULT_ROUNDING_KG, DEFAULT_ROUNDING_LB
-
-# `_CONTEXT` and `_CENT` are private to loads.py; imported rather than restated so that warm-ups
-# and resolved loads compute with the same 28-digit context and round to the same cent (loads.py
-# is not ours to change here).
 from service.domain.loads import (
-    _CENT,
-    _CONTEXT,
     Resolution,
     ResolvedLoad,
     convert,
     decimal_of,
-    nearest_multiple,
+    on_plates,
+    share,
+    to_cent,
 )
 from service.domain.model import SetData
 
@@ -34,7 +30,6 @@ DEFAULT_ROUNDING: Mapping[str, Decimal] = {
 }
 """The plates of a template, which has no athlete to say which it uses."""
 
-_HUNDRED = Decimal(100)
 _WEIGHT_UNITS = frozenset({"kg", "lb"})
 _WARMUP = "warmup"
 
@@ -108,18 +103,14 @@ def warmup_sets(
     kept, is left out: a warm-up climbs, and never reaches the working weight."""
     if warmup is None or reference is None:
         return []
-    context = _CONTEXT
     unit = reference.unit
     min_load: Decimal | None = None
     if warmup.min_load is not None:
         given = warmup.min_load
-        min_load = convert(decimal_of(given.value), str(given.unit), unit).quantize(
-            _CENT, ROUND_HALF_UP, context
-        )
+        min_load = to_cent(convert(decimal_of(given.value), str(given.unit), unit))
     kept: list[WarmupSet] = []
     for step in warmup.steps:
-        raw = context.divide(context.multiply(reference.value, decimal_of(step.percent)), _HUNDRED)
-        value = nearest_multiple(raw, rounding[unit]).quantize(_CENT, ROUND_HALF_UP, context)
+        value = on_plates(share(reference.value, decimal_of(step.percent)), rounding[unit])
         if min_load is not None:
             value = max(value, min_load)
         if value >= reference.value or (kept and value <= kept[-1].load.value):
