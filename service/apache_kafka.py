@@ -404,6 +404,8 @@ class ApacheKafka:
     keep_data: bool = False
     advertised_ports: list[int] | None = None
     """Where clients are told to connect, per node, when not its port (a proxy in front)."""
+    ports: list[int] | None = None
+    """The client port of each node (free ones when None)."""
     listeners: list[str] = field(default_factory=list)
     """Extra client listeners as `NAME:PROTOCOL` (e.g. `SASL:SASL_PLAINTEXT`), one port each."""
     properties: dict[str, str] = field(default_factory=dict)
@@ -424,6 +426,7 @@ class ApacheKafka:
             KafkaNode(
                 node_id=n + 1,
                 directory=self.root / f"node-{n + 1}",
+                port=self.ports[n] if self.ports else free_port(),
                 advertised_port=advertised[n],
                 listeners=[_listener(spec) for spec in self.listeners],
             )

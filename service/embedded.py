@@ -223,14 +223,25 @@ class Broker(Protocol):
     def pids(self) -> list[int]: ...
 
 
-def local_broker(choice: BrokerChoice, root: Path, advertised_port: int | None = None) -> Broker:
-    """A broker of the chosen kind (not started), its data under `root` (Apache Kafka's)."""
+def local_broker(
+    choice: BrokerChoice,
+    root: Path,
+    advertised_port: int | None = None,
+    port: int | None = None,
+) -> Broker:
+    """A broker of the chosen kind (not started), its data under `root` (Apache Kafka's),
+    listening on `port` (a free one when None)."""
     if choice.kind == "kafka":
         from service.apache_kafka import ApacheKafka
 
-        ports = None if advertised_port is None else [advertised_port]
-        return ApacheKafka(root=root / "kafka", advertised_ports=ports)
-    return EmbeddedBroker(advertised_port=advertised_port)
+        return ApacheKafka(
+            root=root / "kafka",
+            advertised_ports=None if advertised_port is None else [advertised_port],
+            ports=None if port is None else [port],
+        )
+    if port is None:
+        return EmbeddedBroker(advertised_port=advertised_port)
+    return EmbeddedBroker(port=port, advertised_port=advertised_port)
 
 
 @dataclass
@@ -445,9 +456,7 @@ class EmbeddedStack:
     def __post_init__(self) -> None:
         if self.root is None:
             self.root = Path(tempfile.mkdtemp(prefix="program-builder-"))
-        self.broker = local_broker(self.choice, self.root)
-        if self.broker_port is not None:
-            _set_client_port(self.broker, self.broker_port)
+        self.broker = local_broker(self.choice, self.root, port=self.broker_port)
         self.postgres = EmbeddedPostgres(self.root / "pgdata", durable=self.durable)
 
     def start(self, progress: Callable[[int, int], None] | None = None) -> Self:
@@ -483,12 +492,3 @@ class EmbeddedStack:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-def _set_client_port(broker: Broker, port: int) -> None:
-    from service.apache_kafka import ApacheKafka
-
-    if isinstance(broker, ApacheKafka):
-        broker.members[0].port = port
-    elif isinstance(broker, EmbeddedBroker):
-        broker.port = port

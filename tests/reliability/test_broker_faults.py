@@ -10,7 +10,6 @@ replays."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from tests.infrastructure import Infrastructure
 from tests.reliability.flowing import (
     ResultTimes,
     assert_consistent,
+    longest_silence,
     paced,
     started_with_reader,
     stream,
@@ -121,7 +121,6 @@ async def test_leaders_killed_and_every_broker_stopped_while_commands_flow(
 
 
 def longest_gap(reader: ResultTimes, since: float) -> float:
-    """The longest time without any result from `since` until now."""
-    times = sorted(t for ts in reader.arrivals.values() for t in ts if t >= since)
-    points = [since, *times, time.perf_counter()]
-    return max(b - a for a, b in itertools.pairwise(points))
+    """The longest time without any result, on any partition, from `since` until now."""
+    every = [t for times in reader.arrivals.values() for t in times]
+    return longest_silence({0: sorted(every)}, since, time.perf_counter())
