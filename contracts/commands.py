@@ -9,7 +9,14 @@ from pydantic import AwareDatetime, Field, StringConstraints, field_validator, m
 
 from contracts.athletes import MAX_MAXES, Athlete, MaxChange, check_distinct_exercises
 from contracts.base import WireModel, fail_at
-from contracts.exercises import Alternatives, ExerciseNotes, Progression, check_alternatives
+from contracts.calendar import CalendarDate, DayOffset
+from contracts.exercises import (
+    Alternatives,
+    ExerciseNotes,
+    Progression,
+    Warmup,
+    check_alternatives,
+)
 from contracts.groups import GROUP_SETTINGS, GroupSettingsInput
 from contracts.series import PrescriptionSeriesData, PrescriptionSeriesPatch, Series
 from contracts.snapshots import Name, ProgramSnapshot, WeekLabelInput
@@ -69,6 +76,7 @@ class SessionAddBody(WireModel):
     session_id: UUID
     name: Name
     position: Position | None = None
+    day_offset: DayOffset | None = None  # v1.3
 
 
 class SessionRemoveBody(WireModel):
@@ -86,6 +94,7 @@ class ExerciseAddBody(WireModel):
     new_group_id: UUID | None = None
     position: Position | None = None
     series: Series = Field(default_factory=list)
+    warmup: Warmup | None = None  # v1.3
 
     @model_validator(mode="after")
     def _one_group_target(self) -> Self:
@@ -338,12 +347,15 @@ class MaxesSetBody(WireModel):
         return self
 
 
-EXERCISE_UPDATE_FIELDS = frozenset({"exercise_id", "name", "notes", "alternatives", "progression"})
+EXERCISE_UPDATE_FIELDS = frozenset(
+    {"exercise_id", "name", "notes", "alternatives", "progression", "warmup"}
+)
 
 
 class ExerciseUpdateBody(WireModel):
     """(v1.2) Changes a program exercise in place: absent keeps, null clears `notes`,
-    `alternatives` or `progression`; `exerciseId` and `name` cannot be cleared."""
+    `alternatives`, `progression` or (v1.3) `warmup`; `exerciseId` and `name` cannot be
+    cleared."""
 
     type: Literal["exercise.update"]
     program_exercise_id: UUID
@@ -352,14 +364,15 @@ class ExerciseUpdateBody(WireModel):
     notes: ExerciseNotes | None = None
     alternatives: Alternatives | None = None
     progression: Progression | None = None
+    warmup: Warmup | None = None
 
     @model_validator(mode="after")
     def _something_to_change(self) -> Self:
         given = self.model_fields_set & EXERCISE_UPDATE_FIELDS
         if not given:
             raise ValueError(
-                "exercise.update needs at least one of exerciseId, name, notes, alternatives "
-                "and progression"
+                "exercise.update needs at least one of exerciseId, name, notes, alternatives, "
+                "progression and warmup"
             )
         for field, wire in (("exercise_id", "exerciseId"), ("name", "name")):
             if field in given and getattr(self, field) is None:
@@ -367,6 +380,41 @@ class ExerciseUpdateBody(WireModel):
         if self.alternatives is not None:
             check_alternatives(self.alternatives, self.exercise_id, "alternatives")
         return self
+
+
+class ProgramScheduleBody(WireModel):
+    """(v1.3) Sets (a date) or clears (null) the program's start date, the first day of week 0."""
+
+    type: Literal["program.schedule"]
+    start_date: CalendarDate | None
+
+
+class SessionUpdateBody(WireModel):
+    """(v1.3) Renames a session and/or sets the day of the week it falls on (`dayOffset` null
+    clears it); absent keeps."""
+
+    type: Literal["session.update"]
+    session_id: UUID
+    name: Name | None = None
+    day_offset: DayOffset | None = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> Self:
+        given = self.model_fields_set & {"name", "day_offset"}
+        if not given:
+            raise ValueError("session.update needs name, dayOffset or both")
+        if "name" in given and self.name is None:
+            fail_at(("name",), "name cannot be cleared: leave it out to keep it", None)
+        return self
+
+
+class SessionRescheduleBody(WireModel):
+    """(v1.3) Moves one week's session to `date` (null: back to its default day)."""
+
+    type: Literal["session.reschedule"]
+    session_id: UUID
+    week: Week
+    date: CalendarDate | None
 
 
 class ProgramDeleteBody(WireModel):
@@ -399,7 +447,10 @@ BatchOperation = Annotated[
     | ProgramAssignBody
     | ProgramUnassignBody
     | MaxesSetBody
-    | ExerciseUpdateBody,
+    | ExerciseUpdateBody
+    | ProgramScheduleBody
+    | SessionUpdateBody
+    | SessionRescheduleBody,
     Field(discriminator="type"),
 ]
 """What a batch may hold: every edit of an existing program.
@@ -515,6 +566,15 @@ class MaxesSet(CommandEnvelope, MaxesSetBody): ...
 class ExerciseUpdate(CommandEnvelope, ExerciseUpdateBody): ...
 
 
+class ProgramSchedule(CommandEnvelope, ProgramScheduleBody): ...
+
+
+class SessionUpdate(CommandEnvelope, SessionUpdateBody): ...
+
+
+class SessionReschedule(CommandEnvelope, SessionRescheduleBody): ...
+
+
 class Batch(CommandEnvelope, BatchBody): ...
 
 
@@ -548,6 +608,9 @@ Command = Annotated[
     | ProgramUnassign
     | MaxesSet
     | ExerciseUpdate
+    | ProgramSchedule
+    | SessionUpdate
+    | SessionReschedule
     | Batch,
     Field(discriminator="type"),
 ]

@@ -4,14 +4,15 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, Field
 
 from contracts.athletes import Athlete
 from contracts.base import WireModel
-from contracts.exercises import Alternative, Progression
+from contracts.calendar import CalendarDate, RescheduledWeek
+from contracts.exercises import Alternative, Progression, Warmup, WarmupSet
 from contracts.groups import GroupFormat
 from contracts.series import PublishedSet
 
@@ -56,6 +57,9 @@ class PrescriptionUpdated(WireModel):
     deleted: bool
     group: GroupPlacement | None
     series: list[PublishedSet]
+    # v1.3: the date of its session in its week (null: none), and its warm-up sets
+    scheduled_date: Annotated[str, Field(json_schema_extra={"format": "date"})] | None
+    warmup_sets: list[WarmupSet]
     causation_id: UUID
 
 
@@ -68,6 +72,7 @@ class SessionExercise(WireModel):
     notes: str | None
     alternatives: list[Alternative]
     progression: Progression | None
+    warmup: Warmup | None  # v1.3: null when unset
 
 
 class SessionGroup(WireModel):
@@ -98,6 +103,9 @@ class SessionUpdated(WireModel):
     name: str
     order_index: int
     groups: list[SessionGroup]
+    # v1.3: the day of every week it falls on (null: none) and the weeks moved, by week
+    day_offset: int | None
+    rescheduled: list[RescheduledWeek]
     causation_id: UUID
 
 
@@ -135,4 +143,7 @@ class ProgramUpdated(WireModel):
     session_ids: list[UUID]
     source: ProgramSource | None
     athlete: Athlete | None  # v1.2: null for a template
+    start_date: (
+        CalendarDate | None
+    )  # v1.3: the first day of week 0, YYYY-MM-DD (null: not scheduled)
     causation_id: UUID

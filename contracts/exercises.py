@@ -3,14 +3,15 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 from uuid import UUID
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from contracts.base import WireModel, fail_at
-from contracts.series import MAX_NOTES_LENGTH
+from contracts.series import MAX_NOTES_LENGTH, ResolvedLoad, ResolvedUnit
 
 MAX_ALTERNATIVES = 10
 
@@ -95,3 +96,68 @@ Progression = Annotated[LinearProgression | DoubleProgression, Field(discriminat
 
 PROGRESSION_KINDS = frozenset({"linear", "double"})
 """The tags of `Progression` (error paths leave them out: `progression.loadStep`)."""
+
+
+# --- (v1.3) warm-up sets
+
+MAX_WARMUP_STEPS = 8
+
+
+class WarmupStep(WireModel):
+    """One warm-up set: `reps` at `percent` % of the prescription's first working weight."""
+
+    percent: Annotated[
+        float,
+        Field(
+            ge=1,
+            le=99,
+            description="a share of the working weight in percent, 1..99, at most one decimal",
+        ),
+    ]
+    reps: Annotated[int, Field(ge=1, le=20)]
+
+    @field_validator("percent")
+    @classmethod
+    def _one_decimal(cls, value: float) -> float:
+        # The shortest decimal text of the number is what the producer wrote (62.5, not
+        # 62.500000001); `multipleOf: 0.1` is not in the schema: JSON Schema validators judge it
+        # in binary floating point and would refuse 62.3.
+        if Decimal(repr(value)).as_tuple().exponent < -1:  # type: ignore[operator]
+            raise ValueError(f"percent has at most one decimal (62.5), got {value!r}")
+        return value
+
+
+class MinLoad(WireModel):
+    """The lightest warm-up (the empty bar), in its own unit."""
+
+    value: Annotated[float, Field(ge=0, le=1000)]
+    unit: ResolvedUnit
+
+
+class Warmup(WireModel):
+    """The warm-up of a program exercise: up to 8 steps climbing strictly by `percent`, and the
+    lightest weight one may take (`minLoad`, null when not given)."""
+
+    steps: Annotated[list[WarmupStep], Field(min_length=1, max_length=MAX_WARMUP_STEPS)]
+    min_load: MinLoad | None = None
+
+    @model_validator(mode="after")
+    def _climbing(self) -> Self:
+        for at in range(1, len(self.steps)):
+            before, step = self.steps[at - 1].percent, self.steps[at].percent
+            if step <= before:
+                fail_at(
+                    ("steps", at, "percent"),
+                    f"percent must climb from step to step: {step:g} is not above the "
+                    f"{before:g} of steps[{at - 1}]",
+                    step,
+                )
+        return self
+
+
+class WarmupSet(WireModel):
+    """(output only) One warm-up set of a prescription, as `prescription.updated` carries it in
+    `warmupSets`: `reps` at a weight on the bar."""
+
+    reps: int
+    load: ResolvedLoad

@@ -5,13 +5,26 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
-from pydantic import Discriminator, Field, StringConstraints, Tag, model_validator
+from pydantic import AfterValidator, Discriminator, Field, StringConstraints, Tag, model_validator
 
 from contracts.athletes import Athlete
 from contracts.base import Location, WireModel, fail_at
-from contracts.exercises import Alternatives, ExerciseNotes, Progression, check_alternatives
+from contracts.calendar import CalendarDate, DayOffset, RescheduledWeek
+from contracts.exercises import (
+    Alternatives,
+    ExerciseNotes,
+    Progression,
+    Warmup,
+    WarmupSet,
+    check_alternatives,
+)
 from contracts.groups import GroupSettingsInput
-from contracts.series import MAX_SETS_PER_SERIES, Series
+from contracts.series import (
+    MAX_SETS_PER_SERIES,
+    PrescriptionSeriesData,
+    ResolvedLoad,
+    check_order_indexes,
+)
 
 _MAX_WEEKS = 52
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
@@ -47,9 +60,36 @@ class WeekLabelInput(WireModel):
     label: Annotated[str, StringConstraints(min_length=1, max_length=MAX_WEEK_LABEL_LENGTH)]
 
 
+# (v1.3) The output-only fields of the events, accepted in a snapshot and ignored (the service
+# computes them again), so that a program rebuilt from its events imports as it is. Typed as the
+# events publish them; `exclude` keeps them out of everything the service writes.
+
+
+class SnapshotSet(PrescriptionSeriesData):
+    """A set of a snapshot: a set, or one as `prescription.updated` carries it."""
+
+    resolved_load: ResolvedLoad | None = Field(
+        default=None, exclude=True, description="output only: accepted and ignored"
+    )
+
+
+SnapshotSeries = Annotated[
+    list[SnapshotSet],
+    Field(max_length=MAX_SETS_PER_SERIES),
+    AfterValidator(check_order_indexes),
+]
+
+
 class PrescriptionSnapshot(WireModel):
     week: Week = 0
-    series: Series = Field(default_factory=list)
+    series: SnapshotSeries = Field(default_factory=list)
+    # v1.3, output only
+    scheduled_date: str | None = Field(
+        default=None, exclude=True, description="output only: accepted and ignored"
+    )
+    warmup_sets: list[WarmupSet] | None = Field(
+        default=None, exclude=True, description="output only: accepted and ignored"
+    )
 
 
 class ExerciseSnapshot(WireModel):
@@ -61,6 +101,7 @@ class ExerciseSnapshot(WireModel):
     notes: ExerciseNotes | None = None
     alternatives: Alternatives = Field(default_factory=list)
     progression: Progression | None = None
+    warmup: Warmup | None = None  # v1.3
 
     @model_validator(mode="after")
     def _one_per_week(self) -> Self:
@@ -82,6 +123,26 @@ class SessionSnapshot(WireModel):
     session_id: UUID
     name: Name
     groups: Annotated[list[GroupSnapshot], Field(max_length=60)] = Field(default_factory=list)
+    # v1.3
+    day_offset: DayOffset | None = None
+    rescheduled: Annotated[list[RescheduledWeek], Field(max_length=_MAX_WEEKS)] = Field(
+        default_factory=list
+    )
+    source_session_id: UUID | None = Field(
+        default=None, exclude=True, description="output only: accepted and ignored"
+    )
+    customised: bool | None = Field(
+        default=None, exclude=True, description="output only: accepted and ignored"
+    )
+
+    @model_validator(mode="after")
+    def _one_date_per_week(self) -> Self:
+        repeat = _first_repeat(
+            [(("rescheduled", i, "week"), r.week) for i, r in enumerate(self.rescheduled)]
+        )
+        if repeat:
+            fail_at(repeat[0], f"week {repeat[1]} is rescheduled more than once", repeat[1])
+        return self
 
 
 class ProgramSnapshotV1(WireModel):
@@ -93,6 +154,7 @@ class ProgramSnapshotV1(WireModel):
         default_factory=list
     )
     athlete: Athlete | None = None  # v1.2: null (absent) imports a template
+    start_date: CalendarDate | None = None  # v1.3
 
     @model_validator(mode="after")
     def _ids_and_weeks(self) -> Self:
@@ -110,6 +172,13 @@ class ProgramSnapshotV1(WireModel):
         for s, session in enumerate(self.sessions):
             at_session: Location = ("sessions", s)
             ids.append(((*at_session, "sessionId"), session.session_id))
+            for r, rescheduled in enumerate(session.rescheduled):
+                if rescheduled.week >= self.weeks:
+                    fail_at(
+                        (*at_session, "rescheduled", r, "week"),
+                        f"week must be below the program's weeks ({self.weeks})",
+                        rescheduled.week,
+                    )
             for g, group in enumerate(session.groups):
                 at_group: Location = (*at_session, "groups", g)
                 ids.append(((*at_group, "groupId"), group.group_id))

@@ -12,7 +12,7 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -236,6 +236,7 @@ class _Payloads:
                 "programVersion": event.source.program_version,
             },
             "athlete": None if event.athlete is None else event.athlete.to_wire(),
+            "startDate": _date(event.start_date),
             "causationId": texts[cause.command_id],
         }
 
@@ -265,6 +266,11 @@ class _Payloads:
             "series": [
                 {**item, "resolvedLoad": _resolved_load(resolved)}
                 for item, resolved in zip(prescription.series, event.resolved, strict=True)
+            ],
+            "scheduledDate": _date(event.scheduled),
+            "warmupSets": [
+                {"reps": warmup.reps, "load": _resolved_load(warmup.load)}
+                for warmup in event.warmups
             ],
             "causationId": texts[cause.command_id],
         }
@@ -297,6 +303,9 @@ class _Payloads:
                             "progression": None
                             if exercise.progression is None
                             else exercise.progression.to_wire(),
+                            "warmup": None
+                            if exercise.warmup is None
+                            else exercise.warmup.to_wire(),
                         }
                         for index, exercise in enumerate(group.exercises)
                     ],
@@ -313,8 +322,17 @@ class _Payloads:
             "name": session.name,
             "orderIndex": event.order_index,
             "groups": groups,
+            "dayOffset": session.day_offset,
+            "rescheduled": [
+                {"week": week, "date": day.isoformat()}
+                for week, day in sorted(session.rescheduled.items())
+            ],
             "causationId": texts[event.cause.command_id],
         }
+
+
+def _date(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
 
 
 def _resolved_load(resolved: ResolvedLoad | None) -> dict[str, Any] | None:

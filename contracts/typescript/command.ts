@@ -35,17 +35,20 @@ export type Command =
   | ProgramUnassign
   | MaxesSet
   | ExerciseUpdate
+  | ProgramSchedule
+  | SessionUpdate
+  | SessionReschedule
   | Batch;
 export type LoadUnit = "kg" | "lb" | "percent1rm" | "bodyweight";
 export type SetType = "warmup" | "working" | "dropset" | "cluster" | "amrap" | "failure";
 /**
- * How a group is performed: `rounds` (the v1 meaning), or a timed format.
- */
-export type GroupFormat = "rounds" | "emom" | "amrap" | "forTime" | "tabata" | "interval";
-/**
  * The units of a weight on the bar (and of an athlete's maxes).
  */
 export type ResolvedUnit = "kg" | "lb";
+/**
+ * How a group is performed: `rounds` (the v1 meaning), or a timed format.
+ */
+export type GroupFormat = "rounds" | "emom" | "amrap" | "forTime" | "tabata" | "interval";
 export type StepUnit = "kg" | "lb" | "percent1rm";
 
 export interface ProgramCreate {
@@ -78,6 +81,7 @@ export interface WeekLabelInput {
 }
 export interface SessionAdd {
   commandId: string;
+  dayOffset?: number | null;
   expectedVersion?: number | null;
   issuedAt?: string | null;
   name: string;
@@ -114,6 +118,7 @@ export interface ExerciseAdd {
   sessionId: string;
   tenantId: string;
   type: "exercise.add";
+  warmup?: Warmup | null;
 }
 /**
  * One set of a series.
@@ -146,6 +151,35 @@ export interface Load {
   of?: string | null;
   unit: LoadUnit;
   value: number;
+}
+/**
+ * The warm-up of a program exercise: up to 8 steps climbing strictly by `percent`, and the
+ * lightest weight one may take (`minLoad`, null when not given).
+ */
+export interface Warmup {
+  minLoad?: MinLoad | null;
+  /**
+   * @minItems 1
+   * @maxItems 8
+   */
+  steps: WarmupStep[];
+}
+/**
+ * The lightest warm-up (the empty bar), in its own unit.
+ */
+export interface MinLoad {
+  unit: ResolvedUnit;
+  value: number;
+}
+/**
+ * One warm-up set: `reps` at `percent` % of the prescription's first working weight.
+ */
+export interface WarmupStep {
+  /**
+   * a share of the working weight in percent, 1..99, at most one decimal
+   */
+  percent: number;
+  reps: number;
 }
 export interface ExerciseRemove {
   commandId: string;
@@ -392,6 +426,7 @@ export interface ProgramSnapshotV1 {
    * @maxItems 50
    */
   sessions?: SessionSnapshot[];
+  startDate?: string | null;
   /**
    * @maxItems 52
    */
@@ -430,11 +465,24 @@ export interface Rounding {
 }
 export interface SessionSnapshot {
   /**
+   * output only: accepted and ignored
+   */
+  customised?: boolean | null;
+  dayOffset?: number | null;
+  /**
    * @maxItems 60
    */
   groups?: GroupSnapshot[];
   name: string;
+  /**
+   * @maxItems 52
+   */
+  rescheduled?: RescheduledWeek[];
   sessionId: string;
+  /**
+   * output only: accepted and ignored
+   */
+  sourceSessionId?: string | null;
 }
 export interface GroupSnapshot {
   /**
@@ -465,6 +513,7 @@ export interface ExerciseSnapshot {
   prescriptions?: PrescriptionSnapshot[];
   programExerciseId: string;
   progression?: (LinearProgression | DoubleProgression) | null;
+  warmup?: Warmup | null;
 }
 /**
  * A catalog exercise the athlete may do instead, with its display name.
@@ -475,10 +524,55 @@ export interface Alternative {
 }
 export interface PrescriptionSnapshot {
   /**
+   * output only: accepted and ignored
+   */
+  scheduledDate?: string | null;
+  /**
    * @maxItems 50
    */
-  series?: PrescriptionSeriesData[];
+  series?: SnapshotSet[];
+  /**
+   * output only: accepted and ignored
+   */
+  warmupSets?: WarmupSet[] | null;
   week?: number;
+}
+/**
+ * A set of a snapshot: a set, or one as `prescription.updated` carries it.
+ */
+export interface SnapshotSet {
+  durationSeconds?: number | null;
+  load?: Load | null;
+  notes?: string | null;
+  orderIndex?: number | null;
+  perSide?: boolean;
+  reps?: number | null;
+  repsMax?: number | null;
+  repsMin?: number | null;
+  /**
+   * output only: accepted and ignored
+   */
+  resolvedLoad?: ResolvedLoad | null;
+  restSeconds?: number | null;
+  rir?: number | null;
+  rpe?: number | null;
+  setType?: SetType;
+  tempo?: string | null;
+}
+/**
+ * (v1.2, output only) A relative load resolved to a weight for the program's athlete.
+ */
+export interface ResolvedLoad {
+  unit: ResolvedUnit;
+  value: number;
+}
+/**
+ * (output only) One warm-up set of a prescription, as `prescription.updated` carries it in
+ * `warmupSets`: `reps` at a weight on the bar.
+ */
+export interface WarmupSet {
+  load: ResolvedLoad;
+  reps: number;
 }
 /**
  * Add `loadStep` after each successful session; after `failuresBeforeDeload` failures in a
@@ -505,6 +599,17 @@ export interface DoubleProgression {
   loadStep: LoadStep;
   repsMax: number;
   repsMin: number;
+}
+/**
+ * One week of a session moved to another date (any date: a week may move to another
+ * week's days).
+ */
+export interface RescheduledWeek {
+  /**
+   * a day from 2000-01-01 to 2099-12-31, YYYY-MM-DD
+   */
+  date: string;
+  week: number;
 }
 export interface LegacyProgramSnapshot {
   format: "legacy";
@@ -618,6 +723,38 @@ export interface ExerciseUpdate {
   progression?: (LinearProgression | DoubleProgression) | null;
   tenantId: string;
   type: "exercise.update";
+  warmup?: Warmup | null;
+}
+export interface ProgramSchedule {
+  commandId: string;
+  expectedVersion?: number | null;
+  issuedAt?: string | null;
+  programId: string;
+  startDate: string | null;
+  tenantId: string;
+  type: "program.schedule";
+}
+export interface SessionUpdate {
+  commandId: string;
+  dayOffset?: number | null;
+  expectedVersion?: number | null;
+  issuedAt?: string | null;
+  name?: string | null;
+  programId: string;
+  sessionId: string;
+  tenantId: string;
+  type: "session.update";
+}
+export interface SessionReschedule {
+  commandId: string;
+  date: string | null;
+  expectedVersion?: number | null;
+  issuedAt?: string | null;
+  programId: string;
+  sessionId: string;
+  tenantId: string;
+  type: "session.reschedule";
+  week: number;
 }
 export interface Batch {
   commandId: string;
@@ -652,6 +789,9 @@ export interface Batch {
     | ProgramUnassignBody
     | MaxesSetBody
     | ExerciseUpdateBody
+    | ProgramScheduleBody
+    | SessionUpdateBody
+    | SessionRescheduleBody
   )[];
   programId: string;
   tenantId: string;
@@ -667,6 +807,7 @@ export interface ProgramUpdateBody {
   weeks?: number | null;
 }
 export interface SessionAddBody {
+  dayOffset?: number | null;
   name: string;
   position?: number | null;
   sessionId: string;
@@ -689,6 +830,7 @@ export interface ExerciseAddBody {
   series?: PrescriptionSeriesData[];
   sessionId: string;
   type: "exercise.add";
+  warmup?: Warmup | null;
 }
 export interface ExerciseRemoveBody {
   programExerciseId: string;
@@ -852,7 +994,8 @@ export interface MaxesSetBody {
 }
 /**
  * (v1.2) Changes a program exercise in place: absent keeps, null clears `notes`,
- * `alternatives` or `progression`; `exerciseId` and `name` cannot be cleared.
+ * `alternatives`, `progression` or (v1.3) `warmup`; `exerciseId` and `name` cannot be
+ * cleared.
  */
 export interface ExerciseUpdateBody {
   alternatives?: Alternative[] | null;
@@ -862,4 +1005,31 @@ export interface ExerciseUpdateBody {
   programExerciseId: string;
   progression?: (LinearProgression | DoubleProgression) | null;
   type: "exercise.update";
+  warmup?: Warmup | null;
+}
+/**
+ * (v1.3) Sets (a date) or clears (null) the program's start date, the first day of week 0.
+ */
+export interface ProgramScheduleBody {
+  startDate: string | null;
+  type: "program.schedule";
+}
+/**
+ * (v1.3) Renames a session and/or sets the day of the week it falls on (`dayOffset` null
+ * clears it); absent keeps.
+ */
+export interface SessionUpdateBody {
+  dayOffset?: number | null;
+  name?: string | null;
+  sessionId: string;
+  type: "session.update";
+}
+/**
+ * (v1.3) Moves one week's session to `date` (null: back to its default day).
+ */
+export interface SessionRescheduleBody {
+  date: string | null;
+  sessionId: string;
+  type: "session.reschedule";
+  week: number;
 }

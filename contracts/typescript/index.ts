@@ -33,6 +33,9 @@ export type {
   ProgramUnassign,
   MaxesSet,
   ExerciseUpdate,
+  ProgramSchedule,
+  SessionUpdate,
+  SessionReschedule,
   Batch,
 } from "./command";
 export type {

@@ -24,11 +24,13 @@ export interface PrescriptionUpdated {
   programExerciseId: string;
   programId: string;
   programVersion: number;
+  scheduledDate: string | null;
   series: PublishedSet[];
   sessionId: string;
   tenantId: string;
   type: "prescription.updated";
   version: number;
+  warmupSets: WarmupSet[];
   week: number;
 }
 /**
@@ -79,4 +81,12 @@ export interface Load {
 export interface ResolvedLoad {
   unit: ResolvedUnit;
   value: number;
+}
+/**
+ * (output only) One warm-up set of a prescription, as `prescription.updated` carries it in
+ * `warmupSets`: `reps` at a weight on the bar.
+ */
+export interface WarmupSet {
+  load: ResolvedLoad;
+  reps: number;
 }

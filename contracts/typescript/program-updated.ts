@@ -21,6 +21,7 @@ export interface ProgramUpdated {
   programVersion: number;
   sessionIds: string[];
   source: ProgramSource | null;
+  startDate: string | null;
   tenantId: string;
   type: "program.updated";
   weekLabels: WeekLabel[];

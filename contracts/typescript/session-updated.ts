@@ -4,6 +4,10 @@
 
 export type StepUnit = "kg" | "lb" | "percent1rm";
 /**
+ * The units of a weight on the bar (and of an athlete's maxes).
+ */
+export type ResolvedUnit = "kg" | "lb";
+/**
  * How a group is performed: `rounds` (the v1 meaning), or a timed format.
  */
 export type GroupFormat = "rounds" | "emom" | "amrap" | "forTime" | "tabata" | "interval";
@@ -14,6 +18,7 @@ export type GroupKind = "standalone" | "superset" | "circuit";
  */
 export interface SessionUpdated {
   causationId: string;
+  dayOffset: number | null;
   deleted: boolean;
   eventId: string;
   groups: SessionGroup[];
@@ -22,6 +27,7 @@ export interface SessionUpdated {
   orderIndex: number;
   programId: string;
   programVersion: number;
+  rescheduled: RescheduledWeek[];
   sessionId: string;
   tenantId: string;
   type: "session.updated";
@@ -47,6 +53,7 @@ export interface SessionExercise {
   orderWithinGroup: number;
   programExerciseId: string;
   progression: (LinearProgression | DoubleProgression) | null;
+  warmup: Warmup | null;
 }
 /**
  * A catalog exercise the athlete may do instead, with its display name.
@@ -80,4 +87,44 @@ export interface DoubleProgression {
   loadStep: LoadStep;
   repsMax: number;
   repsMin: number;
+}
+/**
+ * The warm-up of a program exercise: up to 8 steps climbing strictly by `percent`, and the
+ * lightest weight one may take (`minLoad`, null when not given).
+ */
+export interface Warmup {
+  minLoad: MinLoad | null;
+  /**
+   * @minItems 1
+   * @maxItems 8
+   */
+  steps: WarmupStep[];
+}
+/**
+ * The lightest warm-up (the empty bar), in its own unit.
+ */
+export interface MinLoad {
+  unit: ResolvedUnit;
+  value: number;
+}
+/**
+ * One warm-up set: `reps` at `percent` % of the prescription's first working weight.
+ */
+export interface WarmupStep {
+  /**
+   * a share of the working weight in percent, 1..99, at most one decimal
+   */
+  percent: number;
+  reps: number;
+}
+/**
+ * One week of a session moved to another date (any date: a week may move to another
+ * week's days).
+ */
+export interface RescheduledWeek {
+  /**
+   * a day from 2000-01-01 to 2099-12-31, YYYY-MM-DD
+   */
+  date: string;
+  week: number;
 }

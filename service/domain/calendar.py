@@ -1,6 +1,6 @@
-"""A program on the calendar: the date of a session in a week, the dates the contract accepts,
-and how a session's reschedulings follow the weeks when weeks move, as CONTRACT.md § "Calendar"
-states it.
+"""A program on the calendar: the date of a session in a week, and how a session's reschedulings
+follow the weeks when weeks move, as CONTRACT.md § "Calendar" states it (the dates a command may
+send are `contracts.calendar`'s).
 
 A session's reschedulings are a mapping of week to date; they move exactly as week labels do in
 `commands.weeks.week_insert`, `commands.weeks.week_remove` and `commands.programs.program_update`
@@ -9,34 +9,10 @@ A session's reschedulings are a mapping of week to date; they move exactly as we
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import date, timedelta
 
-FIRST_DATE = date(2000, 1, 1)
-LAST_DATE = date(2099, 12, 31)
-
-DAYS_PER_WEEK = 7
-
-# `[0-9]`, not `\d`: `\d` also matches other scripts' digits ("٢٠٢٧"), which are not a date here.
-_DATE_PATTERN = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
-
-
-def valid_date(text: object) -> date | None:
-    """The date `text` names, or None unless it is a string `YYYY-MM-DD` (zero padded) of a day
-    that exists, from 2000-01-01 to 2099-12-31. Parsed by hand: `date.fromisoformat` also
-    accepts `20270104` and week dates (`2027-W01-1`), which the contract does not."""
-    if not isinstance(text, str):
-        return None
-    matched = _DATE_PATTERN.fullmatch(text)
-    if matched is None:
-        return None
-    year, month, day = (int(part) for part in matched.groups())
-    try:
-        parsed = date(year, month, day)
-    except ValueError:  # a day that does not exist: 2027-02-30, 2027-02-29, month 13
-        return None
-    return parsed if FIRST_DATE <= parsed <= LAST_DATE else None
+from contracts.calendar import DAYS_PER_WEEK
 
 
 def scheduled_date(

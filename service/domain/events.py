@@ -8,12 +8,13 @@ is announced as surely as the edit itself. Their wire form is written in `servic
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from uuid import UUID
 
 from contracts.athletes import Athlete
 from service.domain.changes import Changes
-from service.domain.loads import ResolvedLoad, resolution_of, resolve_series
+from service.domain.derived import date_of, loads_of
+from service.domain.loads import ResolvedLoad, resolution_of
 from service.domain.model import (
     Placement,
     Prescription,
@@ -22,6 +23,7 @@ from service.domain.model import (
     ProgramSource,
     Session,
 )
+from service.domain.warmups import WarmupSet
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +41,8 @@ class Cause:
 class PrescriptionEvent:
     """A prescription's state after the command; `placement` None means it was deleted.
 
-    `resolved` holds each set's load resolved for the program's athlete (v1.2), in order."""
+    `resolved` holds each set's load resolved for the program's athlete (v1.2), in order;
+    `warmups` its warm-up sets and `scheduled` the date of its session in its week (v1.3)."""
 
     cause: Cause
     prescription: Prescription
@@ -47,6 +50,8 @@ class PrescriptionEvent:
     session_id: UUID
     placement: Placement | None
     resolved: tuple[ResolvedLoad | None, ...]
+    warmups: tuple[WarmupSet, ...] = ()
+    scheduled: date | None = None
 
     @property
     def key(self) -> UUID:
@@ -79,6 +84,7 @@ class ProgramEvent:
     source: ProgramSource | None
     athlete: Athlete | None = None
     deleted: bool = False
+    start_date: date | None = None
 
     @property
     def key(self) -> UUID:
@@ -98,6 +104,7 @@ def program_event(program: Program, cause: Cause) -> ProgramEvent:
         program.source,
         program.athlete,
         program.deleted,
+        program.start_date,
     )
 
 
@@ -115,7 +122,7 @@ def announce(
     touched = session_index if changes.republish else changes.sessions
 
     to_announce: dict[UUID, dict[int, None] | None] = {}  # exercise -> weeks (None: all weeks)
-    after: dict[UUID, tuple[Placement, ProgramExercise]] = {}
+    after: dict[UUID, tuple[Placement, ProgramExercise, Session]] = {}
     for session_id in touched:
         if session_id not in session_index:
             continue
@@ -123,7 +130,7 @@ def announce(
         placements = program.placements(session)
         for exercise in session.exercises():
             placement = placements[exercise.id]
-            after[exercise.id] = (placement, exercise)
+            after[exercise.id] = (placement, exercise, session)
             if changes.republish or changes.placements_before.get(exercise.id) != placement:
                 to_announce[exercise.id] = None
     for exercise_id, week in changes.series:
@@ -137,8 +144,9 @@ def announce(
             after[exercise_id] = (
                 program.placements(location.session)[exercise_id],
                 location.exercise,
+                location.session,
             )
-        placement, exercise = after[exercise_id]
+        placement, exercise, session = after[exercise_id]
         by_week = program.prescriptions_of(exercise_id)
         for week in sorted(by_week) if weeks is None else weeks:
             prescription = by_week[week]
@@ -146,10 +154,17 @@ def announce(
                 prescription = prescription.next_version()
                 by_week[week] = prescription
                 changes.announced.add((exercise_id, week))
-            resolved = resolve_series(resolution, prescription.series, exercise.exercise_id)
+            resolved, warmups = loads_of(resolution, exercise, prescription.series)
             events.append(
                 PrescriptionEvent(
-                    cause, prescription, exercise, placement.session_id, placement, resolved
+                    cause,
+                    prescription,
+                    exercise,
+                    placement.session_id,
+                    placement,
+                    resolved,
+                    warmups,
+                    date_of(program, session, week),
                 )
             )
     for prescription, exercise, session_id in changes.deleted_prescriptions.values():

@@ -48,6 +48,7 @@ def fill_from_snapshot(
         return
     program.week_labels = {label.week: label.label for label in snapshot.week_labels}
     program.athlete = normalized_athlete(snapshot.athlete) if snapshot.athlete is not None else None
+    program.start_date = snapshot.start_date
     for session_snapshot in snapshot.sessions:
         groups: list[ExerciseGroup] = []
         for group_snapshot in session_snapshot.groups:
@@ -61,6 +62,7 @@ def fill_from_snapshot(
                         exercise.notes,
                         tuple(exercise.alternatives),
                         exercise.progression,
+                        exercise.warmup,
                     )
                 )
                 by_week = {
@@ -75,7 +77,15 @@ def fill_from_snapshot(
                     GroupSettings.of(group_snapshot),
                 )
             )
-        program.sessions.append(Session(session_snapshot.session_id, session_snapshot.name, groups))
+        program.sessions.append(
+            Session(
+                session_snapshot.session_id,
+                session_snapshot.name,
+                groups,
+                session_snapshot.day_offset,
+                {moved.week: moved.date for moved in session_snapshot.rescheduled},
+            )
+        )
 
 
 def _add_prescriptions(

@@ -8,7 +8,7 @@ decimal text (`repr` of the float), which is the number the producer wrote.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal
 from typing import Any
@@ -103,16 +103,6 @@ def resolve(
     training_max = share(convert(found.value, found.unit, unit), resolution.training_max_percent)
     raw = share(training_max, decimal_of(load["value"]))
     return ResolvedLoad(on_plates(raw, resolution.rounding[unit]), unit)
-
-
-def resolve_series(
-    resolution: Resolution | None, series: Sequence[Mapping[str, Any]], exercise_id: UUID
-) -> tuple[ResolvedLoad | None, ...]:
-    """The resolved load of every set of a series, in order. A template (no athlete) resolves
-    nothing: answered without looking at each set, as imports announce thousands of them."""
-    if resolution is None:
-        return (None,) * len(series)
-    return tuple(resolve(resolution, item.get("load"), exercise_id) for item in series)
 
 
 def resolution_of(athlete: Athlete | None) -> Resolution | None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import Any
 from uuid import UUID
 
 from contracts.athletes import Athlete
 from contracts.events import GroupKind
-from contracts.exercises import Alternative, Progression
+from contracts.exercises import Alternative, Progression, Warmup
 from contracts.groups import GROUP_SETTINGS, GroupFormat, GroupSettingsInput
 from service.domain.errors import NotFound, PrescriptionsNotLoaded
 
@@ -36,7 +37,7 @@ def normalized_athlete(athlete: Athlete) -> Athlete:
 @dataclass(frozen=True, slots=True)
 class ProgramExercise:
     """A catalog exercise in a group; (v1.2) with the coach's notes, the swaps allowed in order
-    of preference and the progression rule for the athlete's app."""
+    of preference and the progression rule for the athlete's app; (v1.3) with its warm-up."""
 
     id: UUID
     exercise_id: UUID
@@ -44,6 +45,7 @@ class ProgramExercise:
     notes: str | None = None
     alternatives: tuple[Alternative, ...] = ()
     progression: Progression | None = None
+    warmup: Warmup | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +93,15 @@ class ExerciseGroup:
 
 @dataclass(slots=True)
 class Session:
+    """(v1.3) `day_offset` is the day of every week the session falls on (0..6, None: none);
+    `rescheduled` maps a week to the date that week's session was moved to. The mapping is
+    replaced, never changed in place: events keep the session they announce."""
+
     id: UUID
     name: str
     groups: list[ExerciseGroup]
+    day_offset: int | None = None
+    rescheduled: dict[int, date] = field(default_factory=dict)
 
     def copy(self) -> Session:
         return replace(self, groups=[group.copy() for group in self.groups])
@@ -161,6 +169,8 @@ class Program:
     source: ProgramSource | None = None
     # v1.2: the athlete of an assigned program (maxes ordered by exerciseId); None: a template.
     athlete: Athlete | None = None
+    # v1.3: the first day of week 0 on the athlete's calendar; None: not scheduled.
+    start_date: date | None = None
     deleted: bool = False
     # Prescriptions by program exercise, then week; only for exercises in `loaded`.
     prescriptions: dict[UUID, dict[int, Prescription]] = field(default_factory=dict)

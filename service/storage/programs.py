@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from uuid import UUID
 
 import asyncpg
 from pydantic import TypeAdapter
 
 from contracts.athletes import Athlete
-from contracts.exercises import Alternative, Progression
+from contracts.exercises import Alternative, Progression, Warmup
 from contracts.groups import GroupFormat
 from service.domain.changes import Changes
 from service.domain.model import (
@@ -31,7 +32,7 @@ PROGRESSION: TypeAdapter[Progression] = TypeAdapter(Progression)
 
 _LOCK_PROGRAMS = """
 SELECT id, tenant_id, name, weeks, version, week_labels, source_program_id,
-       source_program_version, athlete
+       source_program_version, athlete, start_date
 FROM programs WHERE id = ANY($1::uuid[])
 ORDER BY id
 FOR UPDATE
@@ -43,15 +44,17 @@ _STRUCTURE = """
 SELECT 's' AS kind, id, program_id AS parent, order_index, name, NULL::uuid AS exercise_id,
        NULL::integer AS rounds, NULL::integer AS rest, NULL::text AS notes, NULL::text AS format,
        NULL::integer AS time_cap, NULL::integer AS interval, NULL::integer AS interval_rest,
-       NULL::jsonb AS alternatives, NULL::jsonb AS progression
+       NULL::jsonb AS alternatives, NULL::jsonb AS progression, day_offset::integer,
+       rescheduled, NULL::jsonb AS warmup
 FROM sessions WHERE program_id = ANY($1::uuid[])
 UNION ALL
 SELECT 'g', id, session_id, order_index, NULL, NULL, rounds, rest_between_rounds_seconds, notes,
-       format, time_cap_seconds, interval_seconds, interval_rest_seconds, NULL, NULL
+       format, time_cap_seconds, interval_seconds, interval_rest_seconds, NULL, NULL, NULL, NULL,
+       NULL
 FROM exercise_groups WHERE program_id = ANY($1::uuid[])
 UNION ALL
 SELECT 'e', id, group_id, order_within_group, name, exercise_id, NULL, NULL, notes, NULL, NULL,
-       NULL, NULL, alternatives, progression
+       NULL, NULL, alternatives, progression, NULL, NULL, warmup
 FROM program_exercises WHERE program_id = ANY($1::uuid[])
 """
 _PRESCRIPTIONS_OF_EXERCISES = """
@@ -73,19 +76,20 @@ UNION ALL SELECT id FROM program_exercises WHERE id = ANY($1::uuid[])
 _UPSERT_PROGRAM = """
 INSERT INTO programs
     (id, tenant_id, name, weeks, version, week_labels, source_program_id, source_program_version,
-     athlete)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+     athlete, start_date)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (id) DO UPDATE
 SET name = EXCLUDED.name, weeks = EXCLUDED.weeks, version = EXCLUDED.version,
-    week_labels = EXCLUDED.week_labels, athlete = EXCLUDED.athlete, updated_at = now()
+    week_labels = EXCLUDED.week_labels, athlete = EXCLUDED.athlete,
+    start_date = EXCLUDED.start_date, updated_at = now()
 """
 # A program created by this transaction (create, import, copy): an id that another command
 # took meanwhile (a copy travels on another key, so another instance may) is then a conflict.
 _INSERT_PROGRAM = """
 INSERT INTO programs
     (id, tenant_id, name, weeks, version, week_labels, source_program_id, source_program_version,
-     athlete)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+     athlete, start_date)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 """
 _DELETE_PROGRAMS = "DELETE FROM programs WHERE id = ANY($1::uuid[])"
 _REMEMBER_DELETED = """
@@ -93,8 +97,11 @@ INSERT INTO deleted_programs (id, tenant_id)
 SELECT * FROM unnest($1::uuid[], $2::text[])
 """
 _UPSERT_SESSION = """
-INSERT INTO sessions (id, program_id, name, order_index) VALUES ($1, $2, $3, $4)
-ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, order_index = EXCLUDED.order_index
+INSERT INTO sessions (id, program_id, name, order_index, day_offset, rescheduled)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (id) DO UPDATE
+SET name = EXCLUDED.name, order_index = EXCLUDED.order_index, day_offset = EXCLUDED.day_offset,
+    rescheduled = EXCLUDED.rescheduled
 """
 _UPSERT_GROUP = """
 INSERT INTO exercise_groups
@@ -111,19 +118,20 @@ SET session_id = EXCLUDED.session_id, order_index = EXCLUDED.order_index,
 _UPSERT_EXERCISE = """
 INSERT INTO program_exercises
     (id, program_id, session_id, group_id, order_within_group, exercise_id, name, notes,
-     alternatives, progression)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+     alternatives, progression, warmup)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (id) DO UPDATE
 SET session_id = EXCLUDED.session_id, group_id = EXCLUDED.group_id,
     order_within_group = EXCLUDED.order_within_group, exercise_id = EXCLUDED.exercise_id,
     name = EXCLUDED.name, notes = EXCLUDED.notes, alternatives = EXCLUDED.alternatives,
-    progression = EXCLUDED.progression
+    progression = EXCLUDED.progression, warmup = EXCLUDED.warmup
 """
 # Rows of sessions, groups and exercises that were not loaded are inserted without ON CONFLICT:
 # an id that another program took meanwhile (another instance, or an earlier command of the same
 # batch) then fails the transaction with a unique violation instead of overwriting that row.
 _INSERT_SESSION = """
-INSERT INTO sessions (id, program_id, name, order_index) VALUES ($1, $2, $3, $4)
+INSERT INTO sessions (id, program_id, name, order_index, day_offset, rescheduled)
+VALUES ($1, $2, $3, $4, $5, $6)
 """
 _INSERT_GROUP = """
 INSERT INTO exercise_groups
@@ -134,8 +142,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 _INSERT_EXERCISE = """
 INSERT INTO program_exercises
     (id, program_id, session_id, group_id, order_within_group, exercise_id, name, notes,
-     alternatives, progression)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+     alternatives, progression, warmup)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 """
 # The rows of many new entities at once (a batch of imports creates thousands): one statement per
 # table, the rows as one array per column, instead of one execution per row.
@@ -143,18 +151,22 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 _INSERT_PROGRAMS = """
 INSERT INTO programs
     (id, tenant_id, name, weeks, version, week_labels, source_program_id, source_program_version,
-     athlete)
+     athlete, start_date)
 SELECT id, tenant_id, name, weeks, version, week_labels::jsonb, source_id, source_version,
-       athlete::jsonb
+       athlete::jsonb, start_date
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::integer[], $5::bigint[], $6::text[],
-            $7::uuid[], $8::bigint[], $9::text[])
-     AS row (id, tenant_id, name, weeks, version, week_labels, source_id, source_version, athlete)
+            $7::uuid[], $8::bigint[], $9::text[], $10::date[])
+     AS row (id, tenant_id, name, weeks, version, week_labels, source_id, source_version, athlete,
+             start_date)
 """
 _PROGRAM_JSON_COLUMNS = (5, 8)
 _INSERT_SESSIONS = """
-INSERT INTO sessions (id, program_id, name, order_index)
-SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::integer[])
+INSERT INTO sessions (id, program_id, name, order_index, day_offset, rescheduled)
+SELECT id, program_id, name, order_index, day_offset, rescheduled::jsonb
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::integer[], $5::smallint[], $6::text[])
+     AS row (id, program_id, name, order_index, day_offset, rescheduled)
 """
+_SESSION_JSON_COLUMNS = (5,)
 _INSERT_GROUPS = """
 INSERT INTO exercise_groups
     (id, program_id, session_id, order_index, rounds, rest_between_rounds_seconds, notes,
@@ -166,15 +178,15 @@ SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::integer[], $5::inte
 _INSERT_EXERCISES = """
 INSERT INTO program_exercises
     (id, program_id, session_id, group_id, order_within_group, exercise_id, name, notes,
-     alternatives, progression)
+     alternatives, progression, warmup)
 SELECT id, program_id, session_id, group_id, order_within_group, exercise_id, name, notes,
-       alternatives::jsonb, progression::jsonb
+       alternatives::jsonb, progression::jsonb, warmup::jsonb
 FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::integer[], $6::uuid[],
-            $7::text[], $8::text[], $9::text[], $10::text[])
+            $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
      AS row (id, program_id, session_id, group_id, order_within_group, exercise_id, name, notes,
-             alternatives, progression)
+             alternatives, progression, warmup)
 """
-_EXERCISE_JSON_COLUMNS = (8, 9)
+_EXERCISE_JSON_COLUMNS = (8, 9, 10)
 _INSERT_PRESCRIPTIONS = """
 INSERT INTO prescriptions (id, program_id, program_exercise_id, week, version, series)
 SELECT id, program_id, program_exercise_id, week, version, series::jsonb
@@ -217,6 +229,7 @@ async def lock_and_load(connection: Connection, program_ids: Iterable[UUID]) -> 
             athlete=None
             if row["athlete"] is None
             else Athlete.model_validate(row["athlete"], strict=False),
+            start_date=row["start_date"],
         )
         for row in rows
     }
@@ -231,7 +244,16 @@ async def lock_and_load(connection: Connection, program_ids: Iterable[UUID]) -> 
         if kind == "s":
             sessions[row["id"]] = (
                 row["order_index"],
-                Session(row["id"], row["name"], []),
+                Session(
+                    row["id"],
+                    row["name"],
+                    [],
+                    row["day_offset"],
+                    {
+                        moved["week"]: date.fromisoformat(moved["date"])
+                        for moved in row["rescheduled"]
+                    },
+                ),
                 row["parent"],
             )
         elif kind == "g":
@@ -268,6 +290,9 @@ async def lock_and_load(connection: Connection, program_ids: Iterable[UUID]) -> 
                     None
                     if row["progression"] is None
                     else PROGRESSION.validate_python(row["progression"], strict=False),
+                    None
+                    if row["warmup"] is None
+                    else Warmup.model_validate(row["warmup"], strict=False),
                 ),
             )
         )
@@ -301,6 +326,7 @@ def _program_row(program: Program) -> tuple[object, ...]:
         source.program_id if source else None,
         source.program_version if source else None,
         None if program.athlete is None else program.athlete.to_wire(),
+        program.start_date,
     )
 
 
@@ -408,7 +434,13 @@ class PendingWrites:
         )
         session_rows, group_rows, exercise_rows = self._structure_rows()
         for upsert, insert, bulk, rows, json_columns in (
-            (_UPSERT_SESSION, _INSERT_SESSION, _INSERT_SESSIONS, session_rows, ()),
+            (
+                _UPSERT_SESSION,
+                _INSERT_SESSION,
+                _INSERT_SESSIONS,
+                session_rows,
+                _SESSION_JSON_COLUMNS,
+            ),
             (_UPSERT_GROUP, _INSERT_GROUP, _INSERT_GROUPS, group_rows, ()),
             (
                 _UPSERT_EXERCISE,
@@ -480,7 +512,19 @@ class PendingWrites:
             for order_index, session in enumerate(program.sessions):
                 if session.id not in wanted:
                     continue
-                sessions.append((session.id, program.id, session.name, order_index))
+                sessions.append(
+                    (
+                        session.id,
+                        program.id,
+                        session.name,
+                        order_index,
+                        session.day_offset,
+                        [
+                            {"week": week, "date": day.isoformat()}
+                            for week, day in sorted(session.rescheduled.items())
+                        ],
+                    )
+                )
                 for group_index, group in enumerate(session.groups):
                     groups.append(
                         (
@@ -512,6 +556,7 @@ class PendingWrites:
                                 None
                                 if exercise.progression is None
                                 else exercise.progression.to_wire(),
+                                None if exercise.warmup is None else exercise.warmup.to_wire(),
                             )
                         )
         return sessions, groups, exercises

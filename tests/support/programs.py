@@ -11,7 +11,8 @@ import asyncpg
 
 from contracts.athletes import Athlete
 from contracts.events import PrescriptionUpdated, ProgramUpdated, SessionUpdated
-from service.domain.loads import resolution_of, resolve_series
+from service.domain.derived import resolve_series
+from service.domain.loads import resolution_of
 from tests.support.kafka import CommandClient
 
 

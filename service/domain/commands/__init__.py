@@ -4,7 +4,14 @@
 and which ids to check before applying, without it naming any command type.
 """
 
-from service.domain.commands import athletes, programs, series, structure, weeks  # noqa: F401
+from service.domain.commands import (  # noqa: F401
+    athletes,
+    calendar,
+    programs,
+    series,
+    structure,
+    weeks,
+)
 from service.domain.commands.dispatch import Applied, apply
 from service.domain.commands.registry import Context, Reads, ids_created_by, reads_of
 

@@ -10,14 +10,16 @@ from __future__ import annotations
 from contracts import commands as c
 from contracts.athletes import MAX_MAXES, Athlete, Max
 from service.domain.commands.registry import Step, handles, whole_program
+from service.domain.derived import loads_of
 from service.domain.errors import InvariantViolated
-from service.domain.loads import resolution_of, resolve_series
+from service.domain.loads import resolution_of
 from service.domain.model import Program, normalized_athlete
 
 
 def change_athlete(program: Program, athlete: Athlete | None, step: Step) -> None:
     """Give the program this athlete (None: a template) and announce every prescription whose
-    resolved loads differ. Needs the whole program's prescriptions."""
+    resolved loads or (v1.3) warm-up sets differ: a new plate increment moves warm-ups even where
+    no load is relative. Needs the whole program's prescriptions."""
     before, after = resolution_of(program.athlete), resolution_of(athlete)
     program.athlete = athlete
     step.changes.program_row = True
@@ -25,9 +27,7 @@ def change_athlete(program: Program, athlete: Athlete | None, step: Step) -> Non
         for exercise in session.exercises():
             for week, prescription in program.prescriptions_of(exercise.id).items():
                 series = prescription.series
-                if resolve_series(before, series, exercise.exercise_id) != resolve_series(
-                    after, series, exercise.exercise_id
-                ):
+                if loads_of(before, exercise, series) != loads_of(after, exercise, series):
                     step.changes.series_changed(exercise.id, week)
 
 

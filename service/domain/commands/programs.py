@@ -7,6 +7,7 @@ from uuid import UUID
 
 from contracts import commands as c
 from contracts.snapshots import LegacyProgramSnapshot
+from service.domain.calendar import after_weeks_shrunk
 from service.domain.commands.registry import (
     WHOLE_PROGRAM,
     IdPaths,
@@ -101,6 +102,10 @@ def program_update(program: Program, body: c.ProgramUpdateBody, step: Step) -> N
                 for week in [w for w in by_week if w >= weeks]:
                     step.changes.delete_prescription(by_week.pop(week), exercise, session.id)
         program.week_labels = {w: label for w, label in program.week_labels.items() if w < weeks}
+        for session in program.sessions:
+            if any(week >= weeks for week in session.rescheduled):
+                step.changes.touch(program, session)
+                session.rescheduled = after_weeks_shrunk(session.rescheduled, weeks)
     program.weeks = weeks
     if body.week_labels is not None:
         program.week_labels = {label.week: label.label for label in body.week_labels}
@@ -132,6 +137,7 @@ def program_copy(program: Program, body: c.ProgramCopyBody, step: Step) -> None:
         athlete=program.athlete
         if "athlete" not in body.model_fields_set
         else (normalized_athlete(body.athlete) if body.athlete is not None else None),
+        start_date=program.start_date,
     )
     for session in program.sessions:
         groups: list[ExerciseGroup] = []
@@ -148,7 +154,15 @@ def program_copy(program: Program, body: c.ProgramCopyBody, step: Step) -> None:
                 for week in copy.prescriptions[copy_id]:
                     step.changes.series_changed(copy_id, week)
             groups.append(ExerciseGroup(ids.copy_of(group.id), members, group.settings))
-        copy.sessions.append(Session(ids.copy_of(session.id), session.name, groups))
+        copy.sessions.append(
+            Session(
+                ids.copy_of(session.id),
+                session.name,
+                groups,
+                session.day_offset,
+                session.rescheduled,  # never changed in place: shared safely
+            )
+        )
         step.changes.touch_new(copy.sessions[-1])
     step.changes.program_row = True
     step.output = copy

@@ -21,7 +21,9 @@ from service.domain.commands.registry import (
     its_session,
     sessions,
 )
+from service.domain.derived import loads_of
 from service.domain.errors import InvariantViolated, NotFound
+from service.domain.loads import resolution_of
 from service.domain.model import ExerciseGroup, Prescription, Program, ProgramExercise, Session
 
 
@@ -34,7 +36,8 @@ def session_add(program: Program, body: c.SessionAddBody, step: Step) -> None:
     rules.check_session_count(program)
     rules.new_id(program, step.context, body.session_id, "sessionId")
     at = rules.position(body.position, len(program.sessions), "position", "the program's sessions")
-    rules.insert_session(program, Session(body.session_id, body.name, []), at, step.changes)
+    session = Session(body.session_id, body.name, [], day_offset=body.day_offset)
+    rules.insert_session(program, session, at, step.changes)
 
 
 @handles(c.SessionRemoveBody, reads=its_session)
@@ -57,7 +60,9 @@ def exercise_add(program: Program, body: c.ExerciseAddBody, step: Step) -> None:
     changes, ids = step.changes, step.ids
     _, session = program.session(body.session_id)
     rules.new_id(program, step.context, body.program_exercise_id, "programExerciseId")
-    exercise = ProgramExercise(body.program_exercise_id, body.exercise_id, body.name)
+    exercise = ProgramExercise(
+        body.program_exercise_id, body.exercise_id, body.name, warmup=body.warmup
+    )
     if body.group_id is not None:
         group_session, _, group = program.group(body.group_id)
         if group_session.id != session.id:
@@ -274,7 +279,7 @@ def session_copy(program: Program, body: c.SessionCopyBody, step: Step) -> None:
         members: list[ProgramExercise] = []
         for exercise in group.exercises:
             copy_id = rules.new_id(program, context, ids.copy_of(exercise.id), "newSessionId")
-            members.append(replace(exercise, id=copy_id))  # notes, alternatives, progression too
+            members.append(replace(exercise, id=copy_id))  # notes ... warmup too
             program.loaded.add(copy_id)
             program.prescriptions[copy_id] = {
                 week: Prescription(ids.copy_of(p.id), copy_id, week, 0, p.series)
@@ -287,15 +292,18 @@ def session_copy(program: Program, body: c.SessionCopyBody, step: Step) -> None:
                 group.settings,
             )
         )
-    rules.insert_session(
-        program, Session(body.new_session_id, body.name or source.name, groups), where, step.changes
+    # The day of the week comes along; the reschedulings stay with the source (v1.3).
+    copy = Session(
+        body.new_session_id, body.name or source.name, groups, day_offset=source.day_offset
     )
+    rules.insert_session(program, copy, where, step.changes)
 
 
 @handles(c.ExerciseUpdateBody, reads=its_exercise)
 def exercise_update(program: Program, body: c.ExerciseUpdateBody, step: Step) -> None:
     """Changes the program exercise in place: its group, position and prescriptions stay. A new
-    `exerciseId` changes every prescription's event (its exerciseId and resolved loads)."""
+    `exerciseId` changes every prescription's event (its exerciseId and resolved loads); a new
+    `warmup` (v1.3) those whose warm-up sets it changes."""
     at = program.locate(body.program_exercise_id)
     given = body.model_fields_set
     exercise = at.exercise
@@ -308,6 +316,7 @@ def exercise_update(program: Program, body: c.ExerciseUpdateBody, step: Step) ->
         if "alternatives" in given
         else exercise.alternatives,
         progression=body.progression if "progression" in given else exercise.progression,
+        warmup=body.warmup if "warmup" in given else exercise.warmup,
     )
     for index, alternative in enumerate(changed.alternatives):
         if alternative.exercise_id == changed.exercise_id:
@@ -325,3 +334,9 @@ def exercise_update(program: Program, body: c.ExerciseUpdateBody, step: Step) ->
     if changed.exercise_id != exercise.exercise_id:
         for week in program.prescriptions_of(exercise.id):
             step.changes.series_changed(exercise.id, week)
+    elif changed.warmup != exercise.warmup:
+        resolution = resolution_of(program.athlete)
+        for week, prescription in program.prescriptions_of(exercise.id).items():
+            series = prescription.series
+            if loads_of(resolution, exercise, series) != loads_of(resolution, changed, series):
+                step.changes.series_changed(exercise.id, week)

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
+from contracts.calendar import valid_date
 from contracts.commands import Command
 from service.domain.calendar import (
     after_week_insert,
     after_week_remove,
     after_weeks_shrunk,
     scheduled_date,
-    valid_date,
 )
 from service.domain.commands import Context, apply
 from service.domain.model import Program

@@ -12,6 +12,7 @@ from uuid import UUID
 
 import pytest
 
+from service.domain.derived import resolve_series
 from service.domain.loads import (
     KG_PER_LB,
     Resolution,
@@ -19,7 +20,6 @@ from service.domain.loads import (
     convert,
     nearest_multiple,
     resolve,
-    resolve_series,
 )
 from tests.support.athletes import athlete
 

@@ -22,8 +22,9 @@ from pydantic import TypeAdapter
 from contracts.commands import Command
 from contracts.events import GroupKind
 from service.domain.commands import Context, apply
+from service.domain.derived import resolve_series
 from service.domain.errors import Rejection
-from service.domain.loads import resolution_of, resolve_series
+from service.domain.loads import resolution_of
 from service.domain.model import Program
 from service.messages import event_payload
 
