@@ -17,6 +17,7 @@ from contracts.commands import COMMAND_TYPES, MAX_COMMAND_BYTES, Command
 from contracts.dlq import DeadLetterCode
 from contracts.exercises import PROGRESSION_KINDS
 from contracts.results import CommandError, ErrorCode, ErrorDetail
+from contracts.snapshots import OUTPUT_ONLY_FIELDS
 
 _COMMAND = TypeAdapter[Command](Command)
 _INT_DIGITS = 4000  # below Python's default int_max_str_digits (4300)
@@ -255,7 +256,7 @@ def error_details(error: ValidationError) -> list[ErrorDetail]:
             continue
         path = format_path(location)
         # Some pydantic messages quote the input (`found \u0000 at 0`): escape what we echo.
-        reason = _printable(_reason(item["type"], item["msg"]))
+        reason = _printable(_reason(item["type"], item["msg"], location))
         details.append(ErrorDetail(path=path, reason=reason))
     return details[:50]
 
@@ -279,8 +280,13 @@ def _printable(text: str) -> str:
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def _reason(kind: str, message: str) -> str:
+def _reason(kind: str, message: str, location: tuple[str | int, ...] = ()) -> str:
     if kind == "extra_forbidden":
+        if location and location[-1] in OUTPUT_ONLY_FIELDS:
+            return (
+                f"{location[-1]} is computed and published by the service, not sent: leave it "
+                "out (only program.import snapshots accept it, and ignore it)"
+            )
         return "unknown field: the contract has no such field here"
     if kind == "missing":
         return "required field is missing"

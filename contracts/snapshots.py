@@ -60,6 +60,12 @@ class WeekLabelInput(WireModel):
     label: Annotated[str, StringConstraints(min_length=1, max_length=MAX_WEEK_LABEL_LENGTH)]
 
 
+OUTPUT_ONLY_FIELDS = frozenset(
+    {"resolvedLoad", "warmupSets", "scheduledDate", "sourceSessionId", "customised"}
+)
+"""(v1.3) What the events carry that the service computes: accepted in a `program.import`
+snapshot (and ignored), refused in every other command."""
+
 # (v1.3) The output-only fields of the events, accepted in a snapshot and ignored (the service
 # computes them again), so that a program rebuilt from its events imports as it is. Typed as the
 # events publish them; `exclude` keeps them out of everything the service writes.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -69,17 +69,20 @@ def shape(program: Program) -> Any:
         program.week_labels,
         program.source,
         program.athlete,
+        program.start_date,  # v1.3
         [
             (
                 session.id,
                 session.name,
+                session.day_offset,  # v1.3
+                session.rescheduled,
                 [
                     (
                         group.id,
                         group.settings,
                         [
                             (
-                                exercise,  # with (v1.2) notes, alternatives, progression
+                                exercise,  # with notes, alternatives, progression, warmup
                                 {
                                     week: (p.id, p.version, list(p.series))
                                     for week, p in sorted(
@@ -215,7 +218,11 @@ async def test_every_structure_change_round_trips(connection: asyncpg.Connection
 async def test_import_round_trips_series_exactly(connection: asyncpg.Connection) -> None:
     from tests.unit.contracts.test_artifacts import EXAMPLES
 
-    for name in ("program.import (v1)", "program.import (legacy)"):
+    for name in (
+        "program.import (v1)",
+        "program.import (legacy)",
+        "program.import (v1, exported from the events)",
+    ):
         document = dict(
             EXAMPLES["commands"][name], programId=str(PROGRAM), commandId=str(uuid.uuid4())
         )
@@ -319,3 +326,74 @@ async def test_the_athlete_and_exercise_fields_round_trip(connection: asyncpg.Co
         None,
     )
     assert row["alternatives"] == [{"exerciseId": str(squat_id), "name": "Back squat"}]
+
+
+async def test_the_calendar_and_warmups_round_trip(connection: asyncpg.Connection) -> None:
+    """v1.3: a start date, a session's day and reschedulings, an exercise's warm-up, stored as
+    applied, changed and cleared, in the single-row and the bulk (`unnest`) statements."""
+    days = [uuid.uuid4() for _ in range(9)]  # nine sessions: the bulk insert path of a copy
+    squat, copy_id = uuid.uuid4(), uuid.uuid4()
+    warmup = {
+        "steps": [{"percent": 40, "reps": 5}, {"percent": 62.5, "reps": 3}],
+        "minLoad": {"value": 45, "unit": "lb"},
+    }
+    steps: list[Any] = [
+        command("program.create", name="Block", weeks=3),
+        *[
+            command("session.add", sessionId=day, name=f"Day {n}", dayOffset=n % 7)
+            for n, day in enumerate(days)
+        ],
+        command(
+            "exercise.add",
+            sessionId=days[0],
+            programExerciseId=squat,
+            exerciseId=uuid.uuid4(),
+            name="Squat",
+            series=[{"reps": 3, "rpe": 8}],
+            warmup=warmup,
+        ),
+        command("program.schedule", startDate="2028-02-28"),
+        command("session.reschedule", sessionId=days[0], week=2, date="2028-02-29"),
+        command("session.reschedule", sessionId=days[0], week=1, date="2099-12-31"),
+        command("session.update", sessionId=days[1], name="Heavy", dayOffset=None),
+        command("exercise.update", programExerciseId=squat, warmup={**warmup, "minLoad": None}),
+        command("week.insert", at=0),
+    ]
+    for step in steps:
+        program = await run(connection, step)
+        await assert_stored(connection, program)
+    assert program.sessions[0].rescheduled == {2: date(2099, 12, 31), 3: date(2028, 2, 29)}
+    row = await connection.fetchrow(
+        "SELECT s.day_offset, s.rescheduled, p.start_date FROM sessions s"
+        " JOIN programs p ON p.id = s.program_id WHERE s.id = $1",
+        days[0],
+    )
+    assert (row["day_offset"], row["start_date"]) == (0, date(2028, 2, 28))
+    assert row["rescheduled"] == [
+        {"week": 2, "date": "2099-12-31"},
+        {"week": 3, "date": "2028-02-29"},
+    ]
+    stored_warmup = await connection.fetchval(
+        "SELECT warmup FROM program_exercises WHERE id = $1", squat
+    )
+    assert stored_warmup == {
+        "steps": [{"percent": 40.0, "reps": 5}, {"percent": 62.5, "reps": 3}],
+        "minLoad": None,
+    }
+
+    copied = await run(connection, command("program.copy", newProgramId=copy_id))
+    stored_copy = await programs.lock_and_load(connection, [copy_id])
+    await programs.load_prescriptions(connection, stored_copy, whole_programs=[copy_id])
+    assert shape(stored_copy[copy_id]) == shape(copied)
+    assert stored_copy[copy_id].start_date == date(2028, 2, 28)
+
+    for step in [
+        command("program.schedule", startDate=None),
+        command("session.reschedule", sessionId=days[0], week=2, date=None),
+        command("exercise.update", programExerciseId=squat, warmup=None),
+        command("program.update", weeks=3),
+    ]:
+        program = await run(connection, step)
+        await assert_stored(connection, program)
+    assert program.start_date is None
+    assert program.sessions[0].rescheduled == {}

@@ -15,6 +15,7 @@ from contracts.commands import COMMAND_TYPES, Command
 from contracts.events import PrescriptionUpdated, ProgramUpdated, SessionUpdated
 from contracts.parsing import Parsed, parse_command
 from contracts.results import CommandResult
+from contracts.snapshots import OUTPUT_ONLY_FIELDS
 
 EXAMPLES: dict[str, dict[str, Any]] = json.loads(
     (Path(generate.__file__).parent / "examples.json").read_text()
