@@ -2,9 +2,10 @@
 
 Creates a 4-week program, builds a superset and a circuit, prescribes cluster sets and a
 rep-range progression, moves exercises, hands a copy of the block to an athlete with her maxes
-(v1.2: the relative loads resolved to the bar, and again after a new max), imports a legacy
-program, then prints every command's outcome and the latest state the events describe. Exits 1
-if any step is not applied.
+(v1.2: the relative loads resolved to the bar, and again after a new max), puts her block on
+her calendar with a top single at RPE 8 and its warm-ups (v1.3), imports a legacy program,
+then prints every command's outcome and the latest state the events describe. Exits 1 if any
+step is not applied.
 """
 
 from __future__ import annotations
@@ -54,6 +55,14 @@ def describe_set(item: dict[str, Any]) -> str:
     if rest is not None:
         text += f" · {rest // 60} min" if rest >= 60 and rest % 60 == 0 else f" · {rest} s"
     return text
+
+
+def describe_warmups(warmups: list[dict[str, Any]]) -> str:
+    """(v1.3) `warm-up 5 @ 55, 3 @ 82.5 kg → ` before the series, or nothing."""
+    if not warmups:
+        return ""
+    sets = ", ".join(f"{w['reps']} @ {w['load']['value']:g}" for w in warmups)
+    return f"warm-up {sets} {warmups[-1]['load']['unit']} → "
 
 
 def describe_series(series: list[dict[str, Any]]) -> str:
@@ -248,6 +257,54 @@ def _script() -> list[Step]:
             ids["copy"],
         ),
         Step(
+            "Sam's block goes on her calendar: week 1 starts Monday 4 January",
+            "program.schedule",
+            {"startDate": "2027-01-04"},
+            ids["copy"],
+        ),
+        Step(
+            "a heavy day on Fridays",
+            "session.add",
+            {"sessionId": ids["heavy"], "name": "Heavy day", "dayOffset": 4},
+            ids["copy"],
+        ),
+        Step(
+            "a top single at RPE 8 from her max, back-off triples, warm-ups worked out",
+            "exercise.add",
+            exercise(
+                "Back squat",
+                "single",
+                "heavy",
+                series=[
+                    {"reps": 1, "rpe": 8, "restSeconds": 300},
+                    {"reps": 3, "rir": 2, "restSeconds": 180},
+                    {"reps": 3, "rir": 2, "restSeconds": 180},
+                ],
+                warmup={
+                    "steps": [
+                        {"percent": 40, "reps": 5},
+                        {"percent": 60, "reps": 3},
+                        {"percent": 75, "reps": 2},
+                        {"percent": 85, "reps": 1},
+                    ],
+                    "minLoad": {"value": 20, "unit": "kg"},
+                },
+            ),
+            ids["copy"],
+        ),
+        Step(
+            "the single climbs half an RPE a week",
+            "series.progress",
+            {"programExerciseId": ids["single"], "toWeeks": [1, 2], "step": {"rpe": 0.5}},
+            ids["copy"],
+        ),
+        Step(
+            "week 2's heavy day moves to Saturday (a wedding on Friday)",
+            "session.reschedule",
+            {"sessionId": ids["heavy"], "week": 1, "date": "2027-01-16"},
+            ids["copy"],
+        ),
+        Step(
             "import a legacy program",
             "program.import",
             {"program": _legacy_snapshot(ids)},
@@ -271,6 +328,8 @@ DEMO_IDS = (
     "dip",
     "superset",
     "circuit",
+    "heavy",
+    "single",
     "old-day",
     "old-press",
     "old-row",
@@ -392,7 +451,7 @@ def _state_table(client: ServiceClient, names: dict[str, str]) -> Table:
         if not event["deleted"]:
             by_exercise.setdefault(event["programExerciseId"], []).append(event)
     table = Table(title="Latest state from the events", title_justify="left")
-    for column in ("session", "group", "exercise", "week", "series"):
+    for column in ("session", "group", "exercise", "week", "date", "series"):
         table.add_column(column)
     programs: dict[str, int] = {}  # in the order the demo touched them
     for result in client.results.values():
@@ -418,7 +477,9 @@ def _state_table(client: ServiceClient, names: dict[str, str]) -> Table:
                         label,
                         names.get(member["programExerciseId"], member["name"]),
                         str(event["week"] + 1),
-                        describe_series(event["series"]),
+                        event.get("scheduledDate") or "",
+                        describe_warmups(event.get("warmupSets", []))
+                        + describe_series(event["series"]),
                     )
                     label = ""
     return table
