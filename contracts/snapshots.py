@@ -42,6 +42,13 @@ def _first_repeat(items: list[tuple[Location, Any]]) -> tuple[Location, Any] | N
     return None
 
 
+def _refuse_week_outside(location: Location, week: int, weeks: int) -> None:
+    """A week of the snapshot (a prescription's, a row's, a rescheduling's) must be one of its
+    weeks."""
+    if week >= weeks:
+        fail_at(location, f"week must be below the program's weeks ({weeks})", week)
+
+
 def _refuse_repeated_ids(ids: list[tuple[Location, Any]]) -> None:
     repeat = _first_repeat(ids)
     if repeat:
@@ -179,12 +186,8 @@ class ProgramSnapshotV1(WireModel):
             at_session: Location = ("sessions", s)
             ids.append(((*at_session, "sessionId"), session.session_id))
             for r, rescheduled in enumerate(session.rescheduled):
-                if rescheduled.week >= self.weeks:
-                    fail_at(
-                        (*at_session, "rescheduled", r, "week"),
-                        f"week must be below the program's weeks ({self.weeks})",
-                        rescheduled.week,
-                    )
+                at_week: Location = (*at_session, "rescheduled", r, "week")
+                _refuse_week_outside(at_week, rescheduled.week, self.weeks)
             for g, group in enumerate(session.groups):
                 at_group: Location = (*at_session, "groups", g)
                 ids.append(((*at_group, "groupId"), group.group_id))
@@ -192,12 +195,8 @@ class ProgramSnapshotV1(WireModel):
                     at_exercise: Location = (*at_group, "exercises", e)
                     ids.append(((*at_exercise, "programExerciseId"), exercise.program_exercise_id))
                     for p, prescription in enumerate(exercise.prescriptions):
-                        if prescription.week >= self.weeks:
-                            fail_at(
-                                (*at_exercise, "prescriptions", p, "week"),
-                                f"week must be below the program's weeks ({self.weeks})",
-                                prescription.week,
-                            )
+                        at_week = (*at_exercise, "prescriptions", p, "week")
+                        _refuse_week_outside(at_week, prescription.week, self.weeks)
         _refuse_repeated_ids(ids)
         return self
 
@@ -261,12 +260,7 @@ class LegacyProgramSnapshot(WireModel):
                 sets_per_week: dict[int, int] = {}
                 for r, row in enumerate(exercise.prescription_rows):
                     at_row: Location = (*at_exercise, "prescriptionRows", r)
-                    if row.week >= self.weeks:
-                        fail_at(
-                            (*at_row, "week"),
-                            f"week must be below the program's weeks ({self.weeks})",
-                            row.week,
-                        )
+                    _refuse_week_outside((*at_row, "week"), row.week, self.weeks)
                     sets_per_week[row.week] = sets_per_week.get(row.week, 0) + row.sets
                     if sets_per_week[row.week] > MAX_SETS_PER_SERIES:
                         fail_at(

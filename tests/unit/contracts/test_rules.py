@@ -15,15 +15,12 @@ from contracts.commands import MAX_COMMAND_BYTES
 from contracts.dlq import DeadLetterCode
 from contracts.parsing import DeadLetter, Parsed, Refused, parse_command
 from contracts.results import ErrorCode
+from tests.support.parsing import parse
 from tests.unit.contracts.test_artifacts import EXAMPLES
 
 ADD = EXAMPLES["commands"]["series.add"]
 REPLACE = EXAMPLES["commands"]["series.replace"]
 CREATE = EXAMPLES["commands"]["program.create"]
-
-
-def parse(document: Any) -> Parsed | Refused | DeadLetter:
-    return parse_command(json.dumps(document).encode())
 
 
 def assert_refused(

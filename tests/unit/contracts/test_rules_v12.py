@@ -4,13 +4,12 @@ field path `validation_failed` names when the command alone breaks it."""
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any
 
 import pytest
 
-from contracts.parsing import DeadLetter, Parsed, Refused, parse_command
-from contracts.results import ErrorCode
+from contracts.parsing import Parsed
+from tests.support.parsing import parse, refusal
 from tests.unit.contracts.test_artifacts import EXAMPLES
 
 ASSIGN = EXAMPLES["commands"]["program.assign"]
@@ -22,16 +21,8 @@ REPLACE = EXAMPLES["commands"]["series.replace"]
 UUIDS = [f"5a170000-0000-4000-8000-0000000009{n:02x}" for n in range(256)]
 
 
-def parse(document: Any) -> Parsed | Refused | DeadLetter:
-    return parse_command(json.dumps(document).encode())
-
-
 def refused_at(document: Any, path: str) -> None:
-    outcome = parse(document)
-    assert isinstance(outcome, Refused), outcome
-    assert outcome.error.code is ErrorCode.VALIDATION_FAILED
-    paths = [detail.path for detail in outcome.error.details]
-    assert path in paths, paths
+    refusal(document, path)
 
 
 def with_athlete(**fields: Any) -> dict[str, Any]:

@@ -4,13 +4,11 @@
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any
 
 import pytest
 
-from contracts.parsing import DeadLetter, Parsed, Refused, parse_command
-from contracts.results import ErrorCode
+from tests.support.parsing import accepted, refusal
 from tests.unit.contracts.test_artifacts import EXAMPLES
 
 SCHEDULE = EXAMPLES["commands"]["program.schedule"]
@@ -22,27 +20,6 @@ WARMUP_UPDATE = EXAMPLES["commands"]["exercise.update (warm-up)"]
 EXPORTED = EXAMPLES["commands"]["program.import (v1, exported from the events)"]
 REPLACE = EXAMPLES["commands"]["series.replace"]
 BATCH = EXAMPLES["commands"]["batch"]
-
-
-def parse(document: Any) -> Parsed | Refused | DeadLetter:
-    return parse_command(json.dumps(document).encode())
-
-
-def refusal(document: Any, path: str) -> str:
-    """The reason given at `path` (the command must be refused as `validation_failed`)."""
-    outcome = parse(document)
-    assert isinstance(outcome, Refused), outcome
-    assert outcome.error.code is ErrorCode.VALIDATION_FAILED
-    reasons = {detail.path: detail.reason for detail in outcome.error.details}
-    assert path in reasons, reasons
-    assert outcome.error.message.startswith(path), outcome.error.message
-    return reasons[path]
-
-
-def accepted(document: Any) -> Parsed:
-    outcome = parse(document)
-    assert isinstance(outcome, Parsed), outcome
-    return outcome
 
 
 @pytest.mark.parametrize(
