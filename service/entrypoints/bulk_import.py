@@ -1,24 +1,31 @@
 """`program-builder import`: a JSON Lines file of programs sent through the commands topic as
-`program.import` commands, at most N waiting for their result on a reply topic of the run's own.
+`program.import` commands, at most N lines waiting for their result on a reply topic of the
+run's own.
 
 CONTRACT.md § "Operating the service → Bulk import". Each line's commandId is derived from its
 tenant and program, so a rerun of the same file answers `duplicate` for what is already in and
-imports the rest. How outcomes count:
+imports the rest. A `duplicate` carrying an `error` is a rejection from an earlier run: the line
+is sent once more under its content id (v1.3, `import_file.content_id_of`), which also holds the
+line's bytes. A line fixed since is new under that id and imported; an unchanged one answers
+that id's first outcome, a rejection, and is never applied. How a line counts, once, by the
+result of its last attempt (`import_file.outcome_of`):
 
-- `applied`: imported.
-- `rejected`, or `duplicate` carrying the first outcome's `error`: rejected with that code (a
-  line rejected by an earlier run is reported again).
+- `applied`: imported (under either id).
+- `rejected`, or, under the content id, `duplicate` carrying an `error`: rejected with that code
+  and reported (the content id's rejection is about the bytes in the file now).
 - `duplicate` without an error: already imported; except when this run sent the command more
   than once because no result came back in time (a reply copy is best effort: the service can
   stop between its commit and that publish). Then the first send of this run is what most likely
   applied it, so it counts as imported; either way the program is there exactly once.
 
-A command whose result has not arrived `resend_after` seconds after it was sent is sent again
-(same commandId, so the service answers `duplicate` at worst), the wait doubling each time.
+A line keeps its in-flight slot through its second attempt: the limit bounds the lines waiting,
+and one line has one command waiting at a time. A command whose result has not arrived
+`resend_after` seconds after it was sent is sent again (same commandId, so the service answers
+`duplicate` at worst), the wait doubling each time.
 
-A stop signal stops the sending; the results in flight have `STOP_GRACE_SECONDS` to arrive; the
-summary is printed and the status is 130. What was not sent or not answered is imported by the
-next run.
+A stop signal stops the sending of lines (a line already sent still gets its second attempt);
+the results in flight have `STOP_GRACE_SECONDS` to arrive; the summary is printed and the status
+is 130. What was not sent or not answered is imported by the next run.
 """
 
 from __future__ import annotations
@@ -47,11 +54,15 @@ from service.entrypoints.client import partitions_of
 from service.entrypoints.import_file import (
     ImportCommand,
     Line,
+    Outcome,
+    Rejected,
     Report,
     Tally,
     Unreadable,
+    answers_an_earlier_rejection,
     count_lines,
     lines_of,
+    outcome_of,
     read_line,
 )
 from service.entrypoints.import_progress import PLAIN_INTERVAL_SECONDS, Progress, progress_for
@@ -78,6 +89,8 @@ class CannotRun(Exception):
 
 @dataclass(slots=True)
 class Pending:
+    """A line's command waiting for its result: when it was last sent, and how many times."""
+
     command: ImportCommand
     sent_at: float
     sends: int = 1
@@ -182,9 +195,11 @@ class Importer:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     interrupted: bool = False
     resent: int = 0
+    sent_under_content_id: int = 0
     last_line_sent: int = 0
     stopped_before_end: bool = False
-    # commandId -> the lines waiting for it (a file may name one program twice), oldest first
+    # commandId -> the lines waiting for it (a file may name one program twice), oldest first;
+    # `_waiting` counts lines, so a line's second attempt takes no second slot
     _pending: dict[uuid.UUID, deque[Pending]] = field(default_factory=dict)
     _waiting: int = 0
     _slot_freed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -269,10 +284,14 @@ class Importer:
 
     def _delivered(self, delivery: asyncio.Future[Any]) -> None:
         if not delivery.cancelled() and delivery.exception() is not None:
-            self._send_failure = delivery.exception()
-            self.stopping.set()
-            self._slot_freed.set()
-            self._all_answered.set()
+            self._sending_failed(delivery.exception())
+
+    def _sending_failed(self, error: BaseException | None) -> None:
+        """The broker did not take a command: stop, and let `run` end with `CannotRun`."""
+        self._send_failure = error
+        self.stopping.set()
+        self._slot_freed.set()
+        self._all_answered.set()
 
     def _raise_send_failure(self) -> None:
         if self._send_failure is not None:
@@ -286,6 +305,8 @@ class Importer:
             await asyncio.sleep(min(5.0, self.resend_after / 4))
             now = time.monotonic()
             for waiting in list(self._pending.values()):
+                if not waiting:  # answered while an earlier one of this round was being sent
+                    continue
                 first = waiting[0]
                 if now - first.sent_at >= self.resend_after * 2 ** (first.sends - 1):
                     first.sends += 1
@@ -324,51 +345,58 @@ class Importer:
             for records in batches.values():
                 for record in records:
                     if record.value is not None:
-                        self._answered(record.value)
+                        await self._answered(record.value)
             if batches:
                 self.progress.update(self)
 
-    def _answered(self, value: bytes) -> None:
+    async def _answered(self, value: bytes) -> None:
+        """A result: it ends its line (counted, reported, the slot freed), or, a `duplicate` of
+        an earlier run's rejection under the line's first id, sends the line's second attempt."""
         try:
             result = json.loads(value)
             command_id = uuid.UUID(result["commandId"])
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring a reply that is not a command result: %r", value[:200])
             return
-        waiting = self._pending.get(command_id)
-        if not waiting:
+        pending = self._take_pending(command_id)
+        if pending is None:
             return  # a second answer (the command was sent again): counted already
-        pending = waiting.popleft()
-        if not waiting:
-            del self._pending[command_id]
-        self._count(pending, result)
+        if answers_an_earlier_rejection(result) and not pending.command.under_content_id:
+            await self._send_under_content_id(pending.command)
+            return
+        self._count(pending.command, outcome_of(result, sent_again=pending.sends > 1))
         self._waiting -= 1
         self._slot_freed.set()
         if self._waiting == 0:
             self._all_answered.set()
 
-    def _count(self, pending: Pending, result: dict[str, Any]) -> None:
-        status, error = result.get("status"), result.get("error")
-        if status == "applied":
-            self.tally.imported += 1
-        elif status == "duplicate" and not error:
-            if pending.sends > 1:
-                self.tally.imported += 1
-            else:
-                self.tally.already_imported += 1
-        else:
-            error = error if isinstance(error, dict) else {}
-            code = str(error.get("code") or status or "unknown")
-            self.tally.rejected[code] += 1
+    def _take_pending(self, command_id: uuid.UUID) -> Pending | None:
+        """The oldest line waiting for `command_id`, no longer waiting for it."""
+        waiting = self._pending.get(command_id)
+        if not waiting:
+            return None
+        pending = waiting.popleft()
+        if not waiting:
+            del self._pending[command_id]
+        return pending
+
+    async def _send_under_content_id(self, command: ImportCommand) -> None:
+        """The line's second attempt (CONTRACT.md v1.3). It waits in the slot the line holds,
+        registered before it is sent, so its result cannot arrive unclaimed. A stop signal does
+        not hold it back: the line was sent, and its outcome is this command's."""
+        again = command.again_under_content_id()
+        self._pending.setdefault(again.command_id, deque()).append(Pending(again, time.monotonic()))
+        self.sent_under_content_id += 1
+        try:
+            await self._send(again)
+        except KafkaError as error:  # raised here, it would pass for a failure to read results
+            self._sending_failed(error)
+
+    def _count(self, command: ImportCommand, outcome: Outcome | Rejected) -> None:
+        self.tally.add(outcome)
+        if isinstance(outcome, Rejected):
+            self.report.rejected(command, outcome)
             self.progress.update(self)
-            details = error.get("details")
-            self.report.add(
-                pending.command.line,
-                pending.command.program_id,
-                code,
-                str(error.get("message") or f"status {status}"),
-                details if isinstance(details, list) else [],
-            )
 
 
 def _take(lines: Iterator[Line], count: int) -> list[Line]:
@@ -455,7 +483,18 @@ async def import_file(
             await clients.close()
         if stream is not sys.stdin.buffer:
             stream.close()
+    return _ended(importer, report_path)
+
+
+def _ended(importer: Importer, report_path: str) -> int:
+    """The run's end on standard output (summary, what was sent again, the report, an
+    interruption) and its exit status."""
     print(importer.tally.summary())
+    if importer.sent_under_content_id:
+        print(
+            "rejected by an earlier run, sent again under their content id: "
+            f"{importer.sent_under_content_id}"
+        )
     if importer.resent:
         print(f"sent again after no result came: {importer.resent}")
     if importer.report.entries:

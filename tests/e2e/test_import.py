@@ -2,11 +2,14 @@
 the installed console script in a subprocess (no terminal: plain progress lines), the service in
 this process. A mixed file, its rerun, an interrupted run and its completion, the exit codes and
 the lines that say why a run could not start; in process, a command re-sent after its result
-did not come."""
+did not come. (v1.3) A line rejected by a run and fixed in the file is imported by the next, an
+unchanged one is reported again and never applied."""
 
 from __future__ import annotations
 
 import asyncio
+import copy
+import hashlib
 import json
 import random
 import signal
@@ -25,6 +28,7 @@ from service.embedded import free_port
 from service.entrypoints.app import Service
 from service.entrypoints.bulk_import import import_file
 from service.entrypoints.import_file import command_id_of
+from tests.support.kafka import CommandClient
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -156,6 +160,154 @@ async def test_a_mixed_file_then_its_rerun(
     assert await count(database_url, "SELECT count(*) FROM prescriptions") == (
         expected_prescriptions
     )
+
+
+def rejected_and_fixed(rng: random.Random) -> tuple[dict, dict]:
+    """A line the service rejects (`validation_failed`: a prescription row in a week past the
+    program's last) and the same line fixed (the program as generated)."""
+    fixed = import_line(rng, TENANT)
+    rejected = copy.deepcopy(fixed)
+    row = rejected["program"]["sessions"][0]["exercises"][0]["prescriptionRows"][0]
+    row["week"] = fixed["program"]["weeks"] + 2
+    return rejected, fixed
+
+
+def content_id(tenant: str, program_id: str, line: bytes) -> str:
+    """The second id of a line, from CONTRACT.md's words (v1.3), not from the tool's code."""
+    digest = hashlib.sha256(line).hexdigest()
+    namespace = uuid.UUID("8f3c2b1a-6d4e-4f5a-9b7c-1e2d3c4b5a69")
+    return str(uuid.uuid5(namespace, f"{tenant}:{program_id}:{digest}"))
+
+
+async def inbox_status(database_url: str, command_id: str) -> str | None:
+    connection = await asyncpg.connect(database_url)
+    try:
+        status: str | None = await connection.fetchval(
+            "SELECT status FROM inbox WHERE command_id = $1", uuid.UUID(command_id)
+        )
+        return status
+    finally:
+        await connection.close()
+
+
+async def test_a_rejected_line_fixed_in_the_file_is_imported_by_the_next_run(
+    client: CommandClient, settings: Settings, database_url: str, tmp_path: Path
+) -> None:
+    """Rejected under its first id; fixed (the file rewritten with CRLF endings), its first id
+    answers `duplicate` of that rejection, so it is sent under its content id, the hash of the
+    line without its `\\r\\n`, and applied: the program and its events are there, caused by that
+    id. A third run finds it already imported."""
+    rng = random.Random(31)
+    good = [import_line(rng, TENANT) for _ in range(2)]
+    rejected, fixed = rejected_and_fixed(rng)
+    source = write_lines(tmp_path / "programs.jsonl", [good[0], rejected, good[1]])
+    report = tmp_path / "report.jsonl"
+    arguments = (str(source), "--report", str(report))
+
+    first = await asyncio.to_thread(run_import, settings, *arguments, cwd=tmp_path)
+
+    assert first.returncode == 1, first.stderr
+    assert "imported 2, already imported 0, rejected 1 (validation_failed 1)" in first.stdout
+    assert "content id" not in first.stdout  # nothing was rejected before this run
+    [entry] = report_of(report)
+    assert (entry["line"], entry["programId"], entry["code"]) == (
+        2,
+        rejected["programId"],
+        "validation_failed",
+    )
+    assert rejected["programId"] not in await imported_programs(database_url)
+
+    fixed_bytes = json.dumps(fixed).encode()
+    texts = (json.dumps(good[0]).encode(), fixed_bytes, json.dumps(good[1]).encode())
+    source.write_bytes(b"".join(text + b"\r\n" for text in texts))
+
+    second = await asyncio.to_thread(run_import, settings, *arguments, cwd=tmp_path)
+
+    assert second.returncode == 0, (second.stdout, second.stderr)
+    assert "imported 1, already imported 2, rejected 0, unreadable 0" in second.stdout
+    assert "rejected by an earlier run, sent again under their content id: 1" in second.stdout
+    assert "import: 3/3 lines" in second.stderr, second.stderr
+    assert not report.read_text()
+    stored = await imported_programs(database_url)
+    assert set(stored) == {line["programId"] for line in (*good, fixed)}
+    assert all(version == 1 for version in stored.values())
+    first_id = str(command_id_of(TENANT, fixed["programId"]))
+    second_id = content_id(TENANT, fixed["programId"], fixed_bytes)
+    assert await inbox_status(database_url, first_id) == "rejected"
+    assert await inbox_status(database_url, second_id) == "applied"
+    await client.wait_for(lambda: client.program_events(second_id))
+    prescriptions, _ = await client.events_of(second_id, prescriptions_of(fixed["program"]))
+    assert {event["programId"] for event in prescriptions} == {fixed["programId"]}
+    assert len(prescriptions) == prescriptions_of(fixed["program"])
+    assert not client.program_events(first_id)
+    assert not client.prescription_events(first_id)
+
+    third = await asyncio.to_thread(run_import, settings, *arguments, cwd=tmp_path)
+
+    assert third.returncode == 0, (third.stdout, third.stderr)
+    assert "imported 0, already imported 3, rejected 0, unreadable 0" in third.stdout
+    assert await imported_programs(database_url) == stored
+
+
+async def test_an_unchanged_rejected_line_is_reported_by_every_run_and_never_applied(
+    client: CommandClient,
+    settings: Settings,
+    database_url: str,
+    pool: asyncpg.Pool,
+    tmp_path: Path,
+) -> None:
+    """Three runs of the same file with two rejected lines, one line in flight at a time (a
+    line's second attempt takes no second slot, so the run cannot wait on itself): each run
+    reports each line once, with its code. The second run's content ids are new to the service
+    (rejected again), the third's answer `duplicate` of those rejections. Nothing is applied."""
+    rng = random.Random(37)
+    good = import_line(rng, TENANT)
+    rejected = [rejected_and_fixed(rng)[0] for _ in range(2)]
+    source = write_lines(tmp_path / "programs.jsonl", [rejected[0], good, rejected[1]])
+    report = tmp_path / "report.jsonl"
+    arguments = (str(source), "--report", str(report), "--in-flight", "1")
+    summaries = [
+        "imported 1, already imported 0, rejected 2 (validation_failed 2), unreadable 0",
+        "imported 0, already imported 1, rejected 2 (validation_failed 2), unreadable 0",
+        "imported 0, already imported 1, rejected 2 (validation_failed 2), unreadable 0",
+    ]
+    reports = []
+    for run, summary in enumerate(summaries):
+        done = await asyncio.to_thread(run_import, settings, *arguments, cwd=tmp_path)
+
+        assert done.returncode == 1, (run, done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr
+        assert summary in done.stdout, (run, done.stdout)
+        assert ("sent again under their content id: 2" in done.stdout) == (run > 0), done.stdout
+        assert "import: 3/3 lines" in done.stderr, done.stderr
+        entries = sorted(report_of(report), key=lambda entry: entry["line"])
+        assert [(e["line"], e["programId"], e["code"]) for e in entries] == [
+            (1, rejected[0]["programId"], "validation_failed"),
+            (3, rejected[1]["programId"], "validation_failed"),
+        ]
+        reports.append(entries)
+    assert reports[0] == reports[1] == reports[2]  # the same message and details every time
+    assert all(entry["details"] for entry in reports[0])
+
+    assert set(await imported_programs(database_url)) == {good["programId"]}
+    for line in rejected:
+        first_id = str(command_id_of(TENANT, line["programId"]))
+        second_id = content_id(TENANT, line["programId"], json.dumps(line).encode())
+        assert await inbox_status(database_url, first_id) == "rejected"
+        assert await inbox_status(database_url, second_id) == "rejected"
+        # On the shared results topic: each id's first answer, then its duplicates.
+        for command_id, answers in ((first_id, 3), (second_id, 2)):
+            await client.wait_for(lambda c=command_id, n=answers: len(client.result_copies[c]) >= n)
+            statuses = [result["status"] for result in client.result_copies[command_id]]
+            assert statuses == ["rejected", *["duplicate"] * (answers - 1)], (command_id, statuses)
+    await client.wait_consumed(pool)
+    rejected_ids = {line["programId"] for line in rejected}
+    for topic in (
+        client.topics.program_updated,
+        client.topics.session_updated,
+        client.topics.prescription_updated,
+    ):
+        assert not [e for e in client.values(topic) if e["programId"] in rejected_ids], topic
 
 
 async def test_interrupted_then_completed(

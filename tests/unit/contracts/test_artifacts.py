@@ -67,15 +67,12 @@ def test_command_example_parses_and_round_trips(name: str) -> None:
     assert dumped == without_output_only(example)
 
 
-OUTPUT_ONLY = frozenset(
-    {"resolvedLoad", "warmupSets", "scheduledDate", "sourceSessionId", "customised"}
-)
-"""(v1.3) Accepted in a `program.import` snapshot and ignored: never part of the command read."""
-
-
 def without_output_only(document: Any) -> Any:
+    """(v1.3) The document without what a `program.import` snapshot accepts and ignores."""
     if isinstance(document, dict):
-        return {k: without_output_only(v) for k, v in document.items() if k not in OUTPUT_ONLY}
+        return {
+            k: without_output_only(v) for k, v in document.items() if k not in OUTPUT_ONLY_FIELDS
+        }
     if isinstance(document, list):
         return [without_output_only(item) for item in document]
     return document

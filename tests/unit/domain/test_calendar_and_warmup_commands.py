@@ -215,7 +215,7 @@ def test_copies_carry_the_calendar_as_the_contract_says() -> None:
     story.run("program.copy", newProgramId=new_program)
     (program,) = story.of("program.updated")
     assert program["startDate"] == "2027-01-04"
-    original = [e for e in story.of("session.updated") if e["orderIndex"] == 0][0]
+    original = next(e for e in story.of("session.updated") if e["orderIndex"] == 0)
     assert (original["dayOffset"], original["rescheduled"]) == (
         4,
         [{"week": 0, "date": "2027-01-09"}],
