@@ -23,7 +23,7 @@ from service.handling import CommandProcessor
 from service.kafka import check_login, create_producer, create_reply_producer, ensure_topics
 from service.messages import Messages
 from service.metrics import Metrics
-from service.pipeline import Pipeline
+from service.pipeline import Overlap, Pipeline
 from service.relay import OutboxRelay, Retention
 from service.replies import ReplyCopies
 from service.retry import unless_stopped, until_available
@@ -133,7 +133,9 @@ class ProcessContext:
     def pipeline(self, member: int) -> Pipeline:
         """The batch pipeline of consumer `member` (each consumer keeps its batches in order)."""
         if member not in self.pipelines:
-            self.pipelines[member] = Pipeline(self.processor, self.stopping, self.in_flight)
+            self.pipelines[member] = Pipeline(
+                Overlap(self.processor), self.stopping, self.in_flight
+            )
         return self.pipelines[member]
 
     @classmethod

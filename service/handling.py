@@ -11,11 +11,11 @@ batch fails for a reason that is the data's (a constraint), each record is redon
 transaction of its own, so one bad command cannot hold back the others; transient failures
 (connection, deadlock) are retried unchanged.
 
-`Pipeline` overlaps one consumer's batches: a batch is read and decided while the batch before it
-is still writing and committing on its own connection (PostgreSQL works on one core while Python
-decides on the other), as long as the two name nothing in common (a program, a commandId, an id
-one creates or deletes); otherwise it waits for that batch. Commits, and offset commits after
-them, stay in the order of the batches.
+A batch can also be applied in two halves, `prepare` (open the transaction, read, decide, start
+sending the writes) and `commit_prepared` (finish the writes, wait for a given turn, commit):
+`service.pipeline` uses them to decide one batch while the one before it commits. What may
+overlap, and in which order batches commit, is the pipeline's; this module only names what a
+batch touches (`Prepared.names`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from typing import Protocol
 from uuid import UUID
 
 import asyncpg
@@ -36,13 +35,14 @@ import asyncpg.transaction
 from contracts import commands as c
 from contracts.parsing import DeadLetter, Parsed, ParseOutcome, Refused, parse_command
 from contracts.results import CommandError, ErrorCode, ErrorDetail
+from service.after_commit import AfterCommit, Publisher
 from service.domain.changes import Changes
 from service.domain.commands import Context, apply, ids_created_by, reads_of
 from service.domain.errors import PrescriptionsNotLoaded, Rejection
 from service.domain.events import Event
 from service.domain.model import Program
 from service.messages import Messages, Record
-from service.retry import Stopped, until_available
+from service.retry import until_available
 from service.storage import inbox, outbox, programs
 from service.storage.database import Connection, Write, is_transient, refusal, run
 from service.storage.inbox import InboxEntry
@@ -84,37 +84,6 @@ class Outcome:
         return cls(None, "", None, "dead_letter", code, 0)
 
 
-class Publisher(Protocol):
-    async def publish_committed(
-        self, connection: Connection, claim: outbox.LaneClaim, committed_at: float
-    ) -> None:
-        """Publish a committed transaction's claimed rows on its connection; never raises."""
-
-
-class BatchInFlight(Protocol):
-    """The batch before this one in a `Pipeline`, still writing or committing."""
-
-    async def independent_of(self, names: frozenset[UUID]) -> bool:
-        """Whether that batch names none of these (False while unknown: it was not decided)."""
-
-    async def done(self) -> None:
-        """Until that batch has committed, or given up (it will be redelivered)."""
-
-    @property
-    def completed(self) -> bool:
-        """Whether that batch committed and completed (False: not yet, or given up)."""
-
-
-async def _in_turn_after(before: BatchInFlight | None) -> None:
-    """Until `before` is done; `Stopped` if it was given up. A batch that depends on a given-up
-    one gives up too: committing it would apply its commands before those of the batch given
-    up, which are redelivered and would then be applied after them, out of order."""
-    if before is not None:
-        await before.done()
-        if not before.completed:
-            raise Stopped
-
-
 @dataclass(slots=True)
 class Written:
     """What a unit of work decided: each record's outcome and the outbox rows it adds."""
@@ -146,9 +115,8 @@ class CommandProcessor:
         self.messages = messages
         self.clock = clock
         self.tracing = tracing or Tracing()
-        self.publisher = publisher
-        self.on_commit = on_commit
-        self._handoff = _Handoff(pool)
+        self.outcomes = RecordOutcomes(messages, self.tracing, clock)
+        self.after_commit = AfterCommit(pool, publisher, on_commit)
 
     async def process(
         self, records: Sequence[Record], stopping: asyncio.Event, max_backoff: float = 5.0
@@ -168,7 +136,7 @@ class CommandProcessor:
     async def settle(self) -> None:
         """Until what the last batch committed is published (or handed to the relay). Never
         raises; cancelling the wait leaves the publish running."""
-        await self._handoff.settle()
+        await self.after_commit.settle()
 
     async def _process_once(self, records: Sequence[Record]) -> list[Outcome]:
         """The batch in one transaction; if the data fails it, each record in one of its own."""
@@ -195,10 +163,10 @@ class CommandProcessor:
 
     async def _redo_alone(self, record: Record, error: Exception) -> list[Outcome]:
         """A record that failed alone: transient errors are raised (to be retried), any other
-        is recorded as its outcome (see `_record_failure`)."""
+        is recorded as its outcome (see `RecordOutcomes.failure`)."""
         if is_transient(error):
             raise error
-        return await self._commit(partial(self._record_failure, record=record, error=error))
+        return await self._commit(partial(self.outcomes.failure, record=record, error=error))
 
     async def _commit(self, work: UnitOfWork) -> list[Outcome]:
         """Run `work` in a transaction and commit; with a publisher, the transaction also takes
@@ -210,36 +178,12 @@ class CommandProcessor:
         try:
             async with connection.transaction():
                 written = await work(connection)
-                claim = await self._claim(connection, written)
+                claim = await self.after_commit.claim(connection, written.messages)
         except BaseException:
             await self.pool.release(connection)
             raise
-        await self._committed(connection, claim, started)
+        await self.after_commit.committed(connection, claim, started)
         return written.outcomes
-
-    async def _claim(self, connection: Connection, written: Written) -> outbox.LaneClaim | None:
-        """With a publisher, at the end of the transaction: the lanes of the rows it wrote."""
-        if self.publisher is None:
-            return None
-        # The previous batch's rows out first: its lanes are then free, and a key's rows leave
-        # in commit order.
-        await self.settle()
-        return await outbox.claim_lanes(connection, written.messages)
-
-    async def _committed(
-        self,
-        connection: asyncpg.pool.PoolConnectionProxy,
-        claim: outbox.LaneClaim | None,
-        started: float,
-    ) -> None:
-        """After a commit: publish what the transaction claimed on its connection (in the
-        background), or give the connection back."""
-        committed = time.perf_counter()
-        self.on_commit(committed - started)
-        if claim is None or self.publisher is None:
-            await self.pool.release(connection)
-        else:
-            self._handoff.publish(self.publisher, connection, claim, committed)
 
     async def _apply_batch(self, connection: Connection, records: Sequence[Record]) -> Written:
         """Read what the records need, decide each in order, write it all."""
@@ -260,7 +204,7 @@ class CommandProcessor:
         written = Written()
         yielded = time.perf_counter()
         for record, result in zip(records, parsed, strict=True):
-            written.add(*await self._decide(batch, record, result, now))
+            written.add(*await self.outcomes.decide(batch, record, result, now))
             if time.perf_counter() - yielded >= YIELD_SECONDS:
                 # What the batch before this one still sends to PostgreSQL (its writes, its
                 # commit) goes out meanwhile, not after this loop.
@@ -268,42 +212,15 @@ class CommandProcessor:
                 yielded = time.perf_counter()
         return batch, written
 
-    async def process_overlapping(
-        self,
-        records: Sequence[Record],
-        stopping: asyncio.Event,
-        before: BatchInFlight | None,
-        decided: Callable[[frozenset[UUID] | None], None],
-    ) -> list[Outcome]:
-        """`process`, overlapped with the batch `before` it (see `Pipeline`): read and decide
-        these records now, on a connection of their own (after `before` if the two name
-        something in common), tell `decided` what this batch names, then write, and commit once
-        `before` is done. Any failure of this first attempt rolls it back and falls back to
-        `process` once `before` is done: its retries, and a record at a time for a failure that
-        is the data's."""
-        prepared: _Prepared | None = None
-        try:
-            prepared = await self._prepare(records, before)
-        except Stopped:
-            raise  # the batch it depends on was given up: so is this one
-        except Exception as error:
-            log.info("batch of %d not applied ahead (%r): applied in turn", len(records), error)
-        finally:
-            decided(None if prepared is None else prepared.names)
-        if prepared is not None:
-            try:
-                return await self._complete(prepared, before)
-            except Exception as error:
-                log.info("batch of %d failed to commit (%r): applied again", len(records), error)
-        await _in_turn_after(before)
-        return await self.process(records, stopping)
-
-    async def _prepare(self, records: Sequence[Record], before: BatchInFlight | None) -> _Prepared:
-        """Open a transaction, read and decide the batch, and start sending its writes."""
+    async def prepare(
+        self, records: Sequence[Record], ready: Callable[[frozenset[UUID]], Awaitable[None]]
+    ) -> Prepared:
+        """The first half of applying `records`: await `ready` with what they name (the caller's
+        turn to wait for an earlier batch that names the same), then open a transaction on a
+        connection of its own, read and decide them, and start sending their writes."""
         now = self.clock()
         parsed = [parse_command(record.value) for record in records]
-        if before is not None and not await before.independent_of(_names_claimed(parsed)):
-            await _in_turn_after(before)
+        await ready(_names_claimed(parsed))
         started = time.perf_counter()
         connection = await self.pool.acquire()
         transaction = connection.transaction()
@@ -316,26 +233,38 @@ class CommandProcessor:
         except BaseException:
             await _roll_back(self.pool, connection, transaction)
             raise
-        return _Prepared(connection, transaction, written, writing, batch.names(), started)
+        return Prepared(connection, transaction, written, writing, batch.names(), started)
 
-    async def _complete(self, prepared: _Prepared, before: BatchInFlight | None) -> list[Outcome]:
-        """Finish a prepared batch's writes, wait for `before`, claim the lanes, commit."""
+    async def commit_prepared(
+        self, prepared: Prepared, turn: Callable[[], Awaitable[None]]
+    ) -> list[Outcome]:
+        """The second half: finish the writes, await `turn` (the commit of the batch before),
+        claim the lanes, commit. Any failure rolls the transaction back and is raised."""
         connection = prepared.connection
         try:
             await prepared.writing
-            if before is not None:
-                await before.done()
-            claim = await self._claim(connection, prepared.written)
+            await turn()
+            claim = await self.after_commit.claim(connection, prepared.written.messages)
             await prepared.transaction.commit()
         except BaseException:
             prepared.writing.cancel()
             await asyncio.gather(prepared.writing, return_exceptions=True)
             await _roll_back(self.pool, connection, prepared.transaction)
             raise
-        await self._committed(connection, claim, prepared.started)
+        await self.after_commit.committed(connection, claim, prepared.started)
         return prepared.written.outcomes
 
-    async def _decide(
+
+class RecordOutcomes:
+    """What becomes of one record in a batch: its outcome and the rows it publishes (its result,
+    its events, or the dead letter), each with the command's trace headers."""
+
+    def __init__(self, messages: Messages, tracing: Tracing, clock: Callable[[], datetime]) -> None:
+        self.messages = messages
+        self.tracing = tracing
+        self.clock = clock
+
+    async def decide(
         self, batch: _Batch, record: Record, result: ParseOutcome, now: datetime
     ) -> tuple[Outcome, list[OutgoingMessage]]:
         """One record's outcome and the rows it publishes."""
@@ -367,9 +296,7 @@ class CommandProcessor:
             messages += self.messages.events(events, span.headers)
         return outcome, messages
 
-    async def _record_failure(
-        self, connection: Connection, record: Record, error: Exception
-    ) -> Written:
+    async def failure(self, connection: Connection, record: Record, error: Exception) -> Written:
         """A record that fails alone for a non-transient reason: a rejection when the database
         refused its change (a constraint), otherwise the DLQ. Never an endless redelivery."""
         result = parse_command(record.value)
@@ -403,8 +330,9 @@ class CommandProcessor:
 
 
 @dataclass(frozen=True, slots=True)
-class _Prepared:
-    """A batch read and decided in its open transaction, its writes being sent."""
+class Prepared:
+    """A batch read and decided in its open transaction, its writes being sent; `names` is what
+    it touches (programs, commandIds, ids created or deleted)."""
 
     connection: asyncpg.pool.PoolConnectionProxy
     transaction: asyncpg.transaction.Transaction
@@ -440,39 +368,6 @@ def _names_claimed(parsed: Iterable[ParseOutcome]) -> frozenset[UUID]:
         if isinstance(result, Parsed):
             names.update(entity_id for _, entity_id in ids_created_by(result.command))
     return frozenset(names)
-
-
-class _Handoff:
-    """Owns the connection of the last committed batch until its rows are published: the
-    connection holds their lanes (a session lock) until then, and goes back to the pool after."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
-        self._publishing: asyncio.Task[None] | None = None
-
-    def publish(
-        self,
-        publisher: Publisher,
-        connection: asyncpg.pool.PoolConnectionProxy,
-        claim: outbox.LaneClaim,
-        committed: float,
-    ) -> None:
-        """Publish `claim` on `connection` in the background, then give the connection back."""
-
-        async def publish_then_release() -> None:
-            try:
-                await publisher.publish_committed(connection, claim, committed)
-            finally:
-                try:
-                    await self.pool.release(connection)
-                except Exception as error:  # a broken connection: the pool replaces it
-                    log.warning("releasing the publishing connection failed: %s", error)
-
-        self._publishing = asyncio.create_task(publish_then_release())
-
-    async def settle(self) -> None:
-        if self._publishing is not None and not self._publishing.done():
-            await asyncio.wait({self._publishing})
 
 
 @dataclass(slots=True)

@@ -12,6 +12,10 @@ are all redelivered (a committed one is answered duplicate).
 
 At most `MAX_IN_FLIGHT` batches are in flight: one committing, the next ones writing, decided or
 being decided.
+
+`Overlap` is how one batch is applied against the one before it; `Pipeline` keeps the batches in
+flight and completes them in order. Neither knows SQL: the halves of a batch's unit of work
+(`CommandProcessor.prepare`, `commit_prepared`, and `process` for a batch applied in turn) do.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 from uuid import UUID
 
-from service.handling import CommandProcessor, Outcome
+from service.handling import CommandProcessor, Outcome, Prepared
 from service.messages import Record
 from service.retry import Stopped
 
@@ -31,6 +35,86 @@ log = logging.getLogger("program_builder")
 
 Complete = Callable[[list[Outcome]], Awaitable[None]]
 """What follows a batch's commit, in batch order: its offset commit, its logs and metrics."""
+
+
+class BatchInFlight(Protocol):
+    """The batch before this one in a `Pipeline`, still writing or committing."""
+
+    async def independent_of(self, names: frozenset[UUID]) -> bool:
+        """Whether that batch names none of these (False while unknown: it was not decided)."""
+
+    async def done(self) -> None:
+        """Until that batch has committed, or given up (it will be redelivered)."""
+
+    @property
+    def completed(self) -> bool:
+        """Whether that batch committed and completed (False: not yet, or given up)."""
+
+
+async def in_turn_after(before: BatchInFlight | None) -> None:
+    """Until `before` is done; `Stopped` if it was given up. A batch that depends on a given-up
+    one gives up too: committing it would apply its commands before those of the batch given
+    up, which are redelivered and would then be applied after them, out of order."""
+    if before is not None:
+        await before.done()
+        if not before.completed:
+            raise Stopped
+
+
+class Applier(Protocol):
+    async def process_overlapping(
+        self,
+        records: Sequence[Record],
+        stopping: asyncio.Event,
+        before: BatchInFlight | None,
+        decided: Callable[[frozenset[UUID] | None], None],
+    ) -> list[Outcome]:
+        """Apply `records` after `before`, telling `decided` what they name once decided."""
+
+
+class Overlap:
+    """Applies a batch overlapped with the batch before it, through the processor's halves."""
+
+    def __init__(self, processor: CommandProcessor) -> None:
+        self.processor = processor
+
+    async def process_overlapping(
+        self,
+        records: Sequence[Record],
+        stopping: asyncio.Event,
+        before: BatchInFlight | None,
+        decided: Callable[[frozenset[UUID] | None], None],
+    ) -> list[Outcome]:
+        """Read and decide these records now, on a connection of their own (after `before` if
+        the two name something in common), tell `decided` what this batch names, then write,
+        and commit once `before` is done. Any failure of this first attempt rolls it back and
+        falls back to `process` once `before` is done: its retries, and a record at a time for a
+        failure that is the data's."""
+
+        async def ready(names: frozenset[UUID]) -> None:
+            if before is not None and not await before.independent_of(names):
+                await in_turn_after(before)
+
+        async def turn() -> None:
+            if before is not None:
+                await before.done()
+
+        prepared: Prepared | None = None
+        try:
+            prepared = await self.processor.prepare(records, ready)
+        except Stopped:
+            raise  # the batch it depends on was given up: so is this one
+        except Exception as error:
+            log.info("batch of %d not applied ahead (%r): applied in turn", len(records), error)
+        finally:
+            decided(None if prepared is None else prepared.names)
+        if prepared is not None:
+            try:
+                return await self.processor.commit_prepared(prepared, turn)
+            except Exception as error:
+                log.info("batch of %d failed to commit (%r): applied again", len(records), error)
+        await in_turn_after(before)
+        return await self.processor.process(records, stopping)
 
 
 class Tracker(Protocol):
@@ -90,9 +174,7 @@ programs/s (182 ms from one commit to the next); with three, 146 programs/s (142
 
 
 class Pipeline:
-    def __init__(
-        self, processor: CommandProcessor, stopping: asyncio.Event, in_flight: Tracker
-    ) -> None:
+    def __init__(self, processor: Applier, stopping: asyncio.Event, in_flight: Tracker) -> None:
         self.processor = processor
         self.stopping = stopping
         self.in_flight = in_flight

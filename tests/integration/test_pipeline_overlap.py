@@ -18,7 +18,7 @@ import pytest
 
 from service.factory import InFlight
 from service.handling import CommandProcessor, Outcome
-from service.pipeline import Pipeline
+from service.pipeline import Overlap, Pipeline
 from tests.integration.test_processor import TOPICS, command, outbox, record, results
 
 pytestmark = pytest.mark.integration
@@ -77,7 +77,7 @@ async def test_independent_batches_are_decided_before_the_one_before_commits(
     first, second = str(uuid.uuid4()), str(uuid.uuid4())
     create_first = command("program.create", first, name="First")
     create_second = command("program.create", second, name="Second")
-    pipeline, done = Pipeline(processor, asyncio.Event(), InFlight()), Completions()
+    pipeline, done = Pipeline(Overlap(processor), asyncio.Event(), InFlight()), Completions()
     async with inbox_row_held(pool, create_first["commandId"]):
         one = await pipeline.submit([record(create_first, 0)], done.of("first"))
         # decided while the first is held: the second names nothing of it
@@ -99,7 +99,7 @@ async def test_a_batch_naming_a_program_of_the_batch_before_waits_for_its_commit
     program = str(uuid.uuid4())
     create = command("program.create", program, name="Block")
     rename = command("program.update", program, name="Renamed")
-    pipeline, done = Pipeline(processor, asyncio.Event(), InFlight()), Completions()
+    pipeline, done = Pipeline(Overlap(processor), asyncio.Event(), InFlight()), Completions()
     async with inbox_row_held(pool, create["commandId"]):
         one = await pipeline.submit([record(create, 0)], done.of("create"))
         second = asyncio.ensure_future(pipeline.submit([record(rename, 1)], done.of("rename")))
@@ -126,7 +126,7 @@ async def test_an_id_both_batches_create_is_a_conflict_for_the_second_as_in_turn
         command("program.create", second, name="Second"),
         command("session.add", second, sessionId=session, name="Day 1"),
     ]
-    pipeline, done = Pipeline(processor, asyncio.Event(), InFlight()), Completions()
+    pipeline, done = Pipeline(Overlap(processor), asyncio.Event(), InFlight()), Completions()
     async with inbox_row_held(pool, commands[0]["commandId"]):
         one = await pipeline.submit(
             [record(c, n) for n, c in enumerate(commands)], done.of("first")
@@ -152,7 +152,7 @@ async def test_a_batch_that_fails_ahead_is_applied_in_turn_a_record_at_a_time(
     program = str(uuid.uuid4())
     create = command("program.create", program, name="Block")
     late = command("program.create", str(uuid.uuid4()), name="Raced")
-    pipeline, done = Pipeline(processor, asyncio.Event(), InFlight()), Completions()
+    pipeline, done = Pipeline(Overlap(processor), asyncio.Event(), InFlight()), Completions()
     async with pool.acquire() as racer:
         held = racer.transaction()
         await held.start()
@@ -202,19 +202,19 @@ async def test_a_batch_after_one_given_up_gives_up_too_whether_or_not_they_share
     given_up = _BatchBefore(completed=False, names=names)
     if shares_the_program:
         with pytest.raises(Stopped):
-            await processor.process_overlapping(
+            await Overlap(processor).process_overlapping(
                 [record(rename, 1)], asyncio.Event(), given_up, lambda names: None
             )
         assert await versions(pool) == {program: 1}, "nothing of it was committed"
     else:
-        outcomes = await processor.process_overlapping(
+        outcomes = await Overlap(processor).process_overlapping(
             [record(rename, 1)], asyncio.Event(), given_up, lambda names: None
         )
         assert [o.status for o in outcomes] == ["applied"]
         assert await versions(pool) == {program: 2}
     completed = _BatchBefore(completed=True, names=names)
     again = command("program.update", program, name="Again")
-    outcomes = await processor.process_overlapping(
+    outcomes = await Overlap(processor).process_overlapping(
         [record(again, 2)], asyncio.Event(), completed, lambda names: None
     )
     assert [o.status for o in outcomes] == ["applied"]

@@ -12,9 +12,9 @@ from uuid import UUID
 import pytest
 
 from service.factory import InFlight
-from service.handling import BatchInFlight, Outcome
+from service.handling import Outcome
 from service.messages import Record
-from service.pipeline import MAX_IN_FLIGHT, Pipeline
+from service.pipeline import MAX_IN_FLIGHT, BatchInFlight, Pipeline
 from service.retry import Stopped
 
 
