@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any, cast
 from uuid import UUID
 
 import asyncpg
@@ -214,104 +215,90 @@ async def lock_and_load(connection: Connection, program_ids: Iterable[UUID]) -> 
     """Lock the programs (in id order, so concurrent instances cannot deadlock) and load their
     structure. Prescriptions are loaded on demand with `load_prescriptions`."""
     ids = sorted(set(program_ids))
-    rows = await connection.fetch(_LOCK_PROGRAMS, ids)
-    programs = {
-        row["id"]: Program(
-            row["id"],
-            row["tenant_id"],
-            row["name"],
-            row["weeks"],
-            row["version"],
-            week_labels={label["week"]: label["label"] for label in row["week_labels"]},
-            source=None
-            if row["source_program_id"] is None
-            else ProgramSource(row["source_program_id"], row["source_program_version"]),
-            athlete=None
-            if row["athlete"] is None
-            else Athlete.model_validate(row["athlete"], strict=False),
-            start_date=row["start_date"],
-        )
-        for row in rows
-    }
-    if not programs:
-        return programs
-    rows = await connection.fetch(_STRUCTURE, list(programs))
-    sessions: dict[UUID, tuple[int, Session, UUID]] = {}
-    groups: dict[UUID, tuple[int, ExerciseGroup, UUID]] = {}
-    exercise_rows = []
-    for row in rows:
-        kind = row["kind"]
-        if kind == "s":
-            sessions[row["id"]] = (
-                row["order_index"],
-                Session(
-                    row["id"],
-                    row["name"],
-                    [],
-                    row["day_offset"],
-                    {
-                        moved["week"]: date.fromisoformat(moved["date"])
-                        for moved in row["rescheduled"]
-                    },
-                ),
-                row["parent"],
-            )
-        elif kind == "g":
-            groups[row["id"]] = (
-                row["order_index"],
-                ExerciseGroup(
-                    row["id"],
-                    [],
-                    GroupSettings(
-                        row["rounds"],
-                        row["rest"],
-                        row["notes"],
-                        GroupFormat(row["format"]),
-                        row["time_cap"],
-                        row["interval"],
-                        row["interval_rest"],
-                    ),
-                ),
-                row["parent"],
-            )
-        else:
-            exercise_rows.append(row)
-    members: dict[UUID, list[tuple[int, ProgramExercise]]] = {}
-    for row in exercise_rows:
-        members.setdefault(row["parent"], []).append(
-            (
-                row["order_index"],
-                ProgramExercise(
-                    row["id"],
-                    row["exercise_id"],
-                    row["name"],
-                    row["notes"],
-                    tuple(Alternative.model_validate(a, strict=False) for a in row["alternatives"]),
-                    None
-                    if row["progression"] is None
-                    else PROGRESSION.validate_python(row["progression"], strict=False),
-                    None
-                    if row["warmup"] is None
-                    else Warmup.model_validate(row["warmup"], strict=False),
-                ),
-            )
-        )
-    for group_id, (_, group, _) in groups.items():
-        group.exercises = [
-            exercise for _, exercise in sorted(members.get(group_id, []), key=_first)
-        ]
-    by_session: dict[UUID, list[tuple[int, ExerciseGroup]]] = {}
-    for order_index, group, session_id in groups.values():
-        by_session.setdefault(session_id, []).append((order_index, group))
-    by_program: dict[UUID, list[tuple[int, Session]]] = {}
-    for session_id, (order_index, session, program_id) in sessions.items():
-        session.groups = [group for _, group in sorted(by_session.get(session_id, []), key=_first)]
-        by_program.setdefault(program_id, []).append((order_index, session))
-    for program_id, program in programs.items():
-        program.sessions = [
-            session for _, session in sorted(by_program.get(program_id, []), key=_first)
-        ]
+    programs = {row["id"]: _program_of(row) for row in await connection.fetch(_LOCK_PROGRAMS, ids)}
+    if programs:
+        _assemble(programs, await connection.fetch(_STRUCTURE, list(programs)))
     return programs
+
+
+def _program_of(row: asyncpg.Record) -> Program:
+    """A locked program row, without its sessions yet."""
+    return Program(
+        row["id"],
+        row["tenant_id"],
+        row["name"],
+        row["weeks"],
+        row["version"],
+        week_labels={label["week"]: label["label"] for label in row["week_labels"]},
+        source=None
+        if row["source_program_id"] is None
+        else ProgramSource(row["source_program_id"], row["source_program_version"]),
+        athlete=None
+        if row["athlete"] is None
+        else Athlete.model_validate(row["athlete"], strict=False),
+        start_date=row["start_date"],
+    )
+
+
+def _session_of(row: asyncpg.Record) -> Session:
+    """A session row of `_STRUCTURE` (kind `s`), without its groups yet."""
+    rescheduled = {moved["week"]: date.fromisoformat(moved["date"]) for moved in row["rescheduled"]}
+    return Session(row["id"], row["name"], [], row["day_offset"], rescheduled)
+
+
+def _group_of(row: asyncpg.Record) -> ExerciseGroup:
+    """A group row of `_STRUCTURE` (kind `g`), without its exercises yet."""
+    settings = GroupSettings(
+        row["rounds"],
+        row["rest"],
+        row["notes"],
+        GroupFormat(row["format"]),
+        row["time_cap"],
+        row["interval"],
+        row["interval_rest"],
+    )
+    return ExerciseGroup(row["id"], [], settings)
+
+
+def _exercise_of(row: asyncpg.Record) -> ProgramExercise:
+    """An exercise row of `_STRUCTURE` (kind `e`)."""
+    return ProgramExercise(
+        row["id"],
+        row["exercise_id"],
+        row["name"],
+        row["notes"],
+        tuple(Alternative.model_validate(a, strict=False) for a in row["alternatives"]),
+        None
+        if row["progression"] is None
+        else PROGRESSION.validate_python(row["progression"], strict=False),
+        None if row["warmup"] is None else Warmup.model_validate(row["warmup"], strict=False),
+    )
+
+
+Entity = Session | ExerciseGroup | ProgramExercise
+
+
+def _assemble(programs: dict[UUID, Program], rows: Iterable[asyncpg.Record]) -> None:
+    """Put each session, group and exercise of `_STRUCTURE`'s rows in its parent, in order."""
+    children: dict[UUID, list[tuple[int, Entity]]] = {}
+    made: dict[str, Callable[[asyncpg.Record], Entity]] = {
+        "s": _session_of,
+        "g": _group_of,
+        "e": _exercise_of,
+    }
+    for row in rows:
+        entity = made[row["kind"]](row)
+        children.setdefault(row["parent"], []).append((row["order_index"], entity))
+
+    def ordered(parent: UUID) -> list[Any]:
+        return [child for _, child in sorted(children.get(parent, []), key=_first)]
+
+    for program in programs.values():
+        program.sessions = ordered(program.id)
+        for session in program.sessions:
+            session.groups = ordered(session.id)
+            for group in session.groups:
+                group.exercises = ordered(group.id)
 
 
 def _program_row(program: Program) -> tuple[object, ...]:
@@ -418,87 +405,81 @@ class PendingWrites:
 
     def plan(self) -> list[Write]:
         """The statements that write these changes, in order, their rows built now: running
-        them is only I/O (see `handling`: a batch builds them while the one before it commits)."""
+        them is only I/O (see `handling`: a batch builds them while the one before it commits).
+        Deletions come before the prescription upserts: a week re-created gets a new id and the
+        same (exercise, week)."""
         if not self.programs:
             return []
-        writes: list[Write] = []
+        sessions, groups, exercises = self._structure_rows()
+        return [
+            *self._program_writes(),
+            *_upserted(_SESSION_STATEMENTS, sessions, self.stored),
+            *_upserted(_GROUP_STATEMENTS, groups, self.stored),
+            *_upserted(_EXERCISE_STATEMENTS, exercises, self.stored),
+            *self._deletions(_ids(sessions), _ids(groups), _ids(exercises)),
+            *self._prescription_writes(),
+            *self._program_deletions(),
+        ]
+
+    def _program_writes(self) -> list[Write]:
+        """The rows of the live programs: upserted when stored, inserted when new."""
         live = [p for p in self.programs.values() if not p.deleted]
-        known_programs = [_program_row(p) for p in live if p.id in self.stored]
-        if known_programs:
-            writes.append(_many(_UPSERT_PROGRAM, known_programs))
-        writes += _insert(
-            _INSERT_PROGRAM,
-            _INSERT_PROGRAMS,
-            [_program_row(p) for p in live if p.id not in self.stored],
-            _PROGRAM_JSON_COLUMNS,
-        )
-        session_rows, group_rows, exercise_rows = self._structure_rows()
-        for upsert, insert, bulk, rows, json_columns in (
-            (
-                _UPSERT_SESSION,
-                _INSERT_SESSION,
-                _INSERT_SESSIONS,
-                session_rows,
-                _SESSION_JSON_COLUMNS,
-            ),
-            (_UPSERT_GROUP, _INSERT_GROUP, _INSERT_GROUPS, group_rows, ()),
-            (
-                _UPSERT_EXERCISE,
-                _INSERT_EXERCISE,
-                _INSERT_EXERCISES,
-                exercise_rows,
-                _EXERCISE_JSON_COLUMNS,
-            ),
-        ):
-            known = [row for row in rows if row[0] in self.stored]
-            if known:
-                writes.append(_many(upsert, known))
-            new = [row for row in rows if row[0] not in self.stored]
-            writes += _insert(insert, bulk, new, json_columns)
-        # Deletions before prescription upserts: a week re-created gets a new id and the same
-        # (exercise, week).
+        writes: list[Write] = []
+        known = [_program_row(p) for p in live if p.id in self.stored]
+        if known:
+            writes.append(_many(_UPSERT_PROGRAM, known))
+        new = [_program_row(p) for p in live if p.id not in self.stored]
+        return writes + _insert(_INSERT_PROGRAM, _INSERT_PROGRAMS, new, _PROGRAM_JSON_COLUMNS)
+
+    def _deletions(
+        self, sessions: set[UUID], groups: set[UUID], exercises: set[UUID]
+    ) -> list[Write]:
+        """What the commands deleted, but for the entities written again (moved or re-created
+        in the same transaction)."""
+        writes: list[Write] = []
         for statement, ids in (
             (_DELETE_PRESCRIPTIONS, self.deleted_prescriptions),
-            (_DELETE_EXERCISES, self.deleted_exercises - {row[0] for row in exercise_rows}),
-            (_DELETE_GROUPS, self.deleted_groups - {row[0] for row in group_rows}),
-            (_DELETE_SESSIONS, self.deleted_sessions - {row[0] for row in session_rows}),
+            (_DELETE_EXERCISES, self.deleted_exercises - exercises),
+            (_DELETE_GROUPS, self.deleted_groups - groups),
+            (_DELETE_SESSIONS, self.deleted_sessions - sessions),
         ):
             if ids:
                 writes.append(_execute(statement, list(ids)))
-        prescription_rows: list[tuple[object, ...]] = []
-        # Those of exercises this transaction created: none can be stored yet.
-        new_prescription_rows: list[tuple[object, ...]] = []
+        return writes
+
+    def _prescription_writes(self) -> list[Write]:
+        """The announced prescriptions: upserted, or (those of exercises this transaction
+        created, none of which can be stored yet) inserted in bulk."""
+        known: list[tuple[object, ...]] = []
+        new: list[tuple[object, ...]] = []
         for (exercise_id, week), program_id in self.prescriptions.items():
             prescription = self.programs[program_id].prescriptions.get(exercise_id, {}).get(week)
-            if prescription is not None:
-                row = (
-                    prescription.id,
-                    program_id,
-                    exercise_id,
-                    week,
-                    prescription.version,
-                    list(prescription.series),
-                )
-                if exercise_id in self.stored:
-                    prescription_rows.append(row)
-                else:
-                    new_prescription_rows.append(row)
-        if prescription_rows:
-            writes.append(_many(_UPSERT_PRESCRIPTION, prescription_rows))
-        writes += _insert(
-            _UPSERT_PRESCRIPTION,
-            _INSERT_PRESCRIPTIONS,
-            new_prescription_rows,
-            _PRESCRIPTION_JSON_COLUMNS,
-        )
-        gone = [p for p in self.programs.values() if p.deleted]
-        if gone:
-            # Everything of theirs goes with them (ON DELETE CASCADE); their ids stay taken.
-            writes.append(_execute(_DELETE_PROGRAMS, [p.id for p in gone]))
-            writes.append(
-                _execute(_REMEMBER_DELETED, [p.id for p in gone], [p.tenant_id for p in gone])
+            if prescription is None:
+                continue
+            row = (
+                prescription.id,
+                program_id,
+                exercise_id,
+                week,
+                prescription.version,
+                list(prescription.series),
             )
-        return writes
+            (known if exercise_id in self.stored else new).append(row)
+        writes: list[Write] = [_many(_UPSERT_PRESCRIPTION, known)] if known else []
+        return writes + _insert(
+            _UPSERT_PRESCRIPTION, _INSERT_PRESCRIPTIONS, new, _PRESCRIPTION_JSON_COLUMNS
+        )
+
+    def _program_deletions(self) -> list[Write]:
+        """Deleted programs: everything of theirs goes with them (ON DELETE CASCADE); their ids
+        stay taken."""
+        gone = [p for p in self.programs.values() if p.deleted]
+        if not gone:
+            return []
+        return [
+            _execute(_DELETE_PROGRAMS, [p.id for p in gone]),
+            _execute(_REMEMBER_DELETED, [p.id for p in gone], [p.tenant_id for p in gone]),
+        ]
 
     def _structure_rows(
         self,
@@ -560,6 +541,43 @@ class PendingWrites:
                             )
                         )
         return sessions, groups, exercises
+
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    """How rows of one table are written: one stored row (`upsert`), one new row (`insert`),
+    many new rows (`bulk`, its jsonb columns at `json_columns` sent as JSON text)."""
+
+    upsert: str
+    insert: str
+    bulk: str
+    json_columns: tuple[int, ...] = ()
+
+
+_SESSION_STATEMENTS = _Statements(
+    _UPSERT_SESSION, _INSERT_SESSION, _INSERT_SESSIONS, _SESSION_JSON_COLUMNS
+)
+_GROUP_STATEMENTS = _Statements(_UPSERT_GROUP, _INSERT_GROUP, _INSERT_GROUPS)
+_EXERCISE_STATEMENTS = _Statements(
+    _UPSERT_EXERCISE, _INSERT_EXERCISE, _INSERT_EXERCISES, _EXERCISE_JSON_COLUMNS
+)
+
+
+def _ids(rows: list[tuple[object, ...]]) -> set[UUID]:
+    """The ids of rows built by `_structure_rows` (the id first)."""
+    return {cast(UUID, row[0]) for row in rows}
+
+
+def _upserted(
+    statements: _Statements, rows: list[tuple[object, ...]], stored: set[UUID]
+) -> list[Write]:
+    """`rows` (id first) written: upserted when stored, inserted (in bulk when many) when new."""
+    writes: list[Write] = []
+    known = [row for row in rows if row[0] in stored]
+    if known:
+        writes.append(_many(statements.upsert, known))
+    new = [row for row in rows if row[0] not in stored]
+    return writes + _insert(statements.insert, statements.bulk, new, statements.json_columns)
 
 
 def _insert(
