@@ -7,6 +7,7 @@ is announced as surely as the edit itself. Their wire form is written in `servic
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from uuid import UUID
@@ -108,21 +109,49 @@ def program_event(program: Program, cause: Cause) -> ProgramEvent:
     )
 
 
+Where = tuple[Placement, ProgramExercise, Session]
+"""Where a program exercise stands after the command: its placement, itself, its session."""
+
+
 def announce(
     program: Program, changes: Changes, command_id: UUID, occurred_at: datetime
 ) -> list[Event]:
-    """Bump the version of every prescription to announce and build the command's events.
+    """Bump the version of every prescription to announce and build the command's events:
+    prescriptions (changed, then deleted), sessions (touched, then deleted), the program.
 
     Mutates `program.prescriptions` (versions) only; call once per command, after it applied.
     """
     cause = Cause(command_id, program.tenant_id, program.id, program.version, occurred_at)
-    resolution = resolution_of(program.athlete)
-    events: list[Event] = []
     session_index = {session.id: (index, session) for index, session in enumerate(program.sessions)}
     touched = session_index if changes.republish else changes.sessions
+    to_announce, where = _prescriptions_to_announce(program, changes, session_index, touched)
+    events: list[Event] = _prescription_events(program, changes, cause, to_announce, where)
+    for prescription, exercise, session_id in changes.deleted_prescriptions.values():
+        gone = replace(prescription, version=prescription.version + 1, series=())
+        events.append(PrescriptionEvent(cause, gone, exercise, session_id, None, ()))
+    for session_id in touched:
+        if session_id in session_index:
+            index, session = session_index[session_id]
+            events.append(SessionEvent(cause, session, index, deleted=False))
+    for session, order_index in changes.deleted_sessions.values():
+        events.append(SessionEvent(cause, session, order_index, deleted=True))
+    if changes.program_row or changes.republish:
+        events.append(program_event(program, cause))
+    return events
 
-    to_announce: dict[UUID, dict[int, None] | None] = {}  # exercise -> weeks (None: all weeks)
-    after: dict[UUID, tuple[Placement, ProgramExercise, Session]] = {}
+
+def _prescriptions_to_announce(
+    program: Program,
+    changes: Changes,
+    session_index: dict[UUID, tuple[int, Session]],
+    touched: Iterable[UUID],
+) -> tuple[dict[UUID, dict[int, None] | None], dict[UUID, Where]]:
+    """Which prescriptions the command announces, by exercise (None: every week), and where
+    the exercises of the touched sessions stand: every exercise of a touched session whose
+    placement changed (a shift caused elsewhere in the session included), every series
+    written."""
+    to_announce: dict[UUID, dict[int, None] | None] = {}
+    where: dict[UUID, Where] = {}
     for session_id in touched:
         if session_id not in session_index:
             continue
@@ -130,23 +159,33 @@ def announce(
         placements = program.placements(session)
         for exercise in session.exercises():
             placement = placements[exercise.id]
-            after[exercise.id] = (placement, exercise, session)
+            where[exercise.id] = (placement, exercise, session)
             if changes.republish or changes.placements_before.get(exercise.id) != placement:
                 to_announce[exercise.id] = None
     for exercise_id, week in changes.series:
         weeks = to_announce.setdefault(exercise_id, {})
         if weeks is not None:
             weeks[week] = None
+    return to_announce, where
 
+
+def _prescription_events(
+    program: Program,
+    changes: Changes,
+    cause: Cause,
+    to_announce: dict[UUID, dict[int, None] | None],
+    where: dict[UUID, Where],
+) -> list[Event]:
+    """An event per prescription to announce, each one version on (a republish keeps them),
+    with what it derives (resolved loads, warm-ups, date)."""
+    resolution = resolution_of(program.athlete)
+    events: list[Event] = []
     for exercise_id, weeks in to_announce.items():
-        if exercise_id not in after:
+        if exercise_id not in where:
             location = program.locate(exercise_id)
-            after[exercise_id] = (
-                program.placements(location.session)[exercise_id],
-                location.exercise,
-                location.session,
-            )
-        placement, exercise, session = after[exercise_id]
+            placement = program.placements(location.session)[exercise_id]
+            where[exercise_id] = (placement, location.exercise, location.session)
+        placement, exercise, session = where[exercise_id]
         by_week = program.prescriptions_of(exercise_id)
         for week in sorted(by_week) if weeks is None else weeks:
             prescription = by_week[week]
@@ -167,16 +206,4 @@ def announce(
                     date_of(program, session, week),
                 )
             )
-    for prescription, exercise, session_id in changes.deleted_prescriptions.values():
-        gone = replace(prescription, version=prescription.version + 1, series=())
-        events.append(PrescriptionEvent(cause, gone, exercise, session_id, None, ()))
-
-    for session_id in touched:
-        if session_id in session_index:
-            index, session = session_index[session_id]
-            events.append(SessionEvent(cause, session, index, deleted=False))
-    for session, order_index in changes.deleted_sessions.values():
-        events.append(SessionEvent(cause, session, order_index, deleted=True))
-    if changes.program_row or changes.republish:
-        events.append(program_event(program, cause))
     return events
