@@ -527,7 +527,8 @@ def _positive(text: str) -> int:
     return value
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
+    """The console script's commands and their options."""
     parser = argparse.ArgumentParser(prog="program-builder", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply the SQL migrations to DATABASE_URL and exit")
@@ -541,9 +542,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     docs = sub.add_parser("docs", help="serve the AsyncAPI page of the service")
     docs.add_argument("--host", default="127.0.0.1")
     docs.add_argument("--port", type=int, default=8000)
-    bulk = sub.add_parser(
-        "import", help="bulk import of programs from JSON Lines through the commands topic"
+    _import_options(
+        sub.add_parser(
+            "import", help="bulk import of programs from JSON Lines through the commands topic"
+        )
     )
+    asyncapi = sub.add_parser("asyncapi", help="write contracts/schemas/asyncapi.json")
+    asyncapi.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
+    return parser
+
+
+def _import_options(bulk: argparse.ArgumentParser) -> None:
     bulk.add_argument("file", metavar="FILE", help="JSON Lines, one program per line; - for stdin")
     bulk.add_argument("--tenant", help="the tenantId of lines that carry none")
     bulk.add_argument(
@@ -558,10 +567,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="N",
         help="at most N commands waiting for their result (default: %(default)s)",
     )
-    asyncapi = sub.add_parser("asyncapi", help="write contracts/schemas/asyncapi.json")
-    asyncapi.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
-    args = parser.parse_args(argv)
 
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     if args.command == "asyncapi":
         from service.entrypoints.asyncapi import write
 
