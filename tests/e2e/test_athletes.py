@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from contracts.events import ProgramUpdated
+from tests.support.announced import program_announced
 from tests.support.kafka import CommandClient
 from tests.support.programs import (
     assert_events_reconstruct_database,
@@ -85,9 +85,7 @@ async def test_a_template_handed_to_an_athlete_resolves_and_re_resolves(
     copy = command["newProgramId"]
     assert (await client.request(command))["status"] == "applied"
     prescriptions, _ = await client.events_of(command["commandId"], prescriptions=5, sessions=1)
-    await client.wait_for(lambda: client.program_events(command["commandId"]) != [], 20)
-    [program_event] = client.program_events(command["commandId"])
-    ProgramUpdated.model_validate(program_event, strict=False)
+    [program_event] = await program_announced(client, command["commandId"])
     assert program_event["athlete"] == {
         "athleteId": "athlete-sam",
         "maxes": sorted(SAM["maxes"], key=lambda m: m["exerciseId"]),  # type: ignore[arg-type,return-value]
@@ -116,7 +114,7 @@ async def test_a_template_handed_to_an_athlete_resolves_and_re_resolves(
     )
     assert result["programVersion"] == 2
     changed, _ = await client.events_of(result["commandId"], prescriptions=2)
-    await client.wait_for(lambda: client.program_events(result["commandId"]) != [], 20)
+    await program_announced(client, result["commandId"])
     assert sorted((e["programExerciseId"], e["week"]) for e in changed) == sorted(
         [
             (derived(command["commandId"], ids["squat"]), 0),
@@ -171,6 +169,7 @@ async def test_a_template_handed_to_an_athlete_resolves_and_re_resolves(
             "failuresBeforeDeload": 3,
             "deloadPercent": 10,
         },
+        "warmup": None,  # v1.3: null when unset
     }
     assert session["groups"][0]["exercises"][0]["programExerciseId"] == squat_copy
 
@@ -197,8 +196,7 @@ async def test_a_template_handed_to_an_athlete_resolves_and_re_resolves(
 
     # Unassign: every resolved load becomes null again, announced where one was resolved.
     result = await client.applied("program.unassign", copy)
-    await client.wait_for(lambda: client.program_events(result["commandId"]) != [], 20)
-    [unassigned] = client.program_events(result["commandId"])
+    [unassigned] = await program_announced(client, result["commandId"])
     assert unassigned["athlete"] is None
     assert client.prescription_events(result["commandId"]) == [], "nothing was resolved"
     await assert_events_reconstruct_database(client, pool)

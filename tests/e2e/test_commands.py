@@ -9,8 +9,9 @@ import uuid
 import asyncpg
 
 from contracts.results import CommandResult
+from tests.support.announced import announced
 from tests.support.kafka import CommandClient
-from tests.support.programs import as_stored, assert_valid_events, build_program, new_id
+from tests.support.programs import as_stored, build_program, new_id
 from tests.support.results import assert_rejected
 
 
@@ -79,8 +80,7 @@ async def test_session_add_positions_and_shifts(client: CommandClient) -> None:
         "session.add", ids["program"], sessionId=first, name="Day 0", position=0
     )
 
-    _, sessions = await client.events_of(result["commandId"], 0, 2)
-    assert_valid_events([], sessions)
+    _, sessions = await announced(client, result["commandId"], 0, 2)
     assert {(e["sessionId"], e["orderIndex"]) for e in sessions} == {
         (first, 0),
         (ids["session"], 1),
@@ -100,8 +100,7 @@ async def test_session_remove_announces_deletions(
     ids = await build_program(client)
     result = await client.applied("session.remove", ids["program"], sessionId=ids["session"])
 
-    prescriptions, sessions = await client.events_of(result["commandId"], 3, 1)
-    assert_valid_events(prescriptions, sessions)
+    prescriptions, sessions = await announced(client, result["commandId"], 3, 1)
     assert all(e["deleted"] and e["series"] == [] for e in prescriptions)
     assert sessions[0]["deleted"] is True
     assert await pool.fetchval("SELECT count(*) FROM program_exercises") == 0
@@ -122,8 +121,7 @@ async def test_exercise_add_grows_a_superset_into_a_circuit(client: CommandClien
         groupId=ids["group"],
         position=1,
     )
-    prescriptions, sessions = await client.events_of(result["commandId"], 3, 1)
-    assert_valid_events(prescriptions, sessions)
+    prescriptions, _ = await announced(client, result["commandId"], 3, 1)
     placement = {e["programExerciseId"]: e["group"] for e in prescriptions}
     assert {k: (g["kind"], g["orderWithinGroup"], g["size"]) for k, g in placement.items()} == {
         ids["bench"]: ("circuit", 0, 3),
@@ -137,8 +135,7 @@ async def test_exercise_remove_shrinks_the_group_and_shifts(
 ) -> None:
     ids = await build_program(client)
     result = await client.applied("exercise.remove", ids["program"], programExerciseId=ids["bench"])
-    prescriptions, sessions = await client.events_of(result["commandId"], 2, 1)
-    assert_valid_events(prescriptions, sessions)
+    prescriptions, _ = await announced(client, result["commandId"], 2, 1)
     by_exercise = {e["programExerciseId"]: e for e in prescriptions}
     assert by_exercise[ids["bench"]]["deleted"] is True
     assert by_exercise[ids["row"]]["group"] == {

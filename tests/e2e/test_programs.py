@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from tests.support.announced import announced
 from tests.support.generator import CommandGenerator
 from tests.support.kafka import CommandClient
 from tests.support.programs import (
@@ -186,8 +187,7 @@ async def test_legacy_import_converts_groups_and_split_rows_field_by_field(
         ("lunge", 1): ("day2", group("lunge"), "superset", 0, 0, 2, numbered(working(10))),
         ("plank", 0): ("day2", group("lunge"), "superset", 0, 1, 2, []),
     }
-    events, sessions = await client.events_of(command_id, len(expected), 2)
-    assert_valid_events(events, sessions)
+    events, sessions = await announced(client, command_id, len(expected), 2)
     names_by_id = {ids[name]: name for name in LEGACY_NAMES}
     actual = {
         (names_by_id[e["programExerciseId"]], e["week"]): (
@@ -312,8 +312,7 @@ async def test_republish_reemits_everything_and_changes_nothing(
     command = client.command("program.republish", program)
     result = await client.request(command)
     assert (result["status"], result["programVersion"]) == ("applied", 6)
-    events, sessions = await client.events_of(command["commandId"], 4, 1)
-    assert_valid_events(events, sessions)
+    events, sessions = await announced(client, command["commandId"], 4, 1)
     assert await snapshot_of_database(pool) == before
     # The same state; only the event's own fields and the program version it reports differ.
     ignored = {"eventId", "occurredAt", "causationId", "programVersion"}

@@ -10,11 +10,11 @@ from typing import Any
 
 import asyncpg
 
+from tests.support.announced import announced
 from tests.support.kafka import CommandClient
 from tests.support.programs import (
     as_stored,
     assert_events_reconstruct_database,
-    assert_valid_events,
     build_program,
     database_sessions,
     derived,
@@ -64,8 +64,7 @@ async def test_exercise_move_within_across_groups_and_into_a_new_group(
     within = await client.applied(
         "exercise.move", program, programExerciseId=row, toGroupId=superset, position=0
     )
-    events, sessions = await client.events_of(within["commandId"], 2, 1)
-    assert_valid_events(events, sessions)
+    events, sessions = await announced(client, within["commandId"], 2, 1)
     assert placements(events) == {
         row: (superset, "superset", 1, 0),
         bench: (superset, "superset", 1, 1),
@@ -156,8 +155,7 @@ async def test_exercises_group_forms_a_group_where_the_first_stood(
     result = await client.request(command)
     assert result["status"] == "applied", result
     group = derived(command["commandId"], "group")
-    events, sessions = await client.events_of(command["commandId"], 3, 1)
-    assert_valid_events(events, sessions)
+    events, _ = await announced(client, command["commandId"], 3, 1)
     assert placements(events) == {
         press: (group, "superset", 2, 0),
         ids["bench"]: (group, "superset", 2, 1),
@@ -198,8 +196,7 @@ async def test_group_update_ungroup_and_reorder(client: CommandClient, pool: asy
         "group.update", program, groupId=superset, rounds=3, restBetweenRoundsSeconds=120, notes="x"
     )
     cleared = await client.applied("group.update", program, groupId=superset, notes=None)
-    _, sessions = await client.events_of(cleared["commandId"], 0, 1)
-    assert_valid_events([], sessions)
+    _, sessions = await announced(client, cleared["commandId"], 0, 1)
     settings = sessions[0]["groups"][1]
     assert (settings["rounds"], settings["restBetweenRoundsSeconds"], settings["notes"]) == (
         3,
@@ -257,8 +254,7 @@ async def test_session_copy_is_deep_with_derived_ids(
     assert result["status"] == "applied", result
     command = copy["commandId"]
     # 4 prescriptions copied (squat w0, bench w0, row w0 and w2); Day 2 shifts to index 2.
-    events, sessions = await client.events_of(command, 4, 2)
-    assert_valid_events(events, sessions)
+    events, sessions = await announced(client, command, 4, 2)
     by_id = {s["sessionId"]: s for s in sessions}
     assert by_id[day2]["orderIndex"] == 2
     copied = by_id[new_session]

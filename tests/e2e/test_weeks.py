@@ -9,12 +9,11 @@ from typing import Any
 
 import asyncpg
 
+from tests.support.announced import announced, program_announced
 from tests.support.kafka import CommandClient
 from tests.support.programs import (
     as_stored,
     assert_events_reconstruct_database,
-    assert_valid_events,
-    assert_valid_program_events,
     build_program,
     derived,
     new_id,
@@ -33,6 +32,22 @@ def kg(value: float) -> dict[str, Any]:
     return {"value": value, "unit": "kg"}
 
 
+async def give_the_squat_reps(
+    client: CommandClient, ids: dict[str, str], reps_by_week: dict[int, int]
+) -> None:
+    """In each week named, the squat's series becomes one set of that many reps; each week's
+    event has arrived when this returns (a test reads these weeks as "before")."""
+    for week, reps in reps_by_week.items():
+        replaced = await client.applied(
+            "series.replace",
+            ids["program"],
+            programExerciseId=ids["squat"],
+            week=week,
+            series=[{"reps": reps}],
+        )
+        await announced(client, replaced["commandId"], 1)
+
+
 async def test_week_labels_are_replaced_ordered_and_dropped_with_their_weeks(
     client: CommandClient, pool: asyncpg.Pool
 ) -> None:
@@ -41,19 +56,15 @@ async def test_week_labels_are_replaced_ordered_and_dropped_with_their_weeks(
     labels = [{"week": 5, "label": "test"}, {"week": 3, "label": "deload"}]
     result = await client.applied("program.update", program, weekLabels=labels)
 
-    await client.wait_for(lambda: client.program_events(result["commandId"]))
-    [event] = client.program_events(result["commandId"])
-    assert_valid_program_events([event])
+    [event] = await program_announced(client, result["commandId"])
     assert event["weekLabels"] == [{"week": 3, "label": "deload"}, {"week": 5, "label": "test"}]
     assert (event["name"], event["weeks"], event["source"]) == ("Strength block", 6, None)
     assert event["sessionIds"] == [ids["session"]]
     assert event["programVersion"] == result["programVersion"]
 
     shrink = await client.applied("program.update", program, weeks=4)
-    await client.wait_for(lambda: client.program_events(shrink["commandId"]))
-    assert client.program_events(shrink["commandId"])[0]["weekLabels"] == [
-        {"week": 3, "label": "deload"}
-    ]
+    [shrunk] = await program_announced(client, shrink["commandId"])
+    assert shrunk["weekLabels"] == [{"week": 3, "label": "deload"}]
     stored = await pool.fetchval(
         "SELECT week_labels FROM programs WHERE id = $1", uuid.UUID(program)
     )
@@ -76,8 +87,8 @@ async def test_week_labels_are_replaced_ordered_and_dropped_with_their_weeks(
     )
     assert_rejected(too_long, "validation_failed", "weekLabels[0].label")
     cleared = await client.applied("program.update", program, weekLabels=[])
-    await client.wait_for(lambda: client.program_events(cleared["commandId"]))
-    assert client.program_events(cleared["commandId"])[0]["weekLabels"] == []
+    [emptied] = await program_announced(client, cleared["commandId"])
+    assert emptied["weekLabels"] == []
     await assert_events_reconstruct_database(client, pool)
 
 
@@ -93,9 +104,8 @@ async def test_week_copy_writes_every_target_with_derived_ids_and_leaves_the_res
     result = await client.request(command)
     assert result["status"] == "applied", result
     # Every exercise has a week-0 prescription, so each gets weeks 1 and 2.
-    prescriptions, sessions = await client.events_of(command["commandId"], 6)
+    prescriptions, sessions = await announced(client, command["commandId"], 6)
     assert sessions == []
-    assert_valid_events(prescriptions, [])
     squat = weeks_of(client, ids["squat"])
     assert squat[1]["series"] == squat[2]["series"] == squat[0]["series"]
     assert squat[1]["prescriptionId"] == derived(
@@ -140,15 +150,7 @@ async def test_week_insert_moves_later_weeks_and_labels_keeping_prescription_ids
 ) -> None:
     ids = await build_program(client, weeks=4)
     program = ids["program"]
-    for week in (1, 2, 3):
-        replaced = await client.applied(
-            "series.replace",
-            program,
-            programExerciseId=ids["squat"],
-            week=week,
-            series=[{"reps": 5 - week}],
-        )
-        await client.events_of(replaced["commandId"], 1)  # read below as "before"
+    await give_the_squat_reps(client, ids, {1: 4, 2: 3, 3: 2})
     await client.applied("program.update", program, weekLabels=[{"week": 2, "label": "heavy"}])
     before = weeks_of(client, ids["squat"])
     command = client.command("week.insert", program, at=2, count=2)
@@ -162,8 +164,7 @@ async def test_week_insert_moves_later_weeks_and_labels_keeping_prescription_ids
     after = weeks_of(client, ids["squat"])
     assert after[4]["series"] == before[2]["series"] and after[5]["series"] == before[3]["series"]
     assert 2 not in after and 3 not in after, "the inserted weeks are empty"
-    await client.wait_for(lambda: client.program_events(command["commandId"]))
-    [event] = client.program_events(command["commandId"])
+    [event] = await program_announced(client, command["commandId"])
     assert (event["weeks"], event["weekLabels"]) == (6, [{"week": 4, "label": "heavy"}])
 
     at_start = await client.applied("week.insert", program, at=0)
@@ -185,15 +186,7 @@ async def test_week_remove_deletes_one_week_and_moves_the_rest_down(
 ) -> None:
     ids = await build_program(client, weeks=4)
     program = ids["program"]
-    for week in (1, 2):
-        replaced = await client.applied(
-            "series.replace",
-            program,
-            programExerciseId=ids["squat"],
-            week=week,
-            series=[{"reps": 10 + week}],
-        )
-        await client.events_of(replaced["commandId"], 1)  # read below as "before"
+    await give_the_squat_reps(client, ids, {1: 11, 2: 12})
     await client.applied(
         "program.update",
         program,
@@ -207,8 +200,7 @@ async def test_week_remove_deletes_one_week_and_moves_the_rest_down(
         (before[1]["prescriptionId"], 1, True),
         (before[2]["prescriptionId"], 1, False),
     }
-    await client.wait_for(lambda: client.program_events(command["commandId"]))
-    [event] = client.program_events(command["commandId"])
+    [event] = await program_announced(client, command["commandId"])
     assert (event["weeks"], event["weekLabels"]) == (3, [{"week": 1, "label": "deload"}])
 
     # Removing week 0: week 1 becomes week 0; an exercise without week 1 gets an empty week 0.
@@ -255,8 +247,7 @@ async def test_series_progress_follows_the_arithmetic_rule(
         step={"load": 2.5, "reps": -1, "rpe": 0.5, "rir": -1},
     )
     assert (await client.request(command))["status"] == "applied"
-    prescriptions, _ = await client.events_of(command["commandId"], 2)
-    assert_valid_events(prescriptions, [])
+    await announced(client, command["commandId"], 2)
     week = weeks_of(client, squat)
     assert as_stored(week[3]["series"]) == [
         {
@@ -284,15 +275,12 @@ async def test_series_progress_follows_the_arithmetic_rule(
     assert week[1]["series"][1]["load"] == kg(102.5)
     assert week[1]["prescriptionId"] == derived(command["commandId"], f"prescription:{squat}:1")
 
+    async def rejected_progress(**fields: Any) -> dict[str, Any]:
+        """A series.progress of the squat that must be refused; its error."""
+        return await rejected(client, "series.progress", program, programExerciseId=squat, **fields)
+
     versions = {w: e["version"] for w, e in weeks_of(client, squat).items()}
-    too_far = await rejected(
-        client,
-        "series.progress",
-        program,
-        programExerciseId=squat,
-        toWeeks=[2, 4],
-        step={"reps": -2},
-    )
+    too_far = await rejected_progress(toWeeks=[2, 4], step={"reps": -2})
     assert_rejected(too_far, "invariant_violated", "toWeeks[1]")
     assert "reps would be -3" in too_far["message"] and "0..1000" in too_far["message"]
     assert {w: e["version"] for w, e in weeks_of(client, squat).items()} == versions
@@ -304,48 +292,16 @@ async def test_series_progress_follows_the_arithmetic_rule(
         )
         == 0
     ), "nothing was written"
-    rpe = await rejected(
-        client,
-        "series.progress",
-        program,
-        programExerciseId=squat,
-        toWeeks=[4],
-        step={"rpe": 1},
-    )
+    rpe = await rejected_progress(toWeeks=[4], step={"rpe": 1})
     assert "rpe would be 11.5" in rpe["message"] and "1..10" in rpe["message"]
-    missing = await rejected(
-        client,
-        "series.progress",
-        program,
-        programExerciseId=squat,
-        fromWeek=2,
-        toWeeks=[4],
-        step={"load": 1},
-    )
+    missing = await rejected_progress(fromWeek=2, toWeeks=[4], step={"load": 1})
     assert_rejected(missing, "not_found", "fromWeek")
-    beyond = await rejected(
-        client,
-        "series.progress",
-        program,
-        programExerciseId=squat,
-        toWeeks=[5],
-        step={"load": 1},
-    )
+    beyond = await rejected_progress(toWeeks=[5], step={"load": 1})
     assert_rejected(beyond, "invariant_violated", "toWeeks[0]")
     assert "5 weeks" in beyond["message"]
-    backwards = await rejected(
-        client,
-        "series.progress",
-        program,
-        programExerciseId=squat,
-        fromWeek=3,
-        toWeeks=[1],
-        step={"load": 1},
-    )
+    backwards = await rejected_progress(fromWeek=3, toWeeks=[1], step={"load": 1})
     assert_rejected(backwards, "validation_failed", "toWeeks[0]")
-    nothing = await rejected(
-        client, "series.progress", program, programExerciseId=squat, toWeeks=[1], step={}
-    )
+    nothing = await rejected_progress(toWeeks=[1], step={})
     assert_rejected(nothing, "validation_failed", "step")
     await assert_events_reconstruct_database(client, pool)
 
@@ -367,8 +323,7 @@ async def test_week_commands_inside_a_batch_apply_all_or_nothing(
         {"type": "week.remove", "week": 2},
     ]
     result = await client.applied("batch", program, operations=operations)
-    await client.wait_for(lambda: client.program_events(result["commandId"]))
-    [event] = client.program_events(result["commandId"])
+    [event] = await program_announced(client, result["commandId"])
     assert event["weeks"] == 4
     await assert_events_reconstruct_database(client, pool)
     squat = weeks_of(client, ids["squat"])
@@ -476,7 +431,6 @@ async def test_a_coach_builds_a_block_from_week_0(
     }
     imported = new_id()
     result = await client.applied("program.import", imported, program=snapshot)
-    await client.wait_for(lambda: client.program_events(result["commandId"]))
-    [event] = client.program_events(result["commandId"])
+    [event] = await program_announced(client, result["commandId"])
     assert (event["weeks"], event["weekLabels"]) == (5, [{"week": 4, "label": "deload"}])
     await assert_events_reconstruct_database(client, pool)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any
 
 import pytest
@@ -226,38 +227,35 @@ def test_batch_refuses_non_edits(excluded: str) -> None:
     assert_refused(parse({**batch, "operations": [{"type": excluded}]}), "operations[0].type")
 
 
-def test_batch_error_paths_name_the_operation() -> None:
-    batch = copy.deepcopy(EXAMPLES["commands"]["batch"])
-    batch["operations"][1]["series"][2]["rpe"] = 11
-    assert_refused(parse(batch), "operations[1].series[2].rpe")
+def set_at(document: dict[str, Any], path: str, value: Any) -> None:
+    """Put `value` at `path`, written as a refusal's details write it (`a.b[1].c`)."""
+    *parents, last = [
+        int(step) if step.isdigit() else step for step in re.findall(r"[^.\[\]]+", path)
+    ]
+    target: Any = document
+    for step in parents:
+        target = target[step]
+    target[last] = value
 
 
-def _legacy() -> dict[str, Any]:
-    return copy.deepcopy(EXAMPLES["commands"]["program.import (legacy)"])
+LEGACY = "program.import (legacy)"
 
 
-def test_legacy_duplicate_order_index_names_the_item() -> None:
-    command = _legacy()
-    command["program"]["sessions"][0]["exercises"][1]["orderIndex"] = 0
-    assert_refused(parse(command), "program.sessions[0].exercises[1].orderIndex")
-
-
-def test_legacy_sets_below_one_names_the_row() -> None:
-    command = _legacy()
-    command["program"]["sessions"][0]["exercises"][2]["prescriptionRows"][0]["sets"] = 0
-    assert_refused(parse(command), "program.sessions[0].exercises[2].prescriptionRows[0].sets")
-
-
-def test_legacy_unknown_field_names_it() -> None:
-    command = _legacy()
-    command["program"]["sessions"][0]["exercises"][2]["color"] = "red"
-    assert_refused(parse(command), "program.sessions[0].exercises[2].color")
-
-
-def test_legacy_week_beyond_the_program_is_refused() -> None:
-    command = _legacy()
-    command["program"]["sessions"][0]["exercises"][0]["prescriptionRows"][2]["week"] = 2
-    assert_refused(parse(command), "program.sessions[0].exercises[0].prescriptionRows[2].week")
+@pytest.mark.parametrize(
+    ("example", "path", "value"),
+    [
+        ("batch", "operations[1].series[2].rpe", 11),  # inside a batch: names the operation
+        (LEGACY, "program.sessions[0].exercises[1].orderIndex", 0),  # an order index twice
+        (LEGACY, "program.sessions[0].exercises[2].prescriptionRows[0].sets", 0),  # sets < 1
+        (LEGACY, "program.sessions[0].exercises[2].color", "red"),  # an unknown field
+        (LEGACY, "program.sessions[0].exercises[0].prescriptionRows[2].week", 2),  # past weeks
+    ],
+)
+def test_a_nested_fault_is_refused_at_its_path(example: str, path: str, value: Any) -> None:
+    """One value made wrong deep inside an example: the refusal names exactly that place."""
+    command = copy.deepcopy(EXAMPLES["commands"][example])
+    set_at(command, path, value)
+    assert_refused(parse(command), path)
 
 
 def test_v1_snapshot_repeated_id_is_refused() -> None:

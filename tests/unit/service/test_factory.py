@@ -19,7 +19,9 @@ def test_wire_connects_the_processor_the_relay_and_the_reply_copies() -> None:
     context = ProcessContext.wire(settings, clients, metrics, Tracing(), stopping)
 
     assert context.pool is pool and context.tasks == []
-    assert context.processor.pool is pool and context.processor.after_commit.publisher is context.relay
+    assert (
+        context.processor.pool is pool and context.processor.after_commit.publisher is context.relay
+    )
     relay: Any = context.relay
     assert (relay.pool, relay.producer, relay.replies) == (pool, producer, context.replies)
     assert relay.own_topics == frozenset(settings.topics.all()) and relay.batch_size == 77
