@@ -10,19 +10,18 @@ import json
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from itertools import chain, pairwise, zip_longest
+from itertools import pairwise, zip_longest
 from typing import Any
 
 from aiokafka.errors import KafkaError
 
 from bench.process import ServiceProcess
-from contracts.commands import COMMAND_TYPES
 from service.config import Settings
 from service.kafka import partition_for
 from service.storage.database import create_pool
 from tests.reliability.harness import wait_until
 from tests.reliability.test_outages import assert_as_predicted
-from tests.support.generator import CommandGenerator
+from tests.support.generator import CommandGenerator, assert_everything_drawn
 from tests.support.kafka import CommandClient
 from tests.support.programs import assert_events_reconstruct_database
 from tests.support.runs import ServiceRun
@@ -44,8 +43,7 @@ def stream(tenants: int, programs: int, count: int) -> tuple[list[Any], Predicte
         for n in range(tenants)
     ]
     per_tenant = [g.messages(count // tenants) for g in generators]
-    drawn = set(chain.from_iterable(g.applied_types() for g in generators))
-    assert drawn == COMMAND_TYPES, f"every command type: missing {COMMAND_TYPES - drawn}"
+    assert_everything_drawn(generators)  # every command type and v1.3 field, all tenants
     mixed = [m for row in zip_longest(*per_tenant) for m in row if m is not None]
     return mixed, Predicted(generators)
 

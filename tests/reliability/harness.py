@@ -37,13 +37,15 @@ async def database_state(pool: asyncpg.Pool) -> dict[str, Any]:
         "programs": [
             tuple(r)
             for r in await pool.fetch(
-                "SELECT id, tenant_id, name, weeks, version FROM programs ORDER BY id"
+                """SELECT id, tenant_id, name, weeks, version, athlete::text, start_date
+                   FROM programs ORDER BY id"""
             )
         ],
         "sessions": [
             tuple(r)
             for r in await pool.fetch(
-                "SELECT id, program_id, name, order_index FROM sessions ORDER BY id"
+                """SELECT id, program_id, name, order_index, day_offset, rescheduled::text
+                   FROM sessions ORDER BY id"""
             )
         ],
         "groups": [
@@ -56,7 +58,8 @@ async def database_state(pool: asyncpg.Pool) -> dict[str, Any]:
         "exercises": [
             tuple(r)
             for r in await pool.fetch(
-                """SELECT id, session_id, group_id, order_within_group, exercise_id, name
+                """SELECT id, session_id, group_id, order_within_group, exercise_id, name,
+                          warmup::text
                    FROM program_exercises ORDER BY id"""
             )
         ],

@@ -16,13 +16,12 @@ from typing import Any
 
 import pytest
 
-from contracts.commands import COMMAND_TYPES
 from contracts.topics import Topics
 from service.storage.database import create_pool
 from tests.conftest import scratch_database
 from tests.infrastructure import Infrastructure
 from tests.reliability.harness import database_state, scaled, wait_until
-from tests.support.generator import CommandGenerator
+from tests.support.generator import CommandGenerator, assert_everything_drawn
 from tests.support.runs import ServiceRun
 
 pytestmark = pytest.mark.reliability
@@ -104,7 +103,7 @@ Stream = tuple[list[tuple[bytes, bytes]], set[str]]
 def stream() -> Stream:
     generator = CommandGenerator(seed=20261125, programs=scaled(200), tenant_id="tenant-r")
     messages = generator.messages(scaled(20_000))
-    assert generator.applied_types() == COMMAND_TYPES, "the stream holds every command type"
+    assert_everything_drawn([generator])  # every command type and v1.3 field
     return messages, set(generator.expected)
 
 

@@ -16,7 +16,6 @@ import psutil
 import pytest
 
 from bench.process import ServiceProcess
-from contracts.commands import COMMAND_TYPES
 from service.embedded import EmbeddedPostgres, free_port
 from service.storage.database import create_pool
 from service.storage.migrations import migrate
@@ -24,7 +23,7 @@ from tests.conftest import RunFactory
 from tests.infrastructure import Infrastructure
 from tests.reliability.harness import scaled, wait_until
 from tests.support.brokers import own_broker
-from tests.support.generator import CommandGenerator
+from tests.support.generator import CommandGenerator, assert_everything_drawn
 from tests.support.kafka import CommandClient
 from tests.support.proxy import TcpProxy
 
@@ -71,7 +70,7 @@ async def test_database_restart_mid_stream(service_run: RunFactory, tmp_path: Pa
         await connection.close()
         builder = CommandGenerator(seed=11, programs=30, tenant_id="tenant-r")
         messages = builder.messages(scaled(3000))
-        assert builder.applied_types() == COMMAND_TYPES, "every command type, v1 to v1.2"
+        assert_everything_drawn([builder])  # every command type and v1.3 field
         process = run.start()
         await process.wait_readiness(204, 60)
         reader = run.client()
@@ -120,7 +119,7 @@ async def test_broker_unreachable_at_start_and_mid_stream(
 
         builder = CommandGenerator(seed=12, programs=30, tenant_id="tenant-r")
         messages = builder.messages(scaled(3000))
-        assert builder.applied_types() == COMMAND_TYPES, "every command type, v1 to v1.2"
+        assert_everything_drawn([builder])
         reader = run.client()
         await reader.start()
         await reader.publish_all(messages)

@@ -61,6 +61,9 @@ def bodies(ids: dict[str, str]) -> dict[str, dict[str, Any]]:
         "program.unassign": {},
         "maxes.set": {"maxes": [{"exerciseId": new_id(), "value": 100, "unit": "kg"}]},
         "exercise.update": {**squat, "notes": "Mine now"},
+        "program.schedule": {"startDate": "2027-01-04"},
+        "session.update": {"sessionId": ids["session"], "dayOffset": 2},
+        "session.reschedule": {"sessionId": ids["session"], "week": 0, "date": "2027-01-05"},
     }
 
 
@@ -120,6 +123,7 @@ async def test_another_tenant_gets_not_found_for_every_command_and_changes_nothi
             "program.assign",
             "program.unassign",
             "maxes.set",
+            "program.schedule",
         ):
             continue  # about the intruder's own program as a whole
         if kind == "session.add":

@@ -1,4 +1,4 @@
-"""One seeded generator of commands of every type (v1, v1.1 and v1.2) over a set of programs.
+"""One seeded generator of commands of every type (v1 to v1.3) over a set of programs.
 
 Commands are chosen from the state the domain core predicts (`tests.support.domain.Programs`),
 so most apply; some are refused on purpose (an unknown id, an id in use, a position past the
@@ -10,6 +10,11 @@ Raw streams (`messages`) add duplicates (a commandId sent again) and unreadable 
 A `program.copy` makes a program no later command is generated for (it travels on another key);
 a `program.delete` retires its program id for good, so the generator takes a fresh one in its
 place. Exercises come from a small catalog, so maxes, `of` loads and alternatives meet them.
+
+(v1.3) Programs are put on the calendar and sessions moved (some into a week the program does
+not have: `invariant_violated`, predicted), exercises get warm-ups and lose them, and some sets
+are prescribed by effort alone, so that assigned programs resolve loads from RPE or RIR.
+`assert_everything_drawn` is the check the long runs make that all of it was applied.
 """
 
 from __future__ import annotations
@@ -17,10 +22,14 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date, timedelta
 from typing import Any
 from uuid import UUID
 
+from contracts.commands import COMMAND_TYPES
+from service.domain.derived import date_of, loads_of
+from service.domain.loads import resolution_of
 from service.domain.model import ExerciseGroup, Program, ProgramExercise, Session
 from service.entrypoints.client import Document
 from tests.support.domain import Programs, ids_of
@@ -29,6 +38,39 @@ Body = dict[str, Any]
 Exercise = tuple[Session, ExerciseGroup, ProgramExercise]
 
 UNREADABLE = (b"{not json", b"[1, 2]", b'{"type": "program.update"}')
+
+FIRST_DAY = date(2026, 11, 2)
+"""The generator's calendar: start dates and rescheduled dates fall in the two years from here."""
+
+V13_FEATURES = frozenset(
+    {
+        "session.add dayOffset",
+        "exercise.add warmup",
+        "exercise.update warmup",
+        "exercise.update warmup=null",
+        "program.schedule startDate",
+        "program.schedule startDate=null",
+        "session.update name",
+        "session.update dayOffset",
+        "session.update dayOffset=null",
+        "session.reschedule date",
+        "session.reschedule date=null",
+        "program.import startDate",
+        "program.import dayOffset",
+        "program.import rescheduled",
+        "program.import warmup",
+        "batch program.schedule",
+        "batch session.update",
+        "batch session.reschedule",
+        "batch exercise.update warmup",
+        # What the programs end up with (`CommandGenerator.derived_features`).
+        "resolvedLoad from effort",
+        "warmupSets",
+        "scheduledDate",
+        "scheduledDate rescheduled",
+    }
+)
+"""The v1.3 fields and values a long run draws besides the command types (`features_of`)."""
 
 
 class CommandGenerator:
@@ -82,7 +124,11 @@ class CommandGenerator:
             (2, self._program_assign),
             (1, self._program_unassign),
             (3, self._maxes_set),
-            (3, self._exercise_update),
+            (4, self._exercise_update),
+            # v1.3
+            (2, self._program_schedule),
+            (3, self._session_update),
+            (3, self._session_reschedule),
         ]
 
     # --- what the tests take
@@ -129,8 +175,40 @@ class CommandGenerator:
                 messages.append((command["programId"].encode(), value))
         return messages
 
+    def applied(self) -> Iterator[Document]:
+        return (c for c in self.commands if self.expected[c["commandId"]] == "applied")
+
     def applied_types(self) -> set[str]:
-        return {c["type"] for c in self.commands if self.expected[c["commandId"]] == "applied"}
+        return {c["type"] for c in self.applied()}
+
+    def applied_features(self) -> set[str]:
+        """The v1.3 fields (`V13_FEATURES`) of the commands applied and of what the programs
+        hold now."""
+        drawn = {feature for command in self.applied() for feature in features_of(command)}
+        return drawn | self.derived_features()
+
+    def derived_features(self) -> set[str]:
+        """What the programs' events carry now that only v1.3 derives: a load resolved from
+        effort, warm-up sets, a scheduled date (from the calendar and from a rescheduling)."""
+        found: set[str] = set()
+        for program in self.model.programs.values():
+            resolution = resolution_of(program.athlete)
+            for session in program.sessions:
+                for exercise in session.exercises():
+                    for week, prescription in program.prescriptions_of(exercise.id).items():
+                        resolved, warmups = loads_of(resolution, exercise, prescription.series)
+                        if any(
+                            load is not None and "load" not in item
+                            for item, load in zip(prescription.series, resolved, strict=True)
+                        ):
+                            found.add("resolvedLoad from effort")
+                        if warmups:
+                            found.add("warmupSets")
+                        if date_of(program, session, week) is not None:
+                            found.add("scheduledDate")
+                            if week in session.rescheduled:
+                                found.add("scheduledDate rescheduled")
+        return found
 
     # --- choosing
 
@@ -151,16 +229,18 @@ class CommandGenerator:
         exercises = [(s, g, e) for s in sessions for g in s.groups for e in g.exercises]
         roll = rng.random()
         if not sessions or (roll < 0.04 and len(sessions) < 4):
-            body = {"type": "session.add", "sessionId": self._new(), "name": "Day"}
+            body: Body = {"type": "session.add", "sessionId": self._new(), "name": "Day"}
+            if rng.random() < 0.6:
+                body["dayOffset"] = rng.choice([None, 0, 2, 4, 6])
             return body | ({"position": rng.randint(0, len(sessions))} if sessions else {})
         if len(exercises) < 3 or roll < 0.12:
             return self._exercise_add(rng.choice(sessions))
         weights = [weight for weight, _ in self._edits]
         while True:
             [(_, edit)] = rng.choices(self._edits, weights)
-            body = edit(program, rng.choice(exercises))
-            if body is not None:
-                return body
+            edited = edit(program, rng.choice(exercises))
+            if edited is not None:
+                return edited
 
     def _snapshot(self) -> Body:
         if self.rng.random() < 0.3:
@@ -173,13 +253,24 @@ class CommandGenerator:
         }
         if self.rng.random() < 0.5:
             exercise |= self._exercise_fields(exercise["exerciseId"])
+        if self.rng.random() < 0.4:
+            exercise["warmup"] = self._warmup()
+        if self.rng.random() < 0.2:  # as an export rebuilt from the events: accepted, ignored
+            exercise["prescriptions"][0] |= {"scheduledDate": self._date(), "warmupSets": []}
         group = {"groupId": self._new(), "exercises": [exercise]}
-        session = {"sessionId": self._new(), "name": "Day", "groups": [group]}
+        session: Body = {"sessionId": self._new(), "name": "Day", "groups": [group]}
+        if self.rng.random() < 0.5:
+            session["dayOffset"] = self.rng.randint(0, 6)
+        if self.rng.random() < 0.4:
+            weeks = self.rng.sample(range(self.weeks), self.rng.randint(1, min(2, self.weeks)))
+            session["rescheduled"] = [{"week": w, "date": self._date()} for w in sorted(weeks)]
         snapshot: Body = {"name": "Imported", "weeks": self.weeks, "sessions": [session]}
         if self.rng.random() < 0.5:
             snapshot["athlete"] = self._athlete()
         if self.rng.random() < 0.3:
             snapshot["weekLabels"] = [{"week": 0, "label": "intro"}]
+        if self.rng.random() < 0.5:
+            snapshot["startDate"] = self._date()
         return snapshot
 
     def _legacy_snapshot(self) -> Body:
@@ -199,19 +290,24 @@ class CommandGenerator:
         return {"format": "legacy", "name": "Legacy", "weeks": self.weeks, "sessions": [session]}
 
     def _sets(self, count: int) -> list[Body]:
-        """Sets with now and then a relative load (of the exercise's own max or of another)."""
+        """Sets with now and then a relative load (of the exercise's own max or of another),
+        or (v1.3) no load but an effort: an RPE or an RIR, sometimes off the chart."""
         sets: list[Body] = []
         for _ in range(count):
             one: Body = {"reps": self.rng.randint(1, 12)}
             roll = self.rng.random()
-            if roll < 0.3:
+            if roll < 0.25:
+                one["rpe"] = self.rng.choice([6, 6.5, 7.5, 8, 9, 10])
+            elif roll < 0.35:
+                one["rir"] = self.rng.randint(0, 4)
+            elif roll < 0.6:
                 one["load"] = {
                     "value": self.rng.choice([60, 72.5, 80, 93.75]),
                     "unit": "percent1rm",
                 }
                 if self.rng.random() < 0.3:
                     one["load"]["of"] = self.rng.choice(self.catalog)
-            elif roll < 0.4:
+            elif roll < 0.7:
                 one["load"] = {"value": self.rng.choice([20, 60]), "unit": "kg"}
                 one["perSide"] = True
             sets.append(one)
@@ -266,7 +362,26 @@ class CommandGenerator:
         }
         if session.groups and self.rng.random() < 0.3:
             body["groupId"] = str(self.rng.choice(session.groups).id)
+        if self.rng.random() < 0.3:
+            body["warmup"] = self._warmup()
         return body
+
+    def _warmup(self) -> Body:
+        """Up to four steps climbing by percent, with or without the empty bar."""
+        rng = self.rng
+        percents = sorted(rng.sample([30, 40, 50, 62.5, 70, 80, 87.5], rng.randint(1, 4)))
+        warmup: Body = {"steps": [{"percent": p, "reps": rng.randint(1, 8)} for p in percents]}
+        roll = rng.random()
+        if roll < 0.5:
+            warmup["minLoad"] = rng.choice(
+                [{"value": 20, "unit": "kg"}, {"value": 45, "unit": "lb"}]
+            )
+        elif roll < 0.7:
+            warmup["minLoad"] = None
+        return warmup
+
+    def _date(self) -> str:
+        return (FIRST_DAY + timedelta(days=self.rng.randrange(730))).isoformat()
 
     def _exercise_remove(self, program: Program, at: Exercise) -> Body | None:
         if sum(1 for s in program.sessions for _ in s.exercises()) <= 3:
@@ -370,6 +485,29 @@ class CommandGenerator:
                 ],
                 self.rng.randint(1, 3),
             )
+        if self.rng.random() < 0.5:  # v1.3 operations
+            session = str(at[0].id)
+            edits += self.rng.sample(
+                [
+                    {"type": "program.schedule", "startDate": self._date()},
+                    {"type": "session.update", "sessionId": session, "dayOffset": 3},
+                    {
+                        "type": "session.reschedule",
+                        "sessionId": session,
+                        "week": program.weeks - 1,
+                        "date": self.rng.choice([None, self._date()]),
+                    },
+                    {"type": "exercise.update", "programExerciseId": exercise, "warmup": None}
+                    if at[2].warmup is not None
+                    else {
+                        "type": "exercise.update",
+                        "programExerciseId": exercise,
+                        "warmup": self._warmup(),
+                    },
+                ],
+                self.rng.randint(1, 2),
+            )
+            self.rng.shuffle(edits)  # a date or warm-up set before or after what moves it
         return {"type": "batch", "operations": edits}
 
     def _program_republish(self, program: Program, at: Exercise) -> Body:
@@ -501,15 +639,42 @@ class CommandGenerator:
         exercise = at[2]
         body: Body = {"type": "exercise.update", "programExerciseId": str(exercise.id)}
         roll = self.rng.random()
-        if roll < 0.4:
+        if roll < 0.3:
             # A swap: sometimes to one of its alternatives (invariant_violated, predicted).
             body["exerciseId"] = self.rng.choice(self.catalog)
             body["name"] = "Swapped lift"
-        elif roll < 0.8:
+        elif roll < 0.55:
             body |= self._exercise_fields(str(exercise.exercise_id))
+        elif roll < 0.8:
+            body["warmup"] = self._warmup()  # v1.3
+        elif roll < 0.9:
+            body["warmup"] = None
         else:
-            body |= {"notes": None, "alternatives": None, "progression": None}
+            body |= {"notes": None, "alternatives": None, "progression": None, "warmup": None}
         return body
+
+    # --- v1.3
+
+    def _program_schedule(self, program: Program, at: Exercise) -> Body:
+        start = None if self.rng.random() < 0.25 else self._date()
+        return {"type": "program.schedule", "startDate": start}
+
+    def _session_update(self, program: Program, at: Exercise) -> Body:
+        body: Body = {"type": "session.update", "sessionId": str(at[0].id)}
+        roll = self.rng.random()
+        if roll < 0.5:
+            body["dayOffset"] = self.rng.randint(0, 6)
+        elif roll < 0.7:
+            body["dayOffset"] = None
+        if roll >= 0.3:
+            body["name"] = self.rng.choice(["Heavy day", "Light day"])
+        return body
+
+    def _session_reschedule(self, program: Program, at: Exercise) -> Body:
+        # Now and then a week past the program's end: invariant_violated, predicted.
+        week = program.weeks if self.rng.random() < 0.1 else self.rng.randrange(program.weeks)
+        day = None if self.rng.random() < 0.3 else self._date()
+        return {"type": "session.reschedule", "sessionId": str(at[0].id), "week": week, "date": day}
 
     # --- refusing on purpose
 
@@ -540,6 +705,17 @@ class CommandGenerator:
             choices.append(lambda: body.update(athlete={"athleteId": ""}))
         if "maxes" in body:
             choices.append(lambda: body.update(maxes=[]))
+        # v1.3: a day that does not exist, a date past the calendar's end, a day of week 8, a
+        # warm-up that goes down.
+        if "startDate" in body:
+            choices.append(lambda: body.update(startDate="2027-02-29"))
+        if "date" in body:
+            choices.append(lambda: body.update(date="2100-01-01"))
+        if "dayOffset" in body:
+            choices.append(lambda: body.update(dayOffset=7))
+        if "warmup" in body:
+            steps = [{"percent": 60, "reps": 3}, {"percent": 50, "reps": 3}]
+            choices.append(lambda: body.update(warmup={"steps": steps}))
         if program is not None:
             choices.append(lambda: body.update(expectedVersion=program.version + 1))
         rng.choice(choices)()
@@ -554,3 +730,52 @@ CREATES: dict[str, tuple[str, ...]] = {
     "newGroupId": ("exercise.move", "exercise.add"),
 }
 """Which command types create the entity a field names (anywhere else the field refers to one)."""
+
+
+def features_of(command: Body) -> Iterator[str]:
+    """The v1.3 fields a command (or a batch operation) gives, named as in `V13_FEATURES`:
+    `"<type> <field>"`, `"<type> <field>=null"` when it clears, `"batch <type>"` per operation."""
+    kind = command["type"]
+    if kind == "batch":
+        for operation in command["operations"]:
+            yield f"batch {operation['type']}"
+            yield from (f"batch {feature}" for feature in features_of(operation))
+            yield from features_of(operation)
+        return
+    if kind == "program.import":
+        snapshot = command["program"]
+        if snapshot.get("startDate") is not None:
+            yield "program.import startDate"
+        for session in snapshot["sessions"]:
+            for field in ("dayOffset", "rescheduled"):
+                if session.get(field) is not None:
+                    yield f"program.import {field}"
+            for group in session.get("groups", ()):
+                if any(exercise.get("warmup") for exercise in group["exercises"]):
+                    yield "program.import warmup"
+        return
+    for field in _V13_FIELDS.get(kind, ()):
+        if field in command:
+            yield f"{kind} {field}" + ("=null" if command[field] is None else "")
+
+
+_V13_FIELDS: dict[str, tuple[str, ...]] = {
+    "program.schedule": ("startDate",),
+    "session.add": ("dayOffset",),
+    "session.update": ("name", "dayOffset"),
+    "session.reschedule": ("date",),
+    "exercise.add": ("warmup",),
+    "exercise.update": ("warmup",),
+}
+
+
+def assert_everything_drawn(generators: Iterable[CommandGenerator]) -> None:
+    """The streams of `generators` together applied every command type of the contract and
+    every v1.3 field and derived value (`V13_FEATURES`): a long run is only as good as what it
+    drew."""
+    generators = list(generators)
+    types = set().union(*(g.applied_types() for g in generators))
+    assert types == COMMAND_TYPES, f"command types never applied: {sorted(COMMAND_TYPES - types)}"
+    features = set().union(*(g.applied_features() for g in generators))
+    missing = V13_FEATURES - features
+    assert not missing, f"v1.3 fields never applied: {sorted(missing)}"

@@ -5,14 +5,18 @@ key equals the database (what a compacting downstream consumer would hold)."""
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Any
 
 import asyncpg
 
 from contracts.athletes import Athlete
 from contracts.events import PrescriptionUpdated, ProgramUpdated, SessionUpdated
-from service.domain.derived import resolve_series
-from service.domain.loads import resolution_of
+from contracts.exercises import Warmup
+from service.domain.calendar import scheduled_date
+from service.domain.derived import loads_of
+from service.domain.loads import ResolvedLoad, resolution_of
+from service.domain.model import ProgramExercise
 from tests.support.kafka import CommandClient
 
 
@@ -179,25 +183,20 @@ async def _assert_matches(client: CommandClient, database: Any) -> None:
         """SELECT p.id, p.program_exercise_id, p.week, p.version, p.series, pe.session_id,
                   pe.exercise_id, g.id AS group_id, g.order_index, pe.order_within_group,
                   (SELECT count(*) FROM program_exercises m WHERE m.group_id = g.id) AS size,
-                  pr.athlete
+                  pr.athlete, pe.warmup, pr.start_date, s.day_offset, s.rescheduled
            FROM prescriptions p
            JOIN program_exercises pe ON pe.id = p.program_exercise_id
            JOIN exercise_groups g ON g.id = pe.group_id
+           JOIN sessions s ON s.id = pe.session_id
            JOIN programs pr ON pr.id = p.program_id"""
     )
     kinds = {1: "standalone", 2: "superset"}
-    # v1.2: each published set carries its load resolved for the program's athlete as stored.
+    # v1.2 and v1.3: what each event derives from the program as stored.
     for r in rows:
         event = latest.get(str(r["id"]))
         if event is None:
             continue
-        athlete = (
-            None if r["athlete"] is None else Athlete.model_validate(r["athlete"], strict=False)
-        )
-        expected = resolve_series(resolution_of(athlete), r["series"], r["exercise_id"])
-        assert [s["resolvedLoad"] for s in event["series"]] == [
-            None if e is None else {"value": float(e.value), "unit": e.unit} for e in expected
-        ], f"resolvedLoad of prescription {r['id']}"
+        assert derived_fields(event) == derived_from_row(r), f"prescription {r['id']}"
     assert {
         str(r["id"]): {
             "programExerciseId": str(r["program_exercise_id"]),
@@ -251,10 +250,20 @@ async def _assert_matches(client: CommandClient, database: Any) -> None:
         }
         for key, event in sessions.items()
     }
-    # v1.2: what the coach attached to each exercise, as stored.
+    # v1.3: each session's day of the week and reschedulings, as stored.
+    assert {
+        str(r["id"]): {"dayOffset": r["day_offset"], "rescheduled": r["rescheduled"]}
+        for r in await database.fetch("SELECT id, day_offset, rescheduled FROM sessions")
+    } == {
+        key: {"dayOffset": event["dayOffset"], "rescheduled": event["rescheduled"]}
+        for key, event in sessions.items()
+    }
+    # v1.2 (and the v1.3 warm-up): what the coach attached to each exercise, as stored.
     exercise_rows = await database.fetch(
-        """SELECT id, exercise_id, name, notes, alternatives, progression FROM program_exercises"""
+        """SELECT id, exercise_id, name, notes, alternatives, progression, warmup
+           FROM program_exercises"""
     )
+    attached = ("exerciseId", "name", "notes", "alternatives", "progression", "warmup")
     assert {
         str(r["id"]): {
             "exerciseId": str(r["exercise_id"]),
@@ -262,13 +271,11 @@ async def _assert_matches(client: CommandClient, database: Any) -> None:
             "notes": r["notes"],
             "alternatives": r["alternatives"],
             "progression": r["progression"],
+            "warmup": r["warmup"],
         }
         for r in exercise_rows
     } == {
-        e["programExerciseId"]: {
-            field: e[field]
-            for field in ("exerciseId", "name", "notes", "alternatives", "progression")
-        }
+        e["programExerciseId"]: {field: e[field] for field in attached}
         for event in sessions.values()
         for group in event["groups"]
         for e in group["exercises"]
@@ -281,6 +288,7 @@ async def _assert_matches(client: CommandClient, database: Any) -> None:
             "sessionIds": event["sessionIds"],
             "source": event["source"],
             "athlete": event["athlete"],
+            "startDate": event["startDate"],
         }
         for key, event in client.latest(client.topics.program_updated).items()
         if not event["deleted"]
@@ -292,7 +300,7 @@ async def database_programs(pool: asyncpg.Pool | asyncpg.Connection) -> dict[str
     this state changes, so the version is not part of it)."""
     rows = await pool.fetch(
         """SELECT p.id, p.name, p.weeks, p.week_labels, p.source_program_id,
-                  p.source_program_version, p.athlete,
+                  p.source_program_version, p.athlete, p.start_date,
                   coalesce(array_agg(s.id ORDER BY s.order_index)
                            FILTER (WHERE s.id IS NOT NULL), '{}') AS sessions
            FROM programs p LEFT JOIN sessions s ON s.program_id = p.id GROUP BY p.id"""
@@ -310,9 +318,44 @@ async def database_programs(pool: asyncpg.Pool | asyncpg.Connection) -> dict[str
                 "programVersion": r["source_program_version"],
             },
             "athlete": r["athlete"],
+            "startDate": None if r["start_date"] is None else r["start_date"].isoformat(),
         }
         for r in rows
     }
+
+
+def derived_fields(event: dict[str, Any]) -> dict[str, Any]:
+    """What a `prescription.updated` derives from its program besides the series: each set's
+    `resolvedLoad` (v1.2, v1.3 from effort), `warmupSets` and `scheduledDate` (v1.3)."""
+    return {
+        "resolvedLoad": [item["resolvedLoad"] for item in event["series"]],
+        "warmupSets": event["warmupSets"],
+        "scheduledDate": event["scheduledDate"],
+    }
+
+
+def derived_from_row(row: Any) -> dict[str, Any]:
+    """`derived_fields` computed by the domain from a prescription's row as `_assert_matches`
+    selects it: its series, its exercise's warm-up, its program's athlete and start date, its
+    session's day and reschedulings."""
+    athlete = (
+        None if row["athlete"] is None else Athlete.model_validate(row["athlete"], strict=False)
+    )
+    warmup = None if row["warmup"] is None else Warmup.model_validate(row["warmup"], strict=False)
+    exercise = ProgramExercise(row["program_exercise_id"], row["exercise_id"], "", warmup=warmup)
+    resolved, warmups = loads_of(resolution_of(athlete), exercise, row["series"])
+    moved = {m["week"]: date.fromisoformat(m["date"]) for m in row["rescheduled"]}
+    day = scheduled_date(row["start_date"], row["week"], row["day_offset"], moved)
+    return {
+        "resolvedLoad": [load_on_the_wire(load) for load in resolved],
+        "warmupSets": [{"reps": w.reps, "load": load_on_the_wire(w.load)} for w in warmups],
+        "scheduledDate": None if day is None else day.isoformat(),
+    }
+
+
+def load_on_the_wire(load: ResolvedLoad | None) -> dict[str, Any] | None:
+    """A resolved load as events carry it: a number of at most two decimals and its unit."""
+    return None if load is None else {"value": float(load.value), "unit": load.unit}
 
 
 FIELDS_OF_A_PRESCRIPTION = (

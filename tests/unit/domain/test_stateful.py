@@ -2,14 +2,15 @@
 
 After each step: orders are contiguous, no group is empty, every exercise has a week-0
 prescription, limits hold, a rejected command changed nothing, and folding the events (latest
-per key, as a consumer of the compacted topics would) reproduces the program exactly.
+per key, as a consumer of the compacted topics would) reproduces the program exactly, including
+what the events derive from it (v1.2 and v1.3: resolved loads, warm-up sets, dates).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -22,11 +23,12 @@ from pydantic import TypeAdapter
 from contracts.commands import Command
 from contracts.events import GroupKind
 from service.domain.commands import Context, apply
-from service.domain.derived import resolve_series
+from service.domain.derived import date_of, loads_of
 from service.domain.errors import Rejection
 from service.domain.loads import resolution_of
-from service.domain.model import Program
+from service.domain.model import Program, Session
 from service.messages import event_payload
+from tests.support.programs import load_on_the_wire
 
 COMMANDS: TypeAdapter[Any] = TypeAdapter(Command)
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
@@ -74,7 +76,55 @@ set_strategy = st.fixed_dictionaries(
         ),
     },
 )
-series_strategy = st.lists(set_strategy, max_size=4)
+# v1.3: sets prescribed by effort alone, on the chart (reps 1..12, rpe 6.5..10 or rir 0..3) or
+# just off it; a `warmup` set is skipped when looking for the warm-ups' reference.
+effort_set_strategy = st.fixed_dictionaries(
+    {"reps": st.integers(1, 13)},
+    optional={
+        "rpe": st.sampled_from([6, 6.5, 8, 9.5, 10]),
+        "rir": st.integers(0, 4),
+        "setType": st.sampled_from(["warmup", "working", "amrap"]),
+    },
+)
+series_strategy = st.lists(set_strategy | effort_set_strategy, max_size=4)
+# A series whose first set has a weight (a warm-up's reference, unless it is a warm-up set).
+weighed_series_strategy = st.builds(
+    lambda first, rest: [first, *rest],
+    st.fixed_dictionaries(
+        {
+            "reps": st.integers(1, 12),
+            "load": st.fixed_dictionaries(
+                {"value": st.sampled_from([30, 100, 142.5]), "unit": st.sampled_from(["kg", "lb"])}
+            ),
+        },
+        optional={"setType": st.sampled_from(["warmup", "working"])},
+    )
+    | effort_set_strategy,
+    series_strategy,
+)
+
+warmup_strategy = st.fixed_dictionaries(
+    {
+        "steps": st.lists(
+            st.tuples(st.sampled_from([20, 40, 50, 62.5, 75, 80, 97.5]), st.integers(1, 20)),
+            min_size=1,
+            max_size=4,
+            unique_by=lambda step: step[0],
+        ).map(lambda steps: [{"percent": p, "reps": r} for p, r in sorted(steps)])
+    },
+    optional={
+        "minLoad": st.none()
+        | st.fixed_dictionaries(
+            {"value": st.sampled_from([0, 20, 45, 60]), "unit": st.sampled_from(["kg", "lb"])}
+        )
+    },
+)
+# The calendar's edges (a late start runs past 2099: derived dates are not bounded) and a
+# stretch of ordinary days.
+date_strategy = st.sampled_from([date(2000, 1, 1), date(2099, 12, 31)]) | st.dates(
+    date(2026, 11, 1), date(2027, 3, 1)
+)
+KEEP = "keep"  # a field left out of the command
 
 
 class ProgramMachine(RuleBasedStateMachine):
@@ -134,6 +184,7 @@ class ProgramMachine(RuleBasedStateMachine):
             self.program.weeks,
             repr(self.program.week_labels),
             repr(self.program.athlete),
+            self.program.start_date,
         )
 
     def sessions(self) -> list[UUID]:
@@ -155,25 +206,90 @@ class ProgramMachine(RuleBasedStateMachine):
             return data.draw(st.sampled_from(existing))
         return uuid.uuid4()
 
-    @initialize()
-    def create(self) -> None:
-        self.send("program.create", name="Block", weeks=3)
+    @initialize(data=st.data(), how=st.sampled_from(["create", "import", "import"]))
+    def create(self, data: st.DataObject | None = None, how: str = "create") -> None:
+        """An empty program, or (v1.3 fields and all) an imported one with exercises on the
+        calendar and an athlete: the rules then work on prescriptions from the first step.
+        Called bare, as the guard below does: an empty program."""
+        if how == "create" or data is None:
+            self.send("program.create", name="Block", weeks=3)
+            return
+        weeks = data.draw(st.integers(1, 4))
+        sessions: list[dict[str, Any]] = []
+        for _ in range(data.draw(st.integers(1, 3))):
+            groups = [
+                {"groupId": uuid.uuid4(), "exercises": self.drawn_exercises(data, weeks)}
+                for _ in range(data.draw(st.integers(1, 2)))
+            ]
+            moved = data.draw(st.dictionaries(st.integers(0, weeks - 1), date_strategy, max_size=2))
+            sessions.append(
+                {
+                    "sessionId": uuid.uuid4(),
+                    "name": "Day",
+                    "groups": groups,
+                    "dayOffset": data.draw(st.none() | st.integers(0, 6)),
+                    "rescheduled": [{"week": w, "date": d} for w, d in sorted(moved.items())],
+                }
+            )
+        snapshot = {
+            "name": "Imported",
+            "weeks": weeks,
+            "sessions": sessions,
+            "startDate": data.draw(st.none() | date_strategy),
+            "athlete": data.draw(st.none() | athlete_strategy),
+        }
+        self.send("program.import", program=snapshot)
+
+    def drawn_exercises(self, data: st.DataObject, weeks: int) -> list[dict[str, Any]]:
+        exercises: list[dict[str, Any]] = []
+        for _ in range(data.draw(st.integers(1, 3))):
+            written = {0} | data.draw(st.sets(st.integers(0, weeks - 1), max_size=weeks))
+            exercises.append(
+                {
+                    "programExerciseId": uuid.uuid4(),
+                    "exerciseId": data.draw(st.sampled_from(CATALOG)),
+                    "name": "Lift",
+                    "prescriptions": [
+                        {"week": w, "series": data.draw(weighed_series_strategy)}
+                        for w in sorted(written)
+                    ],
+                    "warmup": data.draw(st.none() | warmup_strategy),
+                }
+            )
+        return exercises
 
     # --- rules: one per command type
 
-    @rule(data=st.data(), position=st.none() | st.integers(0, 3))
-    def session_add(self, data: st.DataObject, position: int | None) -> None:
-        fields = {"sessionId": uuid.uuid4(), "name": "Day"}
+    @rule(
+        data=st.data(),
+        position=st.none() | st.integers(0, 3),
+        day_offset=st.just(KEEP) | st.none() | st.integers(0, 6),
+    )
+    def session_add(self, data: st.DataObject, position: int | None, day_offset: Any) -> None:
+        fields: dict[str, Any] = {"sessionId": uuid.uuid4(), "name": "Day"}
         if position is not None:
             fields["position"] = position
+        if day_offset != KEEP:
+            fields["dayOffset"] = day_offset
         self.send("session.add", **fields)
 
     @rule(data=st.data())
     def session_remove(self, data: st.DataObject) -> None:
         self.send("session.remove", sessionId=self.pick(data, self.sessions()))
 
-    @rule(data=st.data(), series=series_strategy, into_group=st.booleans())
-    def exercise_add(self, data: st.DataObject, series: list[Any], into_group: bool) -> None:
+    @rule(
+        data=st.data(),
+        series=series_strategy,
+        into_group=st.booleans(),
+        warmup=st.none() | warmup_strategy,
+    )
+    def exercise_add(
+        self,
+        data: st.DataObject,
+        series: list[Any],
+        into_group: bool,
+        warmup: dict[str, Any] | None,
+    ) -> None:
         fields: dict[str, Any] = {
             "sessionId": self.pick(data, self.sessions()),
             "programExerciseId": uuid.uuid4(),
@@ -185,6 +301,8 @@ class ProgramMachine(RuleBasedStateMachine):
             session = next((s for s in self.program.sessions if s.id == fields["sessionId"]), None)
             if session and session.groups:
                 fields["groupId"] = data.draw(st.sampled_from([g.id for g in session.groups]))
+        if warmup is not None:
+            fields["warmup"] = warmup
         self.send("exercise.add", **fields)
 
     @rule(data=st.data())
@@ -261,7 +379,7 @@ class ProgramMachine(RuleBasedStateMachine):
         exercise = self.pick(data, self.exercises())
         self.send("series.replace", programExerciseId=exercise, week=week, series=series)
 
-    @rule(data=st.data(), new_set=set_strategy)
+    @rule(data=st.data(), new_set=set_strategy | effort_set_strategy)
     def series_add(self, data: st.DataObject, new_set: dict[str, Any]) -> None:
         self.send("series.add", programExerciseId=self.pick(data, self.exercises()), set=new_set)
 
@@ -419,6 +537,7 @@ class ProgramMachine(RuleBasedStateMachine):
         exercise_id=st.none() | st.sampled_from(CATALOG),
         alternatives=st.none() | st.lists(st.sampled_from(CATALOG), max_size=2, unique=True),
         notes=st.none() | st.just("Brace"),
+        warmup=st.just(KEEP) | st.none() | warmup_strategy,
     )
     def exercise_update(
         self,
@@ -426,6 +545,7 @@ class ProgramMachine(RuleBasedStateMachine):
         exercise_id: UUID | None,
         alternatives: list[UUID] | None,
         notes: str | None,
+        warmup: Any = KEEP,
     ) -> None:
         fields: dict[str, Any] = {"programExerciseId": self.pick(data, self.exercises())}
         if exercise_id is not None:
@@ -435,11 +555,96 @@ class ProgramMachine(RuleBasedStateMachine):
                 alternatives.remove(exercise_id)
             fields["alternatives"] = [{"exerciseId": a, "name": "Alt"} for a in alternatives]
         fields["notes"] = notes
+        if warmup != KEEP:
+            fields["warmup"] = warmup
         self.send("exercise.update", **fields)
 
     @rule()
     def republish(self) -> None:
         self.send("program.republish")
+
+    # --- v1.3 rules: the calendar, warm-ups (above: also exercise.add, exercise.update)
+
+    @rule(data=st.data(), warmup=st.none() | warmup_strategy)
+    def exercise_warmup(self, data: st.DataObject, warmup: dict[str, Any] | None) -> None:
+        """Only the warm-up changes: the events of the exercise's prescriptions whose warm-up
+        sets moved must follow, with nothing else to announce them."""
+        self.send(
+            "exercise.update", programExerciseId=self.pick(data, self.exercises()), warmup=warmup
+        )
+
+    @rule(start=st.none() | date_strategy)
+    def program_schedule(self, start: date | None) -> None:
+        self.send("program.schedule", startDate=start)
+
+    @rule(
+        data=st.data(),
+        name=st.just(KEEP) | st.just("Heavy day"),
+        day_offset=st.just(KEEP) | st.none() | st.integers(0, 6),
+    )
+    def session_update(self, data: st.DataObject, name: str, day_offset: Any) -> None:
+        fields: dict[str, Any] = {"sessionId": self.pick(data, self.sessions())}
+        if name != KEEP:
+            fields["name"] = name
+        if day_offset != KEEP:
+            fields["dayOffset"] = day_offset
+        if len(fields) == 1:
+            fields["dayOffset"] = None
+        self.send("session.update", **fields)
+
+    @rule(data=st.data(), week=st.integers(0, 5), day=st.none() | date_strategy)
+    def session_reschedule(self, data: st.DataObject, week: int, day: date | None) -> None:
+        """A week past the program's end is invariant_violated."""
+        session = self.pick(data, self.sessions())
+        self.send("session.reschedule", sessionId=session, week=week, date=day)
+
+    @rule(data=st.data(), size=st.integers(2, 4))
+    def calendar_batch(self, data: st.DataObject, size: int) -> None:
+        """The calendar and warm-ups moved with weeks, sets and athletes in one command: later
+        operations see earlier ones, and the events carry the state after the last."""
+        operations: list[dict[str, Any]] = []
+        for _ in range(size):
+            kind = data.draw(
+                st.sampled_from(
+                    [
+                        "program.schedule",
+                        "session.update",
+                        "session.reschedule",
+                        "exercise.update",
+                        "series.replace",
+                        "week.insert",
+                        "week.remove",
+                        "program.assign",
+                    ]
+                )
+            )
+            session = str(self.pick(data, self.sessions()))
+            exercise = str(self.pick(data, self.exercises()))
+            week = data.draw(st.integers(0, 3))
+            if kind == "program.schedule":
+                start = data.draw(st.none() | date_strategy)
+                operations.append({"type": kind, "startDate": start})
+            elif kind == "session.update":
+                day_offset = data.draw(st.none() | st.integers(0, 6))
+                operations.append({"type": kind, "sessionId": session, "dayOffset": day_offset})
+            elif kind == "session.reschedule":
+                day = data.draw(st.none() | date_strategy)
+                operations.append({"type": kind, "sessionId": session, "week": week, "date": day})
+            elif kind == "exercise.update":
+                warmup = data.draw(st.none() | warmup_strategy)
+                operations.append({"type": kind, "programExerciseId": exercise, "warmup": warmup})
+            elif kind == "series.replace":
+                series = data.draw(st.lists(effort_set_strategy, min_size=1, max_size=3))
+                operations.append(
+                    {"type": kind, "programExerciseId": exercise, "week": week, "series": series}
+                )
+            elif kind == "week.insert":
+                operations.append({"type": kind, "at": week})
+            elif kind == "week.remove":
+                operations.append({"type": kind, "week": week})
+            else:
+                operations.append({"type": kind, "athlete": data.draw(athlete_strategy)})
+        self.send("batch", operations=operations)
 
     # --- invariants
 
@@ -500,18 +705,10 @@ class ProgramMachine(RuleBasedStateMachine):
                         assert not latest["deleted"]
                         assert latest["version"] == prescription.version
                         published = [dict(item) for item in latest["series"]]
-                        resolved = [item.pop("resolvedLoad") for item in published]
+                        for item in published:
+                            del item["resolvedLoad"]  # see latest_events_carry_the_derived_state
                         assert published == list(prescription.series)
                         assert latest["exerciseId"] == str(exercise.exercise_id)
-                        expected = resolve_series(
-                            resolution_of(program.athlete),
-                            prescription.series,
-                            exercise.exercise_id,
-                        )
-                        assert resolved == [
-                            None if r is None else {"value": float(r.value), "unit": r.unit}
-                            for r in expected
-                        ], "every resolved load was re-announced when it changed"
                         assert latest["group"] == {
                             "groupId": str(placement.group_id),
                             "kind": placement.kind.value,
@@ -549,6 +746,53 @@ class ProgramMachine(RuleBasedStateMachine):
                 assert event["notes"] == exercise.notes
                 assert event["alternatives"] == [a.to_wire() for a in exercise.alternatives]
 
+    @invariant()
+    def latest_events_carry_the_derived_state(self) -> None:
+        """The contract's promise (CONTRACT.md § "Warm-up sets", end): the latest event of each
+        key is its current state, derived fields included, whichever command changed what
+        they derive from. Per live prescription: each set's `resolvedLoad` (a `percent1rm`
+        load or, v1.3, reps and effort), its `warmupSets` and its `scheduledDate`; per live
+        session: its `dayOffset`, `rescheduled` and each exercise's `warmup`; the program's
+        `startDate`."""
+        program = self.program
+        assert program is not None
+        resolution = resolution_of(program.athlete)
+        for session in program.sessions:
+            for exercise in session.exercises():
+                for week, prescription in program.prescriptions_of(exercise.id).items():
+                    latest = self.prescription_events[str(prescription.id)]
+                    resolved, warmups = loads_of(resolution, exercise, prescription.series)
+                    day = date_of(program, session, week)
+                    assert {
+                        "resolvedLoad": [item["resolvedLoad"] for item in latest["series"]],
+                        "warmupSets": latest["warmupSets"],
+                        "scheduledDate": latest["scheduledDate"],
+                    } == {
+                        "resolvedLoad": [load_on_the_wire(load) for load in resolved],
+                        "warmupSets": [
+                            {"reps": w.reps, "load": load_on_the_wire(w.load)} for w in warmups
+                        ],
+                        "scheduledDate": None if day is None else day.isoformat(),
+                    }, f"prescription {exercise.id} week {week}: latest event is stale"
+            event = self.session_events[str(session.id)]
+            assert (event["dayOffset"], event["rescheduled"]) == calendar_of(session)
+            assert {
+                e["programExerciseId"]: e["warmup"] for g in event["groups"] for e in g["exercises"]
+            } == {
+                str(e.id): None if e.warmup is None else e.warmup.to_wire()
+                for e in session.exercises()
+            }
+        assert self.program_event is not None
+        start = program.start_date
+        assert self.program_event["startDate"] == (None if start is None else start.isoformat())
+
+
+def calendar_of(session: Session) -> tuple[int | None, list[dict[str, Any]]]:
+    """A session's `dayOffset` and `rescheduled` as `session.updated` carries them."""
+    return session.day_offset, [
+        {"week": week, "date": day.isoformat()} for week, day in sorted(session.rescheduled.items())
+    ]
+
 
 ProgramMachine.TestCase.settings = settings(
     max_examples=60,
@@ -573,12 +817,14 @@ def test_the_machine_mostly_applies_commands() -> None:
             return strategy.example()
 
     data: Any = Data()
-    for _ in range(300):
-        choice = rng.randrange(13)
+    warmup = {"steps": [{"percent": 50, "reps": 5}, {"percent": 80, "reps": 2}]}
+    for _ in range(400):
+        choice = rng.randrange(17)
         if choice == 0:
-            machine.session_add(data, None)
+            machine.session_add(data, None, rng.choice([KEEP, None, 3]))
         elif choice == 1:
-            machine.exercise_add(data, [{"reps": 5, "load": {"value": 60, "unit": "kg"}}], False)
+            series = [{"reps": 5, "load": {"value": 60, "unit": "kg"}}, {"reps": 3, "rpe": 8}]
+            machine.exercise_add(data, series, False, rng.choice([None, warmup]))
         elif choice == 2:
             machine.exercise_move(data, rng.choice(["group", "new", "other-session"]))
         elif choice == 3:
@@ -606,11 +852,21 @@ def test_the_machine_mostly_applies_commands() -> None:
             machine.exercise_update(data, rng.choice(CATALOG), [], "Brace")
         elif choice == 11:
             machine.program_unassign()
+        elif choice == 12:
+            machine.program_schedule(rng.choice([None, date(2027, 1, 4)]))
+        elif choice == 13:
+            machine.session_update(data, rng.choice([KEEP, "Heavy day"]), rng.choice([None, 2]))
+        elif choice == 14:
+            machine.session_reschedule(data, rng.randrange(0, 3), date(2027, 2, 1))
+        elif choice == 15:
+            machine.exercise_update(data, None, None, None, rng.choice([None, warmup]))
         else:
             machine.program_update(rng.randrange(2, 6), {1: "deload"})
         machine.structure_holds()
         machine.latest_events_reconstruct_the_program()
+        machine.latest_events_carry_the_derived_state()
     new_kinds = {"week.copy", "week.insert", "week.remove", "series.progress", "program.update"}
     new_kinds |= {"program.assign", "program.unassign", "maxes.set", "exercise.update"}
+    new_kinds |= {"program.schedule", "session.update", "session.reschedule"}
     assert new_kinds <= machine.applied_kinds
     assert machine.applied > 100 and machine.rejected > 0
