@@ -168,7 +168,16 @@ async def test_week_insert_moves_later_weeks_and_labels_keeping_prescription_ids
     assert (event["weeks"], event["weekLabels"]) == (6, [{"week": 4, "label": "heavy"}])
 
     at_start = await client.applied("week.insert", program, at=0)
-    await client.events_of(at_start["commandId"], 4)
+    # Every squat week moves (0, 1, 4, 5 -> 1, 2, 5, 6) and week 0 is written again: five events
+    # of the squat, on their own partitions (waiting for any four may see other exercises').
+    await client.wait_for(
+        lambda: sum(
+            e["programExerciseId"] == ids["squat"]
+            for e in client.prescription_events(at_start["commandId"])
+        )
+        == 5,
+        20,
+    )
     moved = weeks_of(client, ids["squat"])
     assert moved[1]["series"] == before[0]["series"]
     assert moved[0]["series"] == [], "week 0 exists again, empty"
@@ -206,7 +215,9 @@ async def test_week_remove_deletes_one_week_and_moves_the_rest_down(
     # Removing week 0: week 1 becomes week 0; an exercise without week 1 gets an empty week 0.
     first = client.command("week.remove", program, week=0)
     assert (await client.request(first))["status"] == "applied"
-    await client.events_of(first["commandId"], 5)
+    # Each of the three exercises loses week 0; the squat's week 1 moves down, the bench and the
+    # row get an empty week 0: all six events (waiting for five may miss the one read below).
+    await client.events_of(first["commandId"], 6)
     squat, bench = weeks_of(client, ids["squat"]), weeks_of(client, ids["bench"])
     assert squat[0]["prescriptionId"] == before[2]["prescriptionId"]
     assert squat[0]["series"] == before[2]["series"]
