@@ -171,11 +171,13 @@ async def test_week_insert_moves_later_weeks_and_labels_keeping_prescription_ids
     # Every squat week moves (0, 1, 4, 5 -> 1, 2, 5, 6) and week 0 is written again: five events
     # of the squat, on their own partitions (waiting for any four may see other exercises').
     await client.wait_for(
-        lambda: sum(
-            e["programExerciseId"] == ids["squat"]
-            for e in client.prescription_events(at_start["commandId"])
-        )
-        == 5,
+        lambda: (
+            sum(
+                e["programExerciseId"] == ids["squat"]
+                for e in client.prescription_events(at_start["commandId"])
+            )
+            == 5
+        ),
         20,
     )
     moved = weeks_of(client, ids["squat"])
