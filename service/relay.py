@@ -42,6 +42,17 @@ LOST_PRODUCER_STATE = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProdu
 """Send failures after which the idempotent producer's id and sequence numbers are of no use:
 only a new producer gets through (see `OutboxRelay._renew`)."""
 
+STUCK_SECONDS = 45.0
+"""How long one round's sends may wait for the broker's acks. The producer's own requests end
+within 15 s (`request_timeout_ms`), so a round still waiting after three times that is held by a
+producer that will never answer: after a cluster restart, a renewed idempotent producer was seen
+to take every send and settle none, for minutes. Such a producer is replaced, as a lost one."""
+
+
+class ProducerStuck(Exception):
+    """A round's sends were neither acknowledged nor refused within `STUCK_SECONDS`."""
+
+
 CHASE_ROUNDS = 40
 """Rows handed to the relay whose lanes another holder had are tried again every CHASE_SECONDS
 (that holder frees them within milliseconds), up to CHASE_ROUNDS times while any row is unsent;
@@ -207,8 +218,17 @@ class OutboxRelay:
             required = [item for item in claimed if item.message.topic in self.own_topics]
             copies = [item.message for item in claimed if item.message.topic not in self.own_topics]
         producer = self.producer
-        sends = await send_batched(producer, [item.message for item in required])
-        for outcome in await asyncio.gather(*sends, return_exceptions=True):
+        try:
+            async with asyncio.timeout(STUCK_SECONDS):
+                sends = await send_batched(producer, [item.message for item in required])
+                outcomes = await asyncio.gather(*sends, return_exceptions=True)
+        except TimeoutError:
+            stuck = ProducerStuck(
+                f"{len(required)} messages neither acknowledged nor refused in {STUCK_SECONDS:g} s"
+            )
+            await self._renew(producer, stuck)
+            raise stuck from None
+        for outcome in outcomes:
             if isinstance(outcome, LOST_PRODUCER_STATE):
                 await self._renew(producer, outcome)
             if isinstance(outcome, BaseException):
@@ -228,12 +248,18 @@ class OutboxRelay:
             if self.producer is not failed:
                 return  # another round already renewed it
             log.warning(
-                "the broker no longer accepts this producer's sequence (%s): starting a new "
-                "idempotent producer; what it had not confirmed is sent again",
+                "the producer is of no more use (%s: %s): starting a new one; what it had not "
+                "confirmed is sent again",
                 type(error).__name__,
+                error,
             )
             renewed = self.new_producer()
-            await renewed.start()
+            try:
+                await asyncio.wait_for(renewed.start(), STUCK_SECONDS)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(renewed.stop(), 5)
+                raise  # the rows stay unsent; the next round renews again
             self.producer = renewed
         with contextlib.suppress(Exception):
             await asyncio.wait_for(failed.stop(), 5)

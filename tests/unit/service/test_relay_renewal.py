@@ -91,3 +91,62 @@ async def test_other_failures_keep_the_producer(error: BaseException) -> None:
     with pytest.raises(type(error)):
         await relay._send(claimed(2))
     assert relay.producer is producer and not producer.stopped
+
+
+class SilentProducer(FakeProducer):
+    """Takes every batch and settles none: no ack, no error (seen after a cluster restart)."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    async def send_batch(self, batch: _Batch, topic: str, *, partition: int) -> Any:
+        self.batches += 1
+        return asyncio.get_running_loop().create_future()  # never done
+
+
+async def test_a_producer_that_never_answers_is_replaced_after_a_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import service.relay as relay_module
+
+    monkeypatch.setattr(relay_module, "STUCK_SECONDS", 0.2)
+    silent = SilentProducer()
+    renewed: list[FakeProducer] = []
+
+    def new_producer() -> Any:
+        renewed.append(FakeProducer(None))
+        return renewed[-1]
+
+    relay = OutboxRelay(None, silent, new_producer=new_producer)  # type: ignore[arg-type]
+    with pytest.raises(relay_module.ProducerStuck, match="neither acknowledged nor refused"):
+        await asyncio.wait_for(relay._send(claimed(3)), 5)
+    assert relay.producer is renewed[0] and renewed[0].started and silent.stopped
+    await relay._send(claimed(3))  # the round again: on the new producer, acknowledged
+    assert renewed[0].batches > 0
+
+
+async def test_a_new_producer_that_cannot_start_leaves_the_rows_for_the_next_round(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import service.relay as relay_module
+
+    monkeypatch.setattr(relay_module, "STUCK_SECONDS", 0.2)
+
+    class Unstartable(FakeProducer):
+        async def start(self) -> None:
+            await asyncio.sleep(10)
+
+    lost = FakeProducer(OutOfOrderSequenceNumber())
+    tries: list[FakeProducer] = []
+
+    def new_producer() -> Any:
+        tries.append(Unstartable(None) if not tries else FakeProducer(None))
+        return tries[-1]
+
+    relay = OutboxRelay(None, lost, new_producer=new_producer)  # type: ignore[arg-type]
+    with pytest.raises(TimeoutError):
+        await relay._send(claimed(2))
+    assert relay.producer is lost and tries[0].stopped, "the one that did not start is dropped"
+    with pytest.raises(OutOfOrderSequenceNumber):
+        await relay._send(claimed(2))  # the next round renews again, and this one starts
+    assert relay.producer is tries[1] and tries[1].started
