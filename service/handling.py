@@ -112,10 +112,8 @@ class CommandProcessor:
         on_commit: Callable[[float], None] = lambda seconds: None,
     ) -> None:
         self.pool = pool
-        self.messages = messages
         self.clock = clock
-        self.tracing = tracing or Tracing()
-        self.outcomes = RecordOutcomes(messages, self.tracing, clock)
+        self.outcomes = RecordOutcomes(messages, tracing or Tracing(), clock)
         self.after_commit = AfterCommit(pool, publisher, on_commit)
 
     async def process(
