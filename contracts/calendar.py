@@ -20,8 +20,10 @@ DAYS_PER_WEEK = 7
 _DATE_PATTERN = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 
 
-def date_problem(text: object) -> str | None:
-    """Why `text` is not a date the contract accepts, or None when it is one."""
+def parse_date(text: object) -> date | str:
+    """The date `text` names, or why it is not a date the contract accepts: a string `YYYY-MM-DD`
+    (zero padded) of a day that exists, from 2000-01-01 to 2099-12-31. Parsed by hand:
+    `date.fromisoformat` also accepts `20270104` and week dates (`2027-W01-1`)."""
     if not isinstance(text, str):
         return f"a date is a string YYYY-MM-DD (2027-01-04), got {type(text).__name__}"
     matched = _DATE_PATTERN.fullmatch(text)
@@ -34,26 +36,22 @@ def date_problem(text: object) -> str | None:
         return f"{text} is not a day of the calendar"
     if not FIRST_DATE <= parsed <= LAST_DATE:
         return f"a date is from {FIRST_DATE} to {LAST_DATE}, got {text}"
-    return None
+    return parsed
 
 
 def valid_date(text: object) -> date | None:
-    """The date `text` names, or None unless it is a string `YYYY-MM-DD` (zero padded) of a day
-    that exists, from 2000-01-01 to 2099-12-31. Parsed by hand: `date.fromisoformat` also
-    accepts `20270104` and week dates (`2027-W01-1`), which the contract does not."""
-    if date_problem(text) is not None:
-        return None
-    assert isinstance(text, str)
-    return date(int(text[0:4]), int(text[5:7]), int(text[8:10]))
+    """The date `text` names, or None when `parse_date` says why it is not one."""
+    parsed = parse_date(text)
+    return parsed if isinstance(parsed, date) else None
 
 
 def _calendar_date(value: Any) -> date:
     if isinstance(value, date) and FIRST_DATE <= value <= LAST_DATE:
         return value  # built in Python (tests, the domain), not read from the wire
-    problem = date_problem(value)
-    if problem is not None:
-        raise ValueError(problem)
-    return date.fromisoformat(value)
+    parsed = parse_date(value)
+    if isinstance(parsed, str):
+        raise ValueError(parsed)
+    return parsed
 
 
 CalendarDate = Annotated[

@@ -143,7 +143,6 @@ class ProgramUpdated(WireModel):
     session_ids: list[UUID]
     source: ProgramSource | None
     athlete: Athlete | None  # v1.2: null for a template
-    start_date: (
-        CalendarDate | None
-    )  # v1.3: the first day of week 0, YYYY-MM-DD (null: not scheduled)
+    # v1.3: the first day of week 0, YYYY-MM-DD (null: not scheduled)
+    start_date: CalendarDate | None
     causation_id: UUID

@@ -8,6 +8,7 @@ from uuid import UUID
 from contracts import commands as c
 from contracts.snapshots import LegacyProgramSnapshot
 from service.domain.calendar import after_weeks_shrunk
+from service.domain.commands import rules
 from service.domain.commands.registry import (
     WHOLE_PROGRAM,
     IdPaths,
@@ -102,10 +103,9 @@ def program_update(program: Program, body: c.ProgramUpdateBody, step: Step) -> N
                 for week in [w for w in by_week if w >= weeks]:
                     step.changes.delete_prescription(by_week.pop(week), exercise, session.id)
         program.week_labels = {w: label for w, label in program.week_labels.items() if w < weeks}
-        for session in program.sessions:
-            if any(week >= weeks for week in session.rescheduled):
-                step.changes.touch(program, session)
-                session.rescheduled = after_weeks_shrunk(session.rescheduled, weeks)
+        rules.move_reschedulings(
+            program, step.changes, lambda rescheduled: after_weeks_shrunk(rescheduled, weeks)
+        )
     program.weeks = weeks
     if body.week_labels is not None:
         program.week_labels = {label.week: label.label for label in body.week_labels}

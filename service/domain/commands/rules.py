@@ -6,6 +6,8 @@ broke, so a client can fix its command from the message alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from datetime import date
 from uuid import UUID
 
 from contracts.commands import (
@@ -123,3 +125,15 @@ def insert_session(program: Program, session: Session, at: int, changes: Changes
     program.sessions.insert(at, session)
     changes.touch_new(session)
     changes.program_row = True  # its session order changed
+
+
+def move_reschedulings(
+    program: Program, changes: Changes, moved: Callable[[Mapping[int, date]], dict[int, date]]
+) -> None:
+    """Each session's reschedulings after weeks moved or were dropped, as their labels were
+    (v1.3, `service.domain.calendar`); a session whose reschedulings change is announced."""
+    for session in program.sessions:
+        after = moved(session.rescheduled)
+        if after != session.rescheduled:
+            changes.touch(program, session)
+            session.rescheduled = after  # replaced, not changed in place: events hold the old

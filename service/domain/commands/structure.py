@@ -21,7 +21,7 @@ from service.domain.commands.registry import (
     its_session,
     sessions,
 )
-from service.domain.derived import loads_of
+from service.domain.derived import resolve_series, warmups_of
 from service.domain.errors import InvariantViolated, NotFound
 from service.domain.loads import resolution_of
 from service.domain.model import ExerciseGroup, Prescription, Program, ProgramExercise, Session
@@ -335,8 +335,12 @@ def exercise_update(program: Program, body: c.ExerciseUpdateBody, step: Step) ->
         for week in program.prescriptions_of(exercise.id):
             step.changes.series_changed(exercise.id, week)
     elif changed.warmup != exercise.warmup:
+        # Same catalog exercise, same loads: only the warm-up sets can differ.
         resolution = resolution_of(program.athlete)
         for week, prescription in program.prescriptions_of(exercise.id).items():
             series = prescription.series
-            if loads_of(resolution, exercise, series) != loads_of(resolution, changed, series):
+            resolved = resolve_series(resolution, series, exercise.exercise_id)
+            if warmups_of(resolution, exercise, series, resolved) != warmups_of(
+                resolution, changed, series, resolved
+            ):
                 step.changes.series_changed(exercise.id, week)

@@ -7,9 +7,7 @@ written for the first time gets the derived id `prescription:<programExerciseId>
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import date
 from uuid import UUID
 
 from pydantic import ValidationError
@@ -91,18 +89,6 @@ def _shift_weeks(program: Program, first: int, by: int, step: Step) -> None:
     }
 
 
-def _move_reschedulings(
-    program: Program, step: Step, moved: Callable[[Mapping[int, date]], dict[int, date]]
-) -> None:
-    """Each session's reschedulings after weeks moved, as their labels moved (v1.3); a session
-    whose reschedulings change is announced."""
-    for session in program.sessions:
-        after = moved(session.rescheduled)
-        if after != session.rescheduled:
-            step.changes.touch(program, session)
-            session.rescheduled = after
-
-
 @handles(c.WeekInsertBody, reads=whole_program)
 def week_insert(program: Program, body: c.WeekInsertBody, step: Step) -> None:
     if body.at > program.weeks:
@@ -118,7 +104,9 @@ def week_insert(program: Program, body: c.WeekInsertBody, step: Step) -> None:
             path="count",
         )
     _shift_weeks(program, body.at, body.count, step)
-    _move_reschedulings(program, step, lambda r: after_week_insert(r, body.at, body.count))
+    rules.move_reschedulings(
+        program, step.changes, lambda r: after_week_insert(r, body.at, body.count)
+    )
     program.weeks += body.count
     step.changes.program_row = True
     _keep_week_zero(program, step)
@@ -146,7 +134,7 @@ def week_remove(program: Program, body: c.WeekRemoveBody, step: Step) -> None:
                 step.changes.delete_prescription(by_week.pop(body.week), exercise, session.id)
     program.week_labels.pop(body.week, None)
     _shift_weeks(program, body.week + 1, -1, step)
-    _move_reschedulings(program, step, lambda r: after_week_remove(r, body.week))
+    rules.move_reschedulings(program, step.changes, lambda r: after_week_remove(r, body.week))
     program.weeks -= 1
     step.changes.program_row = True
     _keep_week_zero(program, step)
