@@ -27,6 +27,9 @@ MAX_GROUPS_PER_SESSION = 60
 MAX_EXERCISES_PER_GROUP = 12
 MAX_BATCH_OPERATIONS = 200
 MAX_COMMAND_BYTES = 256 * 1024
+MAX_SYNC_OVERRIDES = 50
+REVERTIBLE_VERSIONS = 100
+"""How many versions back `program.revert` reaches (v1.3)."""
 
 TenantId = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 Position = Annotated[int, Field(ge=0)]
@@ -322,6 +325,40 @@ class ProgramCopyBody(WireModel):
     athlete: Athlete | None = None
 
 
+class ProgramSyncBody(WireModel):
+    """(v1.3) Brings a copy up to its source program's current state, session by session: a
+    session the copy customised (or removed) is kept unless its source session is in `override`;
+    prescriptions of weeks before `fromWeek` stay as they are. `dryRun` only reports."""
+
+    type: Literal["program.sync"]
+    dry_run: bool = False
+    from_week: Week = 0
+    override: Annotated[list[UUID], Field(max_length=MAX_SYNC_OVERRIDES)] = Field(
+        default_factory=list
+    )
+
+    @model_validator(mode="after")
+    def _distinct_overrides(self) -> Self:
+        seen: set[UUID] = set()
+        for at, session_id in enumerate(self.override):
+            if session_id in seen:
+                fail_at(
+                    ("override", at),
+                    f"session {session_id} is given more than once",
+                    str(session_id),
+                )
+            seen.add(session_id)
+        return self
+
+
+class ProgramRevertBody(WireModel):
+    """(v1.3) Brings the program's content back to what it was at `toVersion` (one of its last
+    100 versions), as a new version; the athlete stays as it is."""
+
+    type: Literal["program.revert"]
+    to_version: Annotated[int, Field(ge=1)]
+
+
 class ProgramAssignBody(WireModel):
     """(v1.2) Assigns the program to this athlete, replacing any earlier one."""
 
@@ -575,6 +612,12 @@ class SessionUpdate(CommandEnvelope, SessionUpdateBody): ...
 class SessionReschedule(CommandEnvelope, SessionRescheduleBody): ...
 
 
+class ProgramSync(CommandEnvelope, ProgramSyncBody): ...
+
+
+class ProgramRevert(CommandEnvelope, ProgramRevertBody): ...
+
+
 class Batch(CommandEnvelope, BatchBody): ...
 
 
@@ -611,6 +654,8 @@ Command = Annotated[
     | ProgramSchedule
     | SessionUpdate
     | SessionReschedule
+    | ProgramSync
+    | ProgramRevert
     | Batch,
     Field(discriminator="type"),
 ]

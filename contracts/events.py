@@ -106,6 +106,10 @@ class SessionUpdated(WireModel):
     # v1.3: the day of every week it falls on (null: none) and the weeks moved, by week
     day_offset: int | None
     rescheduled: list[RescheduledWeek]
+    # v1.3: the session of the source program it was copied from (null: none), and whether the
+    # copy changed it since (false when it has no origin)
+    source_session_id: UUID | None
+    customised: bool
     causation_id: UUID
 
 

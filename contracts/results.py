@@ -38,6 +38,33 @@ class CommandError(WireModel):
     details: list[ErrorDetail] = Field(default_factory=list)
 
 
+class SyncState(StrEnum):
+    """(v1.3) What `program.sync` did (or, in a dry run, would do) with one session."""
+
+    UNCHANGED = "unchanged"
+    SYNCED = "synced"
+    NEW = "new"
+    CUSTOM = "custom"
+    REMOVED = "removed"
+
+
+class SyncedSession(WireModel):
+    """One session of a sync: the source's (`sourceSessionId`) and the copy's (`sessionId`,
+    null for a `custom` session that the copy removed; for a `new` one, the id it gets)."""
+
+    source_session_id: UUID
+    session_id: UUID | None
+    state: SyncState
+
+
+class SyncReport(WireModel):
+    """(v1.3) The result of `program.sync` adds this (also on its duplicates)."""
+
+    dry_run: bool
+    source_program_version: int
+    sessions: list[SyncedSession]
+
+
 class CommandResult(WireModel):
     """Exactly one outcome per distinct commandId.
 
@@ -51,3 +78,5 @@ class CommandResult(WireModel):
     program_version: int | None
     error: CommandError | None
     processed_at: AwareDatetime
+    # v1.3: only on the results of program.sync
+    sync: SyncReport | None = None

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -33,17 +33,18 @@ import asyncpg
 import asyncpg.transaction
 
 from contracts import commands as c
+from contracts.commands import REVERTIBLE_VERSIONS
 from contracts.parsing import DeadLetter, Parsed, ParseOutcome, Refused, parse_command
 from contracts.results import CommandError, ErrorCode, ErrorDetail
 from service.after_commit import AfterCommit, Publisher
-from service.domain.changes import Changes
-from service.domain.commands import Context, apply, ids_created_by, reads_of
+from service.domain.commands import Applied, Context, apply, ids_created_by, reads_of
 from service.domain.errors import PrescriptionsNotLoaded, Rejection
 from service.domain.events import Event
-from service.domain.model import Program
+from service.domain.history import Undo
+from service.domain.model import Program, Session
 from service.messages import Messages, Record
 from service.retry import until_available
-from service.storage import inbox, outbox, programs
+from service.storage import history, inbox, outbox, programs
 from service.storage.database import Connection, Write, is_transient, refusal, run
 from service.storage.inbox import InboxEntry
 from service.storage.outbox import OutgoingMessage
@@ -384,6 +385,10 @@ class _Batch:
     # programs, commandIds and created ids, and the ids its commands delete
     named: set[UUID]
     entries: list[InboxEntry] = field(default_factory=list)
+    # (v1.3) programs read and not written (a copy's source), and the kept versions of programs
+    # read so far, the undos of this batch's own commands included
+    sources: dict[UUID, Program] = field(default_factory=dict)
+    undos: dict[UUID, dict[int, Undo]] = field(default_factory=dict)
 
     @classmethod
     async def read(
@@ -401,9 +406,66 @@ class _Batch:
         taken = await programs.taken_ids(
             connection, {entity_id for cmd in commands for _, entity_id in ids_created_by(cmd)}
         )
-        context = Context(now=now, id_taken=taken.__contains__)
         writes = programs.PendingWrites(stored=programs.stored_ids(loaded))
-        return cls(connection, loaded, seen, context, writes, taken, set(_names_claimed(parsed)))
+        batch = cls(
+            connection,
+            loaded,
+            seen,
+            Context(now=now, id_taken=taken.__contains__),
+            writes,
+            taken,
+            set(_names_claimed(parsed)),
+        )
+        batch.context = Context(now, taken.__contains__, batch.program_of, batch.history_of)
+        return batch
+
+    def program_of(self, program_id: UUID) -> Program | None:
+        """Another program a command reads: the batch's own when it has it (with what the
+        batch's earlier commands did to it), else as read (None: it does not exist)."""
+        program = self.loaded.get(program_id) or self.sources.get(program_id)
+        return None if program is None or program.deleted else program
+
+    def history_of(self, program_id: UUID) -> Iterable[Undo]:
+        return self.undos.get(program_id, {}).values()
+
+    async def load_reads(self, commands: Sequence[c.Command]) -> None:
+        """Load what these commands read besides their programs' prescriptions (v1.3): a copy's
+        source, whole (without changing it), and a program's kept versions, with the ids they
+        held that other programs hold now (a revert cannot bring those back)."""
+        for command in commands:
+            program = self.loaded.get(command.program_id)
+            if program is None:
+                continue
+            reads = reads_of(program, command)
+            if reads.source and program.source is not None:
+                await self._load_source(program.source.program_id)
+            if reads.history and program.id not in self.undos:
+                await self._load_history(program)
+
+    async def _load_source(self, program_id: UUID) -> None:
+        if program_id in self.loaded:
+            await programs.load_prescriptions(
+                self.connection, self.loaded, whole_programs=[program_id]
+            )
+            return
+        if program_id in self.sources:
+            return
+        read = await programs.lock_and_load(self.connection, [program_id], share=True)
+        await programs.load_prescriptions(self.connection, read, whole_programs=list(read))
+        self.sources.update(read)
+
+    async def _load_history(self, program: Program) -> None:
+        oldest = max(0, program.version - REVERTIBLE_VERSIONS - 1)
+        undos = await history.since(self.connection, program.id, oldest)
+        self.undos[program.id] = {undo.version: undo for undo in undos}
+        held = {
+            entity_id
+            for undo in undos
+            for session in undo.sessions.values()
+            if session is not None
+            for entity_id in _entity_ids(session)
+        }
+        self.taken |= await programs.held_elsewhere(self.connection, held, program.id)
 
     def names(self) -> frozenset[UUID]:
         return frozenset(self.named)
@@ -425,6 +487,7 @@ class _Batch:
     async def apply(self, command: c.Command) -> tuple[InboxEntry, list[Event]]:
         """Apply one command to its (possibly already changed) program, loading what it reads."""
         await _load_reads(self.connection, self.loaded, [command])
+        await self.load_reads([command])
         while True:
             try:
                 applied = apply(self.loaded.get(command.program_id), command, self.context)
@@ -440,7 +503,8 @@ class _Batch:
                 )
                 if missing.program_exercise_id not in program.loaded:
                     raise
-        self._follow(command, applied.program, applied.changes)
+        if not applied.dry_run:
+            self._follow(command, applied)
         entry = InboxEntry(
             command.command_id,
             command.type,
@@ -449,13 +513,18 @@ class _Batch:
             applied.version,
             None,
             command.tenant_id,
+            applied.report,
         )
         return entry, applied.events
 
-    def _follow(self, command: c.Command, program: Program, changes: Changes) -> None:
-        """Keep the batch's programs, pending writes and taken ids as `command` left them."""
+    def _follow(self, command: c.Command, applied: Applied) -> None:
+        """Keep the batch's programs, pending writes, kept versions and taken ids as `command`
+        left them."""
+        program, changes = applied.program, applied.changes
         self.loaded[program.id] = program
-        self.writes.add(program, changes)
+        self.writes.add(program, changes, applied.undo)
+        if applied.undo is not None and program.id in self.undos:
+            self.undos[program.id][applied.undo.version] = applied.undo
         if changes.program_deleted:
             self.taken.add(program.id)  # a program id is never used again
         deleted = {*changes.deleted_sessions, *changes.deleted_groups, *changes.deleted_exercises}
@@ -482,6 +551,13 @@ async def _load_reads(
             exercises |= reads.exercises - program.loaded
     if exercises or whole:
         await programs.load_prescriptions(connection, loaded, exercises, whole)
+
+
+def _entity_ids(session: Session) -> Iterator[UUID]:
+    yield session.id
+    for group in session.groups:
+        yield group.id
+        yield from (exercise.id for exercise in group.exercises)
 
 
 def _rejected(command: Parsed | Refused, error: CommandError) -> InboxEntry:

@@ -165,6 +165,7 @@ def result_payload(entry: InboxEntry, processed_at: datetime, *, duplicate: bool
         "programVersion": entry.program_version,
         "error": entry.error,
         "processedAt": timestamp(processed_at),
+        "sync": entry.sync,
     }
 
 
@@ -327,6 +328,8 @@ class _Payloads:
                 {"week": week, "date": day.isoformat()}
                 for week, day in sorted(session.rescheduled.items())
             ],
+            "sourceSessionId": None if session.origin is None else texts[session.origin],
+            "customised": session.customised,
             "causationId": texts[event.cause.command_id],
         }
 

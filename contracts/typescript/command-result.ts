@@ -5,6 +5,10 @@
 export type ErrorCode =
   "validation_failed" | "not_found" | "conflict" | "invariant_violated" | "unsupported";
 export type CommandStatus = "applied" | "rejected" | "duplicate";
+/**
+ * (v1.3) What `program.sync` did (or, in a dry run, would do) with one session.
+ */
+export type SyncState = "unchanged" | "synced" | "new" | "custom" | "removed";
 
 /**
  * The result of a command on `<prefix>.command-results`, keyed by commandId.
@@ -16,6 +20,7 @@ export interface CommandResult {
   programId: string | null;
   programVersion: number | null;
   status: CommandStatus;
+  sync: SyncReport | null;
   type: string;
 }
 export interface CommandError {
@@ -29,4 +34,21 @@ export interface CommandError {
 export interface ErrorDetail {
   path: string;
   reason: string;
+}
+/**
+ * (v1.3) The result of `program.sync` adds this (also on its duplicates).
+ */
+export interface SyncReport {
+  dryRun: boolean;
+  sessions: SyncedSession[];
+  sourceProgramVersion: number;
+}
+/**
+ * One session of a sync: the source's (`sourceSessionId`) and the copy's (`sessionId`,
+ * null for a `custom` session that the copy removed; for a `new` one, the id it gets).
+ */
+export interface SyncedSession {
+  sessionId: string | null;
+  sourceSessionId: string;
+  state: SyncState;
 }

@@ -38,6 +38,8 @@ export type Command =
   | ProgramSchedule
   | SessionUpdate
   | SessionReschedule
+  | ProgramSync
+  | ProgramRevert
   | Batch;
 export type LoadUnit = "kg" | "lb" | "percent1rm" | "bodyweight";
 export type SetType = "warmup" | "working" | "dropset" | "cluster" | "amrap" | "failure";
@@ -755,6 +757,29 @@ export interface SessionReschedule {
   tenantId: string;
   type: "session.reschedule";
   week: number;
+}
+export interface ProgramSync {
+  commandId: string;
+  dryRun?: boolean;
+  expectedVersion?: number | null;
+  fromWeek?: number;
+  issuedAt?: string | null;
+  /**
+   * @maxItems 50
+   */
+  override?: string[];
+  programId: string;
+  tenantId: string;
+  type: "program.sync";
+}
+export interface ProgramRevert {
+  commandId: string;
+  expectedVersion?: number | null;
+  issuedAt?: string | null;
+  programId: string;
+  tenantId: string;
+  toVersion: number;
+  type: "program.revert";
 }
 export interface Batch {
   commandId: string;

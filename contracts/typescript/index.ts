@@ -36,6 +36,8 @@ export type {
   ProgramSchedule,
   SessionUpdate,
   SessionReschedule,
+  ProgramSync,
+  ProgramRevert,
   Batch,
 } from "./command";
 export type {

@@ -18,6 +18,7 @@ export type GroupKind = "standalone" | "superset" | "circuit";
  */
 export interface SessionUpdated {
   causationId: string;
+  customised: boolean;
   dayOffset: number | null;
   deleted: boolean;
   eventId: string;
@@ -29,6 +30,7 @@ export interface SessionUpdated {
   programVersion: number;
   rescheduled: RescheduledWeek[];
   sessionId: string;
+  sourceSessionId: string | null;
   tenantId: string;
   type: "session.updated";
 }

@@ -46,6 +46,8 @@ class ProgramExercise:
     alternatives: tuple[Alternative, ...] = ()
     progression: Progression | None = None
     warmup: Warmup | None = None
+    # v1.3: in a copy, the program exercise of the source it was copied from (None: none)
+    origin: UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +84,7 @@ class ExerciseGroup:
     id: UUID
     exercises: list[ProgramExercise]
     settings: GroupSettings = NO_SETTINGS
+    origin: UUID | None = None  # v1.3: in a copy, the source's group it was copied from
 
     @property
     def kind(self) -> GroupKind:
@@ -95,13 +98,18 @@ class ExerciseGroup:
 class Session:
     """(v1.3) `day_offset` is the day of every week the session falls on (0..6, None: none);
     `rescheduled` maps a week to the date that week's session was moved to. The mapping is
-    replaced, never changed in place: events keep the session they announce."""
+    replaced, never changed in place: events keep the session they announce.
+
+    In a copy, `origin` is the source's session it was copied from (None: added in the copy)
+    and `customised` says an operation of the copy named it since (v1.3, see `customise`)."""
 
     id: UUID
     name: str
     groups: list[ExerciseGroup]
     day_offset: int | None = None
     rescheduled: dict[int, date] = field(default_factory=dict)
+    origin: UUID | None = None
+    customised: bool = False
 
     def copy(self) -> Session:
         return replace(self, groups=[group.copy() for group in self.groups])
@@ -171,6 +179,11 @@ class Program:
     athlete: Athlete | None = None
     # v1.3: the first day of week 0 on the athlete's calendar; None: not scheduled.
     start_date: date | None = None
+    # v1.3, a copy: the origins of the sessions it removed (a sync keeps them removed), and
+    # whether its origins are known (False: a copy made before v1.3 that the migration could not
+    # recover; it cannot be synced).
+    removed_origins: frozenset[UUID] = frozenset()
+    origins_known: bool = True
     deleted: bool = False
     # Prescriptions by program exercise, then week; only for exercises in `loaded`.
     prescriptions: dict[UUID, dict[int, Prescription]] = field(default_factory=dict)
@@ -184,6 +197,16 @@ class Program:
             week_labels=dict(self.week_labels),
             prescriptions={pe: dict(weeks) for pe, weeks in self.prescriptions.items()},
             loaded=set(self.loaded),
+        )
+
+    def view(self) -> Program:
+        """This program as it is now, for a handler that changes it in place by replacing its
+        sessions and prescriptions (never changing one): the lists and mappings are copied."""
+        return replace(
+            self,
+            sessions=list(self.sessions),
+            week_labels=dict(self.week_labels),
+            prescriptions={pe: dict(weeks) for pe, weeks in self.prescriptions.items()},
         )
 
     # --- lookups

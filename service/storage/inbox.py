@@ -10,7 +10,7 @@ from uuid import UUID
 from service.storage.database import Connection, Write, execute_many, run
 
 _FIND = """
-SELECT command_id, command_type, program_id, status, program_version, error, tenant_id
+SELECT command_id, command_type, program_id, status, program_version, error, tenant_id, sync
 FROM inbox WHERE command_id = ANY($1::uuid[])
 """
 _PRUNE = """
@@ -19,8 +19,9 @@ DELETE FROM inbox WHERE command_id IN (
 )
 """
 _RECORD = """
-INSERT INTO inbox (command_id, command_type, program_id, status, program_version, error, tenant_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO inbox
+    (command_id, command_type, program_id, status, program_version, error, tenant_id, sync)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 """
 
 
@@ -33,6 +34,7 @@ class InboxEntry:
     program_version: int | None
     error: dict[str, Any] | None
     tenant_id: str | None = None  # who owns the commandId; None: the command named no valid one
+    sync: dict[str, Any] | None = None  # v1.3: the report of an applied program.sync, as sent
 
     def row(self) -> tuple[object, ...]:
         return (
@@ -43,6 +45,7 @@ class InboxEntry:
             self.program_version,
             self.error,
             self.tenant_id,
+            self.sync,
         )
 
 

@@ -15,6 +15,7 @@ from contracts.athletes import Athlete
 from contracts.exercises import Alternative, Progression, Warmup
 from contracts.groups import GroupFormat
 from service.domain.changes import Changes
+from service.domain.history import Undo
 from service.domain.model import (
     ExerciseGroup,
     GroupSettings,
@@ -25,6 +26,7 @@ from service.domain.model import (
     Session,
 )
 from service.encoding import dumps
+from service.storage import history
 from service.storage.database import Connection, Write
 from service.storage.database import execute_many as _many
 from service.storage.database import execute_one as _execute
@@ -33,11 +35,15 @@ PROGRESSION: TypeAdapter[Progression] = TypeAdapter(Progression)
 
 _LOCK_PROGRAMS = """
 SELECT id, tenant_id, name, weeks, version, week_labels, source_program_id,
-       source_program_version, athlete, start_date
+       source_program_version, athlete, start_date, removed_origins, origins_known
 FROM programs WHERE id = ANY($1::uuid[])
 ORDER BY id
 FOR UPDATE
 """
+# (v1.3) The programs a command reads and does not change (a copy's source, for program.sync):
+# locked against changes for the rest of the transaction, so its structure and prescriptions,
+# read by two statements, are one state.
+_SHARE_PROGRAMS = _LOCK_PROGRAMS.replace("FOR UPDATE", "FOR SHARE")
 # The structure of the locked programs in one round trip, one row per session, group and
 # exercise (`kind` says which). A statement of its own, after the lock: under READ COMMITTED its
 # snapshot then includes whatever the previous holder of the lock committed.
@@ -46,16 +52,16 @@ SELECT 's' AS kind, id, program_id AS parent, order_index, name, NULL::uuid AS e
        NULL::integer AS rounds, NULL::integer AS rest, NULL::text AS notes, NULL::text AS format,
        NULL::integer AS time_cap, NULL::integer AS interval, NULL::integer AS interval_rest,
        NULL::jsonb AS alternatives, NULL::jsonb AS progression, day_offset::integer,
-       rescheduled, NULL::jsonb AS warmup
+       rescheduled, NULL::jsonb AS warmup, origin_id, customised
 FROM sessions WHERE program_id = ANY($1::uuid[])
 UNION ALL
 SELECT 'g', id, session_id, order_index, NULL, NULL, rounds, rest_between_rounds_seconds, notes,
        format, time_cap_seconds, interval_seconds, interval_rest_seconds, NULL, NULL, NULL, NULL,
-       NULL
+       NULL, origin_id, NULL
 FROM exercise_groups WHERE program_id = ANY($1::uuid[])
 UNION ALL
 SELECT 'e', id, group_id, order_within_group, name, exercise_id, NULL, NULL, notes, NULL, NULL,
-       NULL, NULL, alternatives, progression, NULL, NULL, warmup
+       NULL, NULL, alternatives, progression, NULL, NULL, warmup, origin_id, NULL
 FROM program_exercises WHERE program_id = ANY($1::uuid[])
 """
 _PRESCRIPTIONS_OF_EXERCISES = """
@@ -77,20 +83,22 @@ UNION ALL SELECT id FROM program_exercises WHERE id = ANY($1::uuid[])
 _UPSERT_PROGRAM = """
 INSERT INTO programs
     (id, tenant_id, name, weeks, version, week_labels, source_program_id, source_program_version,
-     athlete, start_date)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+     athlete, start_date, removed_origins, origins_known)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT (id) DO UPDATE
 SET name = EXCLUDED.name, weeks = EXCLUDED.weeks, version = EXCLUDED.version,
     week_labels = EXCLUDED.week_labels, athlete = EXCLUDED.athlete,
-    start_date = EXCLUDED.start_date, updated_at = now()
+    start_date = EXCLUDED.start_date, source_program_id = EXCLUDED.source_program_id,
+    source_program_version = EXCLUDED.source_program_version,
+    removed_origins = EXCLUDED.removed_origins, updated_at = now()
 """
 # A program created by this transaction (create, import, copy): an id that another command
 # took meanwhile (a copy travels on another key, so another instance may) is then a conflict.
 _INSERT_PROGRAM = """
 INSERT INTO programs
     (id, tenant_id, name, weeks, version, week_labels, source_program_id, source_program_version,
-     athlete, start_date)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+     athlete, start_date, removed_origins, origins_known)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 """
 _DELETE_PROGRAMS = "DELETE FROM programs WHERE id = ANY($1::uuid[])"
 _REMEMBER_DELETED = """
@@ -98,53 +106,56 @@ INSERT INTO deleted_programs (id, tenant_id)
 SELECT * FROM unnest($1::uuid[], $2::text[])
 """
 _UPSERT_SESSION = """
-INSERT INTO sessions (id, program_id, name, order_index, day_offset, rescheduled)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO sessions
+    (id, program_id, name, order_index, day_offset, rescheduled, origin_id, customised)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (id) DO UPDATE
 SET name = EXCLUDED.name, order_index = EXCLUDED.order_index, day_offset = EXCLUDED.day_offset,
-    rescheduled = EXCLUDED.rescheduled
+    rescheduled = EXCLUDED.rescheduled, origin_id = EXCLUDED.origin_id,
+    customised = EXCLUDED.customised
 """
 _UPSERT_GROUP = """
 INSERT INTO exercise_groups
     (id, program_id, session_id, order_index, rounds, rest_between_rounds_seconds, notes,
-     format, time_cap_seconds, interval_seconds, interval_rest_seconds)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+     format, time_cap_seconds, interval_seconds, interval_rest_seconds, origin_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT (id) DO UPDATE
 SET session_id = EXCLUDED.session_id, order_index = EXCLUDED.order_index,
     rounds = EXCLUDED.rounds, rest_between_rounds_seconds = EXCLUDED.rest_between_rounds_seconds,
     notes = EXCLUDED.notes, format = EXCLUDED.format,
     time_cap_seconds = EXCLUDED.time_cap_seconds, interval_seconds = EXCLUDED.interval_seconds,
-    interval_rest_seconds = EXCLUDED.interval_rest_seconds
+    interval_rest_seconds = EXCLUDED.interval_rest_seconds, origin_id = EXCLUDED.origin_id
 """
 _UPSERT_EXERCISE = """
 INSERT INTO program_exercises
     (id, program_id, session_id, group_id, order_within_group, exercise_id, name, notes,
-     alternatives, progression, warmup)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+     alternatives, progression, warmup, origin_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT (id) DO UPDATE
 SET session_id = EXCLUDED.session_id, group_id = EXCLUDED.group_id,
     order_within_group = EXCLUDED.order_within_group, exercise_id = EXCLUDED.exercise_id,
     name = EXCLUDED.name, notes = EXCLUDED.notes, alternatives = EXCLUDED.alternatives,
-    progression = EXCLUDED.progression, warmup = EXCLUDED.warmup
+    progression = EXCLUDED.progression, warmup = EXCLUDED.warmup, origin_id = EXCLUDED.origin_id
 """
 # Rows of sessions, groups and exercises that were not loaded are inserted without ON CONFLICT:
 # an id that another program took meanwhile (another instance, or an earlier command of the same
 # batch) then fails the transaction with a unique violation instead of overwriting that row.
 _INSERT_SESSION = """
-INSERT INTO sessions (id, program_id, name, order_index, day_offset, rescheduled)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO sessions
+    (id, program_id, name, order_index, day_offset, rescheduled, origin_id, customised)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 """
 _INSERT_GROUP = """
 INSERT INTO exercise_groups
     (id, program_id, session_id, order_index, rounds, rest_between_rounds_seconds, notes,
-     format, time_cap_seconds, interval_seconds, interval_rest_seconds)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+     format, time_cap_seconds, interval_seconds, interval_rest_seconds, origin_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 """
 _INSERT_EXERCISE = """
 INSERT INTO program_exercises
     (id, program_id, session_id, group_id, order_within_group, exercise_id, name, notes,
-     alternatives, progression, warmup)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+     alternatives, progression, warmup, origin_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 """
 # The rows of many new entities at once (a batch of imports creates thousands): one statement per
 # table, the rows as one array per column, instead of one execution per row.
@@ -152,40 +163,42 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 _INSERT_PROGRAMS = """
 INSERT INTO programs
     (id, tenant_id, name, weeks, version, week_labels, source_program_id, source_program_version,
-     athlete, start_date)
+     athlete, start_date, removed_origins, origins_known)
 SELECT id, tenant_id, name, weeks, version, week_labels::jsonb, source_id, source_version,
-       athlete::jsonb, start_date
+       athlete::jsonb, start_date, removed_origins::jsonb, origins_known
 FROM unnest($1::uuid[], $2::text[], $3::text[], $4::integer[], $5::bigint[], $6::text[],
-            $7::uuid[], $8::bigint[], $9::text[], $10::date[])
+            $7::uuid[], $8::bigint[], $9::text[], $10::date[], $11::text[], $12::boolean[])
      AS row (id, tenant_id, name, weeks, version, week_labels, source_id, source_version, athlete,
-             start_date)
+             start_date, removed_origins, origins_known)
 """
-_PROGRAM_JSON_COLUMNS = (5, 8)
+_PROGRAM_JSON_COLUMNS = (5, 8, 10)
 _INSERT_SESSIONS = """
-INSERT INTO sessions (id, program_id, name, order_index, day_offset, rescheduled)
-SELECT id, program_id, name, order_index, day_offset, rescheduled::jsonb
-FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::integer[], $5::smallint[], $6::text[])
-     AS row (id, program_id, name, order_index, day_offset, rescheduled)
+INSERT INTO sessions
+    (id, program_id, name, order_index, day_offset, rescheduled, origin_id, customised)
+SELECT id, program_id, name, order_index, day_offset, rescheduled::jsonb, origin_id, customised
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::integer[], $5::smallint[], $6::text[],
+            $7::uuid[], $8::boolean[])
+     AS row (id, program_id, name, order_index, day_offset, rescheduled, origin_id, customised)
 """
 _SESSION_JSON_COLUMNS = (5,)
 _INSERT_GROUPS = """
 INSERT INTO exercise_groups
     (id, program_id, session_id, order_index, rounds, rest_between_rounds_seconds, notes,
-     format, time_cap_seconds, interval_seconds, interval_rest_seconds)
+     format, time_cap_seconds, interval_seconds, interval_rest_seconds, origin_id)
 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::integer[], $5::integer[],
                      $6::integer[], $7::text[], $8::text[], $9::integer[], $10::integer[],
-                     $11::integer[])
+                     $11::integer[], $12::uuid[])
 """
 _INSERT_EXERCISES = """
 INSERT INTO program_exercises
     (id, program_id, session_id, group_id, order_within_group, exercise_id, name, notes,
-     alternatives, progression, warmup)
+     alternatives, progression, warmup, origin_id)
 SELECT id, program_id, session_id, group_id, order_within_group, exercise_id, name, notes,
-       alternatives::jsonb, progression::jsonb, warmup::jsonb
+       alternatives::jsonb, progression::jsonb, warmup::jsonb, origin_id
 FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::integer[], $6::uuid[],
-            $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
+            $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::uuid[])
      AS row (id, program_id, session_id, group_id, order_within_group, exercise_id, name, notes,
-             alternatives, progression, warmup)
+             alternatives, progression, warmup, origin_id)
 """
 _EXERCISE_JSON_COLUMNS = (8, 9, 10)
 _INSERT_PRESCRIPTIONS = """
@@ -211,11 +224,15 @@ _DELETE_GROUPS = "DELETE FROM exercise_groups WHERE id = ANY($1::uuid[])"
 _DELETE_SESSIONS = "DELETE FROM sessions WHERE id = ANY($1::uuid[])"
 
 
-async def lock_and_load(connection: Connection, program_ids: Iterable[UUID]) -> dict[UUID, Program]:
+async def lock_and_load(
+    connection: Connection, program_ids: Iterable[UUID], *, share: bool = False
+) -> dict[UUID, Program]:
     """Lock the programs (in id order, so concurrent instances cannot deadlock) and load their
-    structure. Prescriptions are loaded on demand with `load_prescriptions`."""
+    structure. Prescriptions are loaded on demand with `load_prescriptions`. `share` locks them
+    only against changes, for a program that is read and not written."""
     ids = sorted(set(program_ids))
-    programs = {row["id"]: _program_of(row) for row in await connection.fetch(_LOCK_PROGRAMS, ids)}
+    statement = _SHARE_PROGRAMS if share else _LOCK_PROGRAMS
+    programs = {row["id"]: _program_of(row) for row in await connection.fetch(statement, ids)}
     if programs:
         _assemble(programs, await connection.fetch(_STRUCTURE, list(programs)))
     return programs
@@ -237,13 +254,23 @@ def _program_of(row: asyncpg.Record) -> Program:
         if row["athlete"] is None
         else Athlete.model_validate(row["athlete"], strict=False),
         start_date=row["start_date"],
+        removed_origins=frozenset(UUID(origin) for origin in row["removed_origins"]),
+        origins_known=row["origins_known"],
     )
 
 
 def _session_of(row: asyncpg.Record) -> Session:
     """A session row of `_STRUCTURE` (kind `s`), without its groups yet."""
     rescheduled = {moved["week"]: date.fromisoformat(moved["date"]) for moved in row["rescheduled"]}
-    return Session(row["id"], row["name"], [], row["day_offset"], rescheduled)
+    return Session(
+        row["id"],
+        row["name"],
+        [],
+        row["day_offset"],
+        rescheduled,
+        row["origin_id"],
+        row["customised"],
+    )
 
 
 def _group_of(row: asyncpg.Record) -> ExerciseGroup:
@@ -257,7 +284,7 @@ def _group_of(row: asyncpg.Record) -> ExerciseGroup:
         row["interval"],
         row["interval_rest"],
     )
-    return ExerciseGroup(row["id"], [], settings)
+    return ExerciseGroup(row["id"], [], settings, row["origin_id"])
 
 
 def _exercise_of(row: asyncpg.Record) -> ProgramExercise:
@@ -272,6 +299,7 @@ def _exercise_of(row: asyncpg.Record) -> ProgramExercise:
         if row["progression"] is None
         else PROGRESSION.validate_python(row["progression"], strict=False),
         None if row["warmup"] is None else Warmup.model_validate(row["warmup"], strict=False),
+        row["origin_id"],
     )
 
 
@@ -314,6 +342,8 @@ def _program_row(program: Program) -> tuple[object, ...]:
         source.program_version if source else None,
         None if program.athlete is None else program.athlete.to_wire(),
         program.start_date,
+        sorted(str(origin) for origin in program.removed_origins),
+        program.origins_known,
     )
 
 
@@ -371,6 +401,24 @@ async def load_prescriptions(
             )
 
 
+_HELD_ELSEWHERE = """
+SELECT id FROM sessions WHERE id = ANY($1::uuid[]) AND program_id <> $2
+UNION ALL SELECT id FROM exercise_groups WHERE id = ANY($1::uuid[]) AND program_id <> $2
+UNION ALL SELECT id FROM program_exercises WHERE id = ANY($1::uuid[]) AND program_id <> $2
+"""
+
+
+async def held_elsewhere(
+    connection: Connection, candidates: Iterable[UUID], program_id: UUID
+) -> set[UUID]:
+    """Which of these session, group or program exercise ids a program other than
+    `program_id` holds."""
+    wanted = list(set(candidates))
+    if not wanted:
+        return set()
+    return {row["id"] for row in await connection.fetch(_HELD_ELSEWHERE, wanted, program_id)}
+
+
 async def taken_ids(connection: Connection, candidates: Iterable[UUID]) -> set[UUID]:
     """Which of these ids a session, group or program exercise already uses (in any program)."""
     wanted = list(set(candidates))
@@ -391,9 +439,12 @@ class PendingWrites:
     deleted_exercises: set[UUID] = field(default_factory=set)
     prescriptions: dict[tuple[UUID, int], UUID] = field(default_factory=dict)  # -> program
     deleted_prescriptions: set[UUID] = field(default_factory=set)
+    undos: list[tuple[UUID, Undo]] = field(default_factory=list)  # (v1.3) the kept versions
 
-    def add(self, program: Program, changes: Changes) -> None:
+    def add(self, program: Program, changes: Changes, undo: Undo | None = None) -> None:
         self.programs[program.id] = program
+        if undo is not None:
+            self.undos.append((program.id, undo))
         for session_id in changes.sessions:
             self.sessions[session_id] = program.id
         self.deleted_sessions |= set(changes.deleted_sessions)
@@ -418,6 +469,11 @@ class PendingWrites:
             *_upserted(_EXERCISE_STATEMENTS, exercises, self.stored),
             *self._deletions(_ids(sessions), _ids(groups), _ids(exercises)),
             *self._prescription_writes(),
+            *history.writing(
+                (program_id, undo)
+                for program_id, undo in self.undos
+                if not self.programs[program_id].deleted
+            ),
             *self._program_deletions(),
         ]
 
@@ -504,6 +560,8 @@ class PendingWrites:
                             {"week": week, "date": day.isoformat()}
                             for week, day in sorted(session.rescheduled.items())
                         ],
+                        session.origin,
+                        session.customised,
                     )
                 )
                 for group_index, group in enumerate(session.groups):
@@ -520,6 +578,7 @@ class PendingWrites:
                             group.settings.time_cap_seconds,
                             group.settings.interval_seconds,
                             group.settings.interval_rest_seconds,
+                            group.origin,
                         )
                     )
                     for index, exercise in enumerate(group.exercises):
@@ -538,6 +597,7 @@ class PendingWrites:
                                 if exercise.progression is None
                                 else exercise.progression.to_wire(),
                                 None if exercise.warmup is None else exercise.warmup.to_wire(),
+                                exercise.origin,
                             )
                         )
         return sessions, groups, exercises

@@ -16,6 +16,7 @@ from contracts.commands import Command
 from contracts.parsing import DeadLetter, Refused, parse_command
 from service.domain.commands import Applied, Context, apply
 from service.domain.errors import Rejection
+from service.domain.history import Undo
 from service.domain.model import Program
 from service.entrypoints.client import Document, new_command
 from service.messages import result_payload
@@ -44,12 +45,25 @@ class Programs:
         self.now = now
         self.programs: dict[UUID, Program] = {}
         self.taken: set[UUID] = set()
+        self.history: dict[UUID, dict[int, Undo]] = {}  # every version's undo, never pruned
+
+    def context(self) -> Context:
+        return Context(
+            self.now,
+            self.taken.__contains__,
+            self.programs.get,
+            lambda program_id: self.history.get(program_id, {}).values(),
+        )
 
     def apply(self, command: Command) -> Applied:
         """Apply one parsed command; a `Rejection` raised leaves every program as it was."""
         before = self.programs.get(command.program_id)
-        applied = apply(before, command, Context(self.now, self.taken.__contains__))
+        applied = apply(before, command, self.context())
+        if applied.dry_run:
+            return applied
         made = applied.program  # the command's program, or the copy a program.copy made
+        if applied.undo is not None:
+            self.history.setdefault(made.id, {})[applied.undo.version] = applied.undo
         self.taken.add(made.id)  # a program id is never used again, not even once deleted
         if made.deleted:
             del self.programs[made.id]
@@ -78,13 +92,21 @@ class Programs:
             command = parsed.command
             version: int | None = None
             error: dict[str, Any] | None = None
+            report: dict[str, Any] | None = None
             try:
-                version = self.apply(command).program.version
+                applied = self.apply(command)
+                version, report = applied.version, applied.report
             except Rejection as rejection:
                 error = rejection.to_error().to_wire()
             status = "rejected" if error else "applied"
             entry = InboxEntry(
-                command.command_id, command.type, command.program_id, status, version, error
+                command.command_id,
+                command.type,
+                command.program_id,
+                status,
+                version,
+                error,
+                sync=report,
             )
         result: Document = json.loads(to_json(result_payload(entry, self.now, duplicate=False)))
         return result

@@ -10,6 +10,7 @@ from service.domain.commands import (  # noqa: F401
     programs,
     series,
     structure,
+    templates,
     weeks,
 )
 from service.domain.commands.dispatch import Applied, apply

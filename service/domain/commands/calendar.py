@@ -67,6 +67,8 @@ def session_update(program: Program, body: c.SessionUpdateBody, step: Step) -> N
     if "day_offset" in given:
         session.day_offset = body.day_offset
     _announce_moved(program, before, [session], step)
+    if "name" in given:
+        rules.customise(program, session.id, step.changes)
 
 
 @handles(c.SessionRescheduleBody, reads=its_session)

@@ -145,7 +145,8 @@ def program_copy(program: Program, body: c.ProgramCopyBody, step: Step) -> None:
             members: list[ProgramExercise] = []
             for exercise in group.exercises:
                 copy_id = ids.copy_of(exercise.id)
-                members.append(replace(exercise, id=copy_id))  # notes, alternatives, progression
+                # notes, alternatives, progression, warm-up; (v1.3) its origin
+                members.append(replace(exercise, id=copy_id, origin=exercise.id))
                 copy.loaded.add(copy_id)
                 copy.prescriptions[copy_id] = {
                     week: Prescription(ids.copy_of(p.id), copy_id, week, 0, p.series)
@@ -153,7 +154,9 @@ def program_copy(program: Program, body: c.ProgramCopyBody, step: Step) -> None:
                 }
                 for week in copy.prescriptions[copy_id]:
                     step.changes.series_changed(copy_id, week)
-            groups.append(ExerciseGroup(ids.copy_of(group.id), members, group.settings))
+            groups.append(
+                ExerciseGroup(ids.copy_of(group.id), members, group.settings, origin=group.id)
+            )
         copy.sessions.append(
             Session(
                 ids.copy_of(session.id),
@@ -161,6 +164,7 @@ def program_copy(program: Program, body: c.ProgramCopyBody, step: Step) -> None:
                 groups,
                 session.day_offset,
                 session.rescheduled,  # never changed in place: shared safely
+                origin=session.id,
             )
         )
         step.changes.touch_new(copy.sessions[-1])

@@ -14,16 +14,29 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from service.domain.changes import Changes
+from service.domain.history import Undo
 from service.domain.ids import IdDeriver
 from service.domain.model import Program
 
 
+def _none(program_id: UUID) -> None:
+    return None
+
+
+def _no_history(program_id: UUID) -> Iterable[Undo]:
+    return ()
+
+
 @dataclass(frozen=True, slots=True)
 class Context:
-    """What a command may know besides the program: the time and which ids are taken elsewhere."""
+    """What a command may know besides the program: the time, which ids are taken elsewhere,
+    (v1.3) the other programs it reads (a copy's source: `Reads.source`) and a program's
+    history (`Reads.history`)."""
 
     now: datetime
     id_taken: Callable[[UUID], bool]
+    program_of: Callable[[UUID], Program | None] = _none
+    history_of: Callable[[UUID], Iterable[Undo]] = _no_history
 
 
 @dataclass(slots=True)
@@ -36,6 +49,10 @@ class Step:
     # A command that makes another program (program.copy) leaves it here: that program is then
     # what `changes` describe and what gets written, and the command's own program is unchanged.
     output: Program | None = None
+    # v1.3: what the result adds (program.sync's `sync`), and a command that only reports (a dry
+    # run): nothing of it is then written or announced, and the version stays.
+    report: dict[str, Any] | None = None
+    dry_run: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +61,16 @@ class Reads:
 
     exercises: frozenset[UUID] = frozenset()
     whole_program: bool = False
+    source: bool = False  # v1.3: also the whole program the copy was made from
+    history: bool = False  # v1.3: also the program's kept versions
 
     def __or__(self, other: Reads) -> Reads:
-        return Reads(self.exercises | other.exercises, self.whole_program or other.whole_program)
+        return Reads(
+            self.exercises | other.exercises,
+            self.whole_program or other.whole_program,
+            self.source or other.source,
+            self.history or other.history,
+        )
 
 
 NOTHING = Reads()

@@ -7,6 +7,7 @@ broke, so a client can fix its command from the message alone.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import date
 from uuid import UUID
 
@@ -125,6 +126,24 @@ def insert_session(program: Program, session: Session, at: int, changes: Changes
     program.sessions.insert(at, session)
     changes.touch_new(session)
     changes.program_row = True  # its session order changed
+
+
+def customise(program: Program, session_id: UUID, changes: Changes) -> None:
+    """(v1.3) An operation of the copy named this session or something in it: a session with an
+    origin is customised from now on (a sync then keeps it), and announced when it becomes so.
+    Call once the operation can no longer be rejected. The session is replaced, not changed in
+    place: a series edit applies to the program itself, whose earlier state is kept (history)."""
+    for at, session in enumerate(program.sessions):
+        if session.id == session_id:
+            if session.origin is not None and not session.customised:
+                changes.touch(program, session)
+                program.sessions[at] = replace(session, customised=True)
+            return
+
+
+def customise_holding(program: Program, program_exercise_id: UUID, changes: Changes) -> None:
+    """`customise` the session that holds this program exercise."""
+    customise(program, program.locate(program_exercise_id).session.id, changes)
 
 
 def move_reschedulings(

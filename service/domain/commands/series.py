@@ -50,18 +50,23 @@ def _prescription(
 
 
 def _store(
-    by_week: dict[int, Prescription], current: Prescription, series: tuple[SetData, ...], step: Step
+    program: Program,
+    by_week: dict[int, Prescription],
+    current: Prescription,
+    series: tuple[SetData, ...],
+    step: Step,
 ) -> None:
     by_week[current.week] = Prescription(
         current.id, current.program_exercise_id, current.week, current.version, series
     )
     step.changes.series_changed(current.program_exercise_id, current.week)
+    rules.customise_holding(program, current.program_exercise_id, step.changes)
 
 
 @handles(c.SeriesReplaceBody, reads=its_exercise, copies=False)
 def series_replace(program: Program, body: c.SeriesReplaceBody, step: Step) -> None:
     by_week, current = _prescription(program, body, step, create=True)
-    _store(by_week, current, rules.wire_series(body.series), step)
+    _store(program, by_week, current, rules.wire_series(body.series), step)
 
 
 @handles(c.SeriesAddBody, reads=its_exercise, copies=False)
@@ -83,7 +88,7 @@ def series_add(program: Program, body: c.SeriesAddBody, step: Step) -> None:
     at = rules.position(wanted, len(current.series), "position", "the series")
     series = list(current.series)
     series.insert(at, rules.wire_set(body.set, at))
-    _store(by_week, current, rules.renumbered(series), step)
+    _store(program, by_week, current, rules.renumbered(series), step)
 
 
 @handles(c.SeriesUpdateBody, reads=its_exercise, copies=False)
@@ -107,7 +112,7 @@ def series_update(program: Program, body: c.SeriesUpdateBody, step: Step) -> Non
         ) from None
     series = list(current.series)
     series[at] = rules.wire_set(merged, at)
-    _store(by_week, current, tuple(series), step)
+    _store(program, by_week, current, tuple(series), step)
 
 
 @handles(c.SeriesRemoveBody, reads=its_exercise, copies=False)
@@ -116,7 +121,7 @@ def series_remove(program: Program, body: c.SeriesRemoveBody, step: Step) -> Non
     at = rules.index(body.index, len(current.series), "index", "the series")
     series = list(current.series)
     series.pop(at)
-    _store(by_week, current, rules.renumbered(series), step)
+    _store(program, by_week, current, rules.renumbered(series), step)
 
 
 @handles(c.SeriesMoveBody, reads=its_exercise, copies=False)
@@ -126,4 +131,4 @@ def series_move(program: Program, body: c.SeriesMoveBody, step: Step) -> None:
     target = rules.index(body.to, len(current.series), "to", "the series")
     series = list(current.series)
     series.insert(target, series.pop(source))
-    _store(by_week, current, rules.renumbered(series), step)
+    _store(program, by_week, current, rules.renumbered(series), step)

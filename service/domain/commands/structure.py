@@ -11,6 +11,7 @@ from uuid import UUID
 
 from contracts import commands as c
 from contracts.commands import MAX_GROUPS_PER_SESSION
+from service.domain.changes import Changes
 from service.domain.commands import rules
 from service.domain.commands.registry import (
     IdPaths,
@@ -49,6 +50,8 @@ def session_remove(program: Program, body: c.SessionRemoveBody, step: Step) -> N
     program.sessions.pop(at)
     for exercise in session.exercises():
         program.prescriptions.pop(exercise.id, None)
+    if session.origin is not None:  # v1.3: a sync keeps it removed
+        program.removed_origins = program.removed_origins | {session.origin}
 
 
 def _exercise_add_ids(body: c.ExerciseAddBody) -> IdPaths:
@@ -88,6 +91,7 @@ def exercise_add(program: Program, body: c.ExerciseAddBody, step: Step) -> None:
         )
     }
     changes.series_changed(exercise.id, 0)
+    rules.customise(program, session.id, changes)
 
 
 def _exercise_remove_reads(program: Program, body: c.ExerciseRemoveBody) -> Reads:
@@ -101,6 +105,7 @@ def exercise_remove(program: Program, body: c.ExerciseRemoveBody, step: Step) ->
     step.changes.delete_exercise(program, at.exercise, at.session.id)
     rules.remove_from_group(at.session, at.group_index, at.index_in_group, step.changes)
     program.prescriptions.pop(at.exercise.id, None)
+    rules.customise(program, at.session.id, step.changes)
 
 
 def _exercise_move_reads(program: Program, body: c.ExerciseMoveBody) -> Reads:
@@ -128,6 +133,7 @@ def exercise_move(program: Program, body: c.ExerciseMoveBody, step: Step) -> Non
             )
             changes.touch(program, at.session)
             target.exercises.insert(where, target.exercises.pop(at.index_in_group))
+            rules.customise(program, at.session.id, changes)
             return
         rules.check_group_size(target, 1, "toGroupId")
         where = rules.position(body.position, len(target.exercises), "position", "the group")
@@ -135,6 +141,7 @@ def exercise_move(program: Program, body: c.ExerciseMoveBody, step: Step) -> Non
         changes.touch(program, target_session)
         exercise = rules.remove_from_group(at.session, at.group_index, at.index_in_group, changes)
         target.exercises.insert(where, exercise)
+        _customise_both(program, at.session.id, target_session.id, changes)
         return
 
     assert body.to_new_group_at is not None
@@ -160,6 +167,13 @@ def exercise_move(program: Program, body: c.ExerciseMoveBody, step: Step) -> Non
     changes.touch(program, target_session)
     exercise = rules.remove_from_group(at.session, at.group_index, at.index_in_group, changes)
     target_session.groups.insert(where, ExerciseGroup(group_id, [exercise]))
+    _customise_both(program, at.session.id, target_session.id, changes)
+
+
+def _customise_both(program: Program, first: UUID, second: UUID, changes: Changes) -> None:
+    """exercise.move customises the session it leaves and the one it joins."""
+    rules.customise(program, first, changes)
+    rules.customise(program, second, changes)
 
 
 def _exercises_group_ids(body: c.ExercisesGroupBody) -> IdPaths:
@@ -211,6 +225,7 @@ def exercises_group(program: Program, body: c.ExercisesGroupBody, step: Step) ->
             step.changes.deleted_groups.add(group.id)
     kept.insert(at, ExerciseGroup(group_id, [by_id[e] for e in body.program_exercise_ids]))
     session.groups = kept
+    rules.customise(program, session.id, step.changes)
 
 
 def _group_reads(program: Program, body: c.GroupUngroupBody) -> Reads:
@@ -228,9 +243,10 @@ def group_ungroup(program: Program, body: c.GroupUngroupBody, step: Step) -> Non
     step.changes.touch(program, session)
     first, *others = group.exercises
     # No longer a superset or circuit: the group-level settings go with the grouping.
-    singles = [ExerciseGroup(group.id, [first])]
+    singles = [ExerciseGroup(group.id, [first], origin=group.origin)]
     singles += [ExerciseGroup(new_id, [e]) for new_id, e in zip(new_ids, others, strict=True)]
     session.groups[at : at + 1] = singles
+    rules.customise(program, session.id, step.changes)
 
 
 @handles(c.GroupsReorderBody, reads=its_session)
@@ -249,6 +265,7 @@ def groups_reorder(program: Program, body: c.GroupsReorderBody, step: Step) -> N
         )
     step.changes.touch(program, session)
     session.groups = [current[g] for g in body.group_ids]
+    rules.customise(program, session.id, step.changes)
 
 
 @handles(c.GroupUpdateBody)
@@ -256,6 +273,7 @@ def group_update(program: Program, body: c.GroupUpdateBody, step: Step) -> None:
     session, _, group = program.group(body.group_id)
     step.changes.touch(program, session)
     group.settings = group.settings.updated(body)
+    rules.customise(program, session.id, step.changes)
 
 
 def _session_copy_ids(body: c.SessionCopyBody) -> IdPaths:
@@ -279,7 +297,8 @@ def session_copy(program: Program, body: c.SessionCopyBody, step: Step) -> None:
         members: list[ProgramExercise] = []
         for exercise in group.exercises:
             copy_id = rules.new_id(program, context, ids.copy_of(exercise.id), "newSessionId")
-            members.append(replace(exercise, id=copy_id))  # notes ... warmup too
+            # notes ... warmup too; a copied session is the copy's own (v1.3: no origin)
+            members.append(replace(exercise, id=copy_id, origin=None))
             program.loaded.add(copy_id)
             program.prescriptions[copy_id] = {
                 week: Prescription(ids.copy_of(p.id), copy_id, week, 0, p.series)
@@ -331,6 +350,7 @@ def exercise_update(program: Program, body: c.ExerciseUpdateBody, step: Step) ->
             )
     step.changes.touch(program, at.session)
     at.group.exercises[at.index_in_group] = changed
+    rules.customise(program, at.session.id, step.changes)
     if changed.exercise_id != exercise.exercise_id:
         for week in program.prescriptions_of(exercise.id):
             step.changes.series_changed(exercise.id, week)

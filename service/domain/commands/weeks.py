@@ -70,6 +70,8 @@ def week_copy(program: Program, body: c.WeekCopyBody, step: Step) -> None:
                 continue  # nothing written in fromWeek: left alone
             for week in body.to_weeks:
                 _write_week(program, exercise.id, week, source.series, step)
+    if body.session_id is not None:
+        rules.customise(program, body.session_id, step.changes)
 
 
 def _shift_weeks(program: Program, first: int, by: int, step: Step) -> None:
@@ -221,3 +223,4 @@ def series_progress(program: Program, body: c.SeriesProgressBody, step: Step) ->
     ]
     for week, series in targets:
         _write_week(program, body.program_exercise_id, week, series, step)
+    rules.customise_holding(program, body.program_exercise_id, step.changes)
