@@ -34,34 +34,6 @@ CREATE TABLE program_history (
     PRIMARY KEY (program_id, version)
 );
 
--- The origins of the copies made before v1.3. program.copy derived every id of the copy as
--- uuid5(commandId, sourceId), and the inbox still knows the commandIds of the copies it has not
--- pruned: each (copy command, entity of its source program) gives the id that entity's copy got.
--- An entity of a copy found that way gets the source entity as origin; one whose source entity
--- is gone since, or whose copy command the inbox forgot, gets none.
-CREATE EXTENSION IF NOT EXISTS "uuid-ossp";
-
-CREATE TEMPORARY TABLE copied (id uuid PRIMARY KEY, origin uuid NOT NULL) ON COMMIT DROP;
-INSERT INTO copied (id, origin)
-SELECT DISTINCT ON (1) uuid_generate_v5(i.command_id, e.id::text), e.id
-FROM inbox i
-JOIN (SELECT id, program_id FROM sessions
-      UNION ALL SELECT id, program_id FROM exercise_groups
-      UNION ALL SELECT id, program_id FROM program_exercises) e ON e.program_id = i.program_id
-WHERE i.command_type = 'program.copy' AND i.status = 'applied';
-
-UPDATE sessions t SET origin_id = c.origin
-FROM copied c, programs p
-WHERE t.id = c.id AND p.id = t.program_id AND p.source_program_id IS NOT NULL;
-UPDATE exercise_groups t SET origin_id = c.origin
-FROM copied c, programs p
-WHERE t.id = c.id AND p.id = t.program_id AND p.source_program_id IS NOT NULL;
-UPDATE program_exercises t SET origin_id = c.origin
-FROM copied c, programs p
-WHERE t.id = c.id AND p.id = t.program_id AND p.source_program_id IS NOT NULL;
-
--- A copy that holds sessions none of which could be traced back: its origins are unknown.
-UPDATE programs p SET origins_known = false
-WHERE p.source_program_id IS NOT NULL
-  AND EXISTS (SELECT 1 FROM sessions s WHERE s.program_id = p.id)
-  AND NOT EXISTS (SELECT 1 FROM sessions s WHERE s.program_id = p.id AND s.origin_id IS NOT NULL);
+-- The origins of the copies made before v1.3 are recovered by the data step of this migration
+-- (`service.storage.origins.recover`, run in the same transaction right after this file): it
+-- needs uuid5, which PostgreSQL has only in an extension.

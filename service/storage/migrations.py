@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from service.config import ConfigurationError, without_password
+from service.storage import origins
 from service.storage.database import Connection
 
 _LOCK_KEY = 0x70726F67  # "prog": one advisory lock for every migration run of this service
@@ -25,6 +27,12 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     applied_at  timestamptz NOT NULL DEFAULT now()
 )
 """
+
+
+DATA_STEPS: dict[str, Callable[[Connection], Awaitable[None]]] = {
+    "0008_sync_and_undo": origins.recover,
+}
+"""What a migration needs done in Python, in its transaction, right after its SQL."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +97,9 @@ async def migrate(connection: Connection, directory: Path | None = None) -> list
                 continue
             async with connection.transaction():
                 await connection.execute(migration.sql)
+                data_step = DATA_STEPS.get(migration.version)
+                if data_step is not None:
+                    await data_step(connection)
                 await connection.execute(
                     "INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)",
                     migration.version,

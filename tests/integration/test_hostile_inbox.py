@@ -31,6 +31,7 @@ def taken(command_id: str, kind: str, program: str) -> dict[str, object]:
             "belongs to the tenant that used it first: send this command with a new commandId",
             "details": [{"path": "commandId", "reason": "already used by another tenant"}],
         },
+        "sync": None,
     }
 
 

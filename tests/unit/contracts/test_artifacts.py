@@ -82,7 +82,7 @@ def without_output_only(document: Any) -> Any:
 def test_result_example_round_trips(name: str) -> None:
     example = EXAMPLES["results"][name]
     result = CommandResult.model_validate_json(json.dumps(example))
-    assert result.status.value == name.split(" (")[0]
+    assert result.status.value == name.split(" (", maxsplit=1)[0]
     assert json.loads(result.model_dump_json(by_alias=True)) == example
 
 

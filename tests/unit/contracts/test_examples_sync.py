@@ -100,8 +100,8 @@ def told() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     commands: dict[str, Any] = {}
     results: dict[str, Any] = {}
     events: dict[str, Any] = {}
-    for number, (name, document) in enumerate(STORY, start=1):
-        document = dict(document)
+    for number, (name, told_document) in enumerate(STORY, start=1):
+        document = dict(told_document)
         if document.get("sessionId") == "@upper":
             document["sessionId"] = str(programs.programs[UUID(COPY)].sessions[1].id)
         applied = programs.apply(COMMANDS.validate_json(json.dumps(document)))
