@@ -26,6 +26,7 @@ from bench.loads import bulk_import, closed_loop, instances, open_loop, soak
 from bench.meters import CpuMeter, SampledService, postmaster_pid, py_spy
 from bench.process import service_env
 from bench.report import RESULTS, evaluate, plot, table
+from bench.templates import KeptVersions, templates
 from bench.workload import MIXES, Driver, seed
 from contracts.topics import Topics
 from service.embedded import EmbeddedStack, choose_broker, free_port
@@ -66,6 +67,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.service_checkout:  # another checkout's service (and migrations), same bench
         env["PYTHONPATH"] = args.service_checkout
     report: dict[str, Any] = {"settings": settings_used, "programs": args.programs}
+    kept: KeptVersions | None = None  # the kept versions, read between phases (--templates)
     try:
         if args.pgbench_seconds:  # the anchor, on the same PostgreSQL, before the service runs
             report["pgbench"] = await asyncio.to_thread(
@@ -109,6 +111,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             driver = Driver(bootstrap, Topics(prefix))
             await driver.start()
             programs = await seed(driver, args.programs, args.exercises)
+            if args.templates:
+                kept = await KeptVersions.connect(database_url)
+                await kept.snapshot("seeding")
             report["closed_loop"] = []
             async with py_spy(service.handle.pid, RESULTS / "profile.txt", enabled=args.profile):
                 for mix in args.mixes:
@@ -118,6 +123,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         (service.cpu_seconds() - cpu_before) * 1000 / args.commands, 3
                     )
                     report["closed_loop"].append(result)
+                    if kept is not None:  # outside the loop's CPU: read once it is answered
+                        await kept.snapshot(mix, args.commands)
             if args.instances:
                 report["instances"] = await instances(
                     driver, programs, service, args.instances, args, rng
@@ -140,6 +147,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 result["broker_hop"] = hop
                 result["floor"] = floor_of(hop, commit_ms)
                 report["open_loop"].append(result)
+            if kept is not None:
+                if args.rates:
+                    await kept.snapshot("open loops")
+                # Before a later import: its programs are creations, which keep no versions.
+                report["templates"] = await templates(
+                    bootstrap, Topics(prefix), service, kept, args.templates, args.seed
+                )
+                report["history"] = {
+                    "snapshots": kept.snapshots,
+                    **await kept.tables(),
+                }
+                await kept.close()
+                kept = None
             if args.import_programs and not args.import_first:
                 # The driver follows every prescription-updated event: decoding the import's
                 # (some 50 per program) would take a core's share from the service.
@@ -183,6 +203,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             if not args.import_programs or args.import_first or args.soak_seconds:
                 await driver.stop()
         finally:
+            if kept is not None:
+                await kept.close()
             service.finish()
     finally:
         if stack is not None:
@@ -233,6 +255,15 @@ def main() -> None:
         help="after the closed loops, the series loop again with N processes in the group",
     )
     parser.add_argument("--soak-retention-seconds", type=int, default=60)
+    parser.add_argument(
+        "--templates",
+        type=int,
+        default=0,
+        metavar="N",
+        help="(v1.3) after the open loops: N program.copy of a 6-session, 8-week template, N"
+        " program.sync of the copies after it changed, N program.revert of them (service CPU per"
+        " command, ratios to the copy), and the kept versions' size (program_history); 0 skips it",
+    )
     parser.add_argument(
         "--broker-growth",
         type=float,

@@ -73,6 +73,8 @@ def evaluate(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "target": "reported",
         "pass": True,
     }
+    if "templates" in report:
+        out |= template_targets(report["templates"])
     if "soak" in report:
         soak = report["soak"]
         steady = soak["steady"]
@@ -94,6 +96,105 @@ def evaluate(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "pass": not soak["stopped_early"],
         }
     return out
+
+
+TEMPLATE_TARGETS = {
+    "sync_vs_copy": ("program.sync", 3.0),
+    "revert_vs_copy": ("program.revert", 3.0),
+}
+"""(v1.3) A sync, and a revert, of a 6-session, 8-week copy: at most 3 times the service CPU of
+the program.copy that made it."""
+
+
+def template_targets(templates: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    rounds = {r["command"]: r for r in templates["rounds"]}
+    out = {}
+    for name, (command, target) in TEMPLATE_TARGETS.items():
+        value = templates.get(name)
+        every = [rounds.get(c) for c in ("program.copy", command)]
+        applied = all(r is not None and r["applied"] == r["commands"] for r in every)
+        out[f"{name}_cpu_per_command"] = {
+            "value": value if applied else f"{value} (not every command applied)",
+            "target": f"<= {target:g}",
+            "pass": applied and value is not None and value <= target,
+        }
+    return out
+
+
+def templates_table(report: dict[str, Any]) -> list[str]:
+    t = report["templates"]
+    shape = t["template"]
+    lines = [
+        f"templates (v1.3): a template of {shape['sessions']} sessions, {shape['exercises']}"
+        f" exercises, {shape['weeks']} weeks ({shape['prescriptions']} prescriptions),"
+        f" {t['copies']} copies",
+        f"  {'command':<15} {'commands':>9} {'applied':>8} {'cmd/s':>8} {'cpu ms/cmd':>11}"
+        f" {'x copy':>7} {'versions':>9} {'B/version':>10}",
+    ]
+    copy_ms = next(
+        (r["service_cpu_ms_per_command"] for r in t["rounds"] if r["command"] == "program.copy"),
+        None,
+    )
+    for r in t["rounds"]:
+        grown = r.get("history") or {}
+        versus = ratio(r["service_cpu_ms_per_command"], copy_ms)
+        lines.append(
+            f"  {r['command']:<15} {r['commands']:>9} {r['applied']:>8}"
+            f" {r['commands_per_second']:>8} {r['service_cpu_ms_per_command']:>11}"
+            f" {versus if versus is not None else '-':>7}"
+            f" {grown.get('versions_added', '-'):>9}"
+            f" {grown.get('bytes_per_added_version') or '-':>10}"
+        )
+        if "first_rejection" in r:
+            lines.append(f"    {r['rejected']} rejected, first: {r['first_rejection']}")
+        if "sync_reports" in r:
+            lines.append(
+                "    sync reports: "
+                + "; ".join(f"{n} x ({states})" for states, n in r["sync_reports"].items())
+            )
+    checks = t["checks"]
+    if checks:
+        lines.append(
+            "  checks on one copy: "
+            + ", ".join(f"{name} {value}" for name, value in checks.items())
+        )
+    lines.append(
+        f"  one program as stored: template {shape['row_bytes']:,} B,"
+        f" a copy {t.get('copy_row_bytes', 0):,} B (the rows, without indexes)"
+    )
+    return lines
+
+
+def history_table(report: dict[str, Any]) -> list[str]:
+    kept = report["history"]
+    lines = [
+        "kept versions (program_history: one row per program version after its first;"
+        " bytes as stored)",
+        f"  {'after':<36} {'versions':>9} {'bytes':>12} {'B/version':>10}"
+        f" {'+versions':>10} {'+B/version':>11} {'+B/cmd':>8}",
+    ]
+    for x in kept["snapshots"]:
+        lines.append(
+            f"  {x['after']:<36} {x['versions']:>9} {x['bytes']:>12,}"
+            f" {x['bytes_per_version'] or '-':>10} {x.get('versions_added', '-'):>10}"
+            f" {x.get('bytes_per_added_version') or '-':>11} {x.get('bytes_per_command', '-'):>8}"
+        )
+    tables = kept["tables"]
+    if tables:
+        lines.append(
+            "  tables (pg_total_relation_size: heap, TOAST, indexes): "
+            + ", ".join(
+                f"{name} {found['bytes'] / 2**20:.1f} MB ({found['rows']:,} rows)"
+                for name, found in tables.items()
+            )
+        )
+    if kept.get("history_vs_program_tables") is not None:
+        lines.append(
+            f"  program_history {kept['history_bytes'] / 2**20:.1f} MB ="
+            f" {kept['history_vs_program_tables']:.2f} x the program tables"
+            f" ({kept['program_tables_bytes'] / 2**20:.1f} MB)"
+        )
+    return lines
 
 
 def table(report: dict[str, Any]) -> str:
@@ -182,6 +283,10 @@ def table(report: dict[str, Any]) -> str:
             lines.append(
                 "  CPU %: " + " ".join(f"{k} {v}" for k, v in imported["cpu_percent"].items())
             )
+    if "templates" in report:
+        lines += templates_table(report)
+    if "history" in report:
+        lines += history_table(report)
     lines.append(f"service peak RSS: {report['service_peak_rss_mb']} MB")
     if "soak" in report:
         soak = report["soak"]

@@ -1,14 +1,14 @@
 """(v1.3, `--templates N`) What templates that stay in sync and undo cost, and what the kept
 versions weigh.
 
-A template of 6 sessions × 4–5 exercises × 8 weeks is seeded through commands (a main lift in
+A template of 6 sessions x 4-5 exercises x 8 weeks is seeded through commands (a main lift in
 percent of 1RM with a warm-up, a secondary lift in kg with a tempo, accessories with rep ranges,
-the last two a superset; 3–5 sets each; weeks 1–7 by `series.progress`). Then three rounds, each
+the last two a superset; 3-5 sets each; weeks 1-7 by `series.progress`). Then three rounds, each
 sent as fast as the service answers and measured as the closed loops are (the service process's
 CPU time over the round, per command):
 
 1. N `program.copy` of the template, each to another athlete;
-2. the template changes (`series.replace` of weeks 5–7 of two sessions' main lift, one session
+2. the template changes (`series.replace` of weeks 5-7 of two sessions' main lift, one session
    renamed), then N `program.sync` of the copies (real ones: three sessions synced, three
    unchanged, six prescriptions changed in each);
 3. N `program.revert` of the copies to their version before the sync.
@@ -134,9 +134,7 @@ def template_commands(rng: random.Random, template: Template) -> list[Command]:
     for day in range(SESSIONS):
         session = str(uuid.uuid4())
         template.sessions.append(session)
-        out.append(
-            ("session.add", program, {"sessionId": session, "name": f"Day {day + 1}"})
-        )
+        out.append(("session.add", program, {"sessionId": session, "name": f"Day {day + 1}"}))
         count = rng.choice([4, 5])
         exercises = [str(uuid.uuid4()) for _ in range(count)]
         template.exercises.append(exercises)
@@ -404,8 +402,7 @@ async def measured_round(
     grown = await kept.snapshot(f"templates: {command}", count)
     if grown is not None:
         result["history"] = {
-            k: grown.get(k)
-            for k in ("versions_added", "bytes_added", "bytes_per_added_version")
+            k: grown.get(k) for k in ("versions_added", "bytes_added", "bytes_per_added_version")
         }
     return result, ids
 
