@@ -235,17 +235,23 @@ def _rejections(driver: ResultsDriver, ids: list[str]) -> list[dict[str, Any]]:
 
 async def quiet(
     service: SampledService, interval: float = 0.5, share: float = 0.05, timeout: float = 30
-) -> None:
+) -> float | None:
     """Until the service used less than `share` of a core over `interval`: what a round sent is
-    published (events leave after their result), so its CPU is counted in its own round."""
-    deadline = time.monotonic() + timeout
+    published (events leave after their result), so its CPU is counted in its own round. The
+    seconds it took, None when the service was still busy after `timeout`."""
+    started = time.monotonic()
     last = service.cpu_seconds()
-    while time.monotonic() < deadline:
+    trace = []
+    while time.monotonic() < started + timeout:
         await asyncio.sleep(interval)
         now = service.cpu_seconds()
+        trace.append(round(now - last, 3))
         if now - last < share * interval:
-            return
+            tqdm.write(f"quiet after {trace}")
+            return round(time.monotonic() - started, 1)
         last = now
+    tqdm.write(f"not quiet: {trace}")
+    return None
 
 
 class KeptVersions:

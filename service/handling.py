@@ -389,6 +389,7 @@ class _Batch:
     # read so far, the undos of this batch's own commands included
     sources: dict[UUID, Program] = field(default_factory=dict)
     undos: dict[UUID, dict[int, Undo]] = field(default_factory=dict)
+    history_read: set[UUID] = field(default_factory=set)  # programs whose stored undos are in
 
     @classmethod
     async def read(
@@ -439,7 +440,7 @@ class _Batch:
             reads = reads_of(program, command)
             if reads.source and program.source is not None:
                 await self._load_source(program.source.program_id)
-            if reads.history and program.id not in self.undos:
+            if reads.history and program.id not in self.history_read:
                 await self._load_history(program)
 
     async def _load_source(self, program_id: UUID) -> None:
@@ -457,7 +458,10 @@ class _Batch:
     async def _load_history(self, program: Program) -> None:
         oldest = max(0, program.version - REVERTIBLE_VERSIONS - 1)
         undos = await history.since(self.connection, program.id, oldest)
-        self.undos[program.id] = {undo.version: undo for undo in undos}
+        self.history_read.add(program.id)
+        kept = self.undos.setdefault(program.id, {})  # those of this batch's commands are in
+        for undo in undos:
+            kept.setdefault(undo.version, undo)
         held = {
             entity_id
             for undo in undos
@@ -523,8 +527,8 @@ class _Batch:
         program, changes = applied.program, applied.changes
         self.loaded[program.id] = program
         self.writes.add(program, changes, applied.undo)
-        if applied.undo is not None and program.id in self.undos:
-            self.undos[program.id][applied.undo.version] = applied.undo
+        if applied.undo is not None:
+            self.undos.setdefault(program.id, {})[applied.undo.version] = applied.undo
         if changes.program_deleted:
             self.taken.add(program.id)  # a program id is never used again
         deleted = {*changes.deleted_sessions, *changes.deleted_groups, *changes.deleted_exercises}

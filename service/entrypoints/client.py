@@ -235,8 +235,12 @@ class ServiceClient:
         ]
         await asyncio.gather(*pending)
 
-    async def send(self, command: Document, headers: Headers | None = None) -> None:
-        await self.publish(_encoded(command), command["programId"].encode(), headers)
+    async def send(
+        self, command: Document, headers: Headers | None = None, *, key: str | None = None
+    ) -> None:
+        """Publish a command keyed by its `programId`, or by `key` (a copy's commands may travel
+        on its template's key, so that a `program.sync` follows the template's commands)."""
+        await self.publish(_encoded(command), (key or command["programId"]).encode(), headers)
 
     async def enqueue(self, command: Document) -> None:
         """Hand a command to the producer without waiting for the broker (see `flush`)."""

@@ -10,6 +10,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import pytest
@@ -393,7 +394,7 @@ async def test_latest_event_per_key_equals_the_database_after_a_random_sequence(
     generator = CommandGenerator(seed=7, tenant_id=client.tenant_id)
     commands = generator.batch(150)
     for command in commands:
-        await client.send(command)
+        await client.send(command, key=str(generator.key_of(UUID(command["programId"]))))
     for command in commands:
         await client.result(command["commandId"], timeout=60)
     assert {

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 
@@ -343,7 +344,7 @@ async def test_latest_events_reconstruct_the_database_after_a_long_random_run_of
     sent: list[dict[str, Any]] = []
     for _ in range(15):
         for command in generator.batch(40):
-            await client.send(command)
+            await client.send(command, key=str(generator.key_of(UUID(command["programId"]))))
             sent.append(command)
         await client.result(sent[-1]["commandId"], timeout=60)
     for command in sent:

@@ -23,6 +23,7 @@ from service.storage import history, programs
 from service.storage.migrations import default_directory, migrate
 from tests.integration.test_processor import TOPICS, command, outbox, process, record, results
 from tests.support.domain import Programs
+from tests.support.generator import CommandGenerator
 
 pytestmark = pytest.mark.integration
 
@@ -264,3 +265,24 @@ async def test_migration_0008_recovers_the_origins_of_copies_made_before_it(
         assert flags == {template: True, known: True, forgotten: False}
     finally:
         await connection.close()
+
+
+@pytest.mark.parametrize(("seed", "size"), [(7, 30), (20261125, 50)])
+async def test_a_random_stream_in_batches_answers_and_stores_as_predicted(
+    both: Both, pool: asyncpg.Pool, seed: int, size: int
+) -> None:
+    """Every command type, syncs and reverts among them, many to one transaction: a revert
+    reaches the versions earlier commands of its own batch made, a sync reads what they did to
+    its source."""
+    generator = CommandGenerator(seed=seed, programs=3, tenant_id="t")
+    commands = generator.batch(300)
+    for start in range(0, len(commands), size):
+        chunk = commands[start : start + size]
+        await process(both.processor, *(record(c, start + i) for i, c in enumerate(chunk)))
+    answered = results(await outbox(pool))
+    outcomes = {c["commandId"]: answered[c["commandId"]]["status"] for c in commands}
+    assert outcomes == generator.expected
+    assert {"program.sync", "program.revert"} <= generator.applied_types()
+    both.memory = generator.model
+    for program_id in generator.model.programs:
+        await both.assert_same(str(program_id))

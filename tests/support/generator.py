@@ -7,8 +7,11 @@ command's outcome is predicted as the service decides it. Commands of different 
 depend on each other, so the predictions hold whatever order the partitions interleave in.
 Raw streams (`messages`) add duplicates (a commandId sent again) and unreadable messages.
 
-A `program.copy` makes a program no later command is generated for (it travels on another key);
-a `program.delete` retires its program id for good, so the generator takes a fresh one in its
+A `program.copy` makes a program that later commands edit, sync with its source
+(`program.sync`, dry or real) and revert like any other (v1.3): a copy's commands travel on its
+family's key (`key_of`: its first source's id), so that a sync reads its source in the order the
+commands were made, whatever the partitions. `program.revert` goes back to any kept version. A
+`program.delete` retires its program id for good, so the generator takes a fresh one in its
 place. Exercises come from a small catalog, so maxes, `of` loads and alternatives meet them.
 
 (v1.3) Programs are put on the calendar and sessions moved (some into a week the program does
@@ -68,6 +71,14 @@ V13_FEATURES = frozenset(
         "warmupSets",
         "scheduledDate",
         "scheduledDate rescheduled",
+        # Templates that stay in sync, and undo (the second half).
+        "program.sync dryRun",
+        "program.sync fromWeek",
+        "program.sync override",
+        "sync synced",
+        "sync new",
+        "sync custom",
+        "revert over a sync",
     }
 )
 """The v1.3 fields and values a long run draws besides the command types (`features_of`)."""
@@ -93,6 +104,11 @@ class CommandGenerator:
         self.catalog = [self._new() for _ in range(6)]
         self.commands: list[Document] = []
         self.expected: dict[str, str] = {}  # commandId -> applied | rejected
+        self.keys: dict[UUID, UUID] = {}  # a copy -> the id of its family's first program
+        self.copies_kept = max(2, programs // 2)  # copies that take commands, at most
+        self.sync_states: set[str] = set()  # what the real syncs applied found
+        self.reverted_syncs = 0  # reverts that went back over a sync
+        self.sync_versions: dict[UUID, list[int]] = {}  # the versions real syncs made
         self._edits: list[tuple[float, Callable[[Program, Exercise], Body | None]]] = [
             (2, self._exercise_remove),
             (6, self._exercise_move_to_group),
@@ -129,6 +145,8 @@ class CommandGenerator:
             (2, self._program_schedule),
             (3, self._session_update),
             (3, self._session_reschedule),
+            (8, self._program_sync),
+            (1.5, self._program_revert),
         ]
 
     # --- what the tests take
@@ -145,13 +163,38 @@ class CommandGenerator:
             "programId": str(program_id),
             **body,
         }
+        syncs_before = self._syncs_in_reach(program_id, command)
         result = self.model.request(command)
         self.commands.append(command)
         self.expected[command["commandId"]] = result["status"]
-        if body["type"] == "program.delete" and result["status"] == "applied":
+        if result["status"] == "applied":
+            self._follow(program_id, body, result, syncs_before)
+        return command
+
+    def key_of(self, program_id: UUID) -> UUID:
+        """The key a program's commands travel on: its own id, or its family's for a copy."""
+        return self.keys.get(program_id, program_id)
+
+    def _follow(self, program_id: UUID, body: Body, result: Document, syncs_before: bool) -> None:
+        kind = body["type"]
+        if kind == "program.delete":
             # Its id is never used again: later commands go to a new program in its place.
             self.program_ids[self.program_ids.index(program_id)] = self._uuid()
-        return command
+        elif kind == "program.copy" and len(self.keys) < self.copies_kept:
+            copy = UUID(body["newProgramId"])
+            self.keys[copy] = self.key_of(program_id)
+            self.program_ids.append(copy)
+        elif kind == "program.sync" and not body.get("dryRun"):
+            self.sync_states |= {s["state"] for s in result["sync"]["sessions"]}
+            self.sync_versions.setdefault(program_id, []).append(result["programVersion"])
+        elif kind == "program.revert" and syncs_before:
+            self.reverted_syncs += 1
+
+    def _syncs_in_reach(self, program_id: UUID, command: Document) -> bool:
+        """Whether `command` is a revert that goes back over a version a real sync made."""
+        return command["type"] == "program.revert" and any(
+            version > command["toVersion"] for version in self.sync_versions.get(program_id, ())
+        )
 
     def batch(self, count: int) -> list[Document]:
         return [self.next() for _ in range(count)]
@@ -172,7 +215,8 @@ class CommandGenerator:
             else:
                 command = self.next()
                 value = json.dumps(command).encode()
-                messages.append((command["programId"].encode(), value))
+                key = str(self.key_of(UUID(command["programId"])))
+                messages.append((key.encode(), value))
         return messages
 
     def applied(self) -> Iterator[Document]:
@@ -185,6 +229,9 @@ class CommandGenerator:
         """The v1.3 fields (`V13_FEATURES`) of the commands applied and of what the programs
         hold now."""
         drawn = {feature for command in self.applied() for feature in features_of(command)}
+        drawn |= {f"sync {state}" for state in self.sync_states}
+        if self.reverted_syncs:
+            drawn.add("revert over a sync")
         return drawn | self.derived_features()
 
     def derived_features(self) -> set[str]:
@@ -225,6 +272,10 @@ class CommandGenerator:
             if rng.random() < 0.4:
                 return {"type": "program.import", "program": self._snapshot()}
             return {"type": "program.create", "name": "Block", "weeks": self.weeks}
+        if self.sync_versions.get(program_id) and rng.random() < 0.08:
+            undo = self._program_revert(program, None)  # often: the undo of the latest sync
+            if undo is not None:
+                return undo
         sessions = program.sessions
         exercises = [(s, g, e) for s in sessions for g in s.groups for e in g.exercises]
         roll = rng.random()
@@ -612,6 +663,40 @@ class CommandGenerator:
             body["athlete"] = None
         return body
 
+    def _program_sync(self, program: Program, at: Exercise) -> Body | None:
+        """A sync of a copy with its source (dry one time in three); rarely one of a program
+        that is not a copy (`invariant_violated`, predicted)."""
+        rng = self.rng
+        if program.source is None:
+            return {"type": "program.sync"} if rng.random() < 0.05 else None
+        body: Body = {"type": "program.sync"}
+        if rng.random() < 0.33:
+            body["dryRun"] = True
+        source = self.model.programs.get(program.source.program_id)
+        if source is not None and rng.random() < 0.3:
+            body["fromWeek"] = rng.randrange(source.weeks)
+        if source is not None and source.sessions and rng.random() < 0.3:
+            chosen = rng.sample(source.sessions, rng.randint(1, len(source.sessions)))
+            body["override"] = [str(session.id) for session in chosen]
+        elif source is not None and rng.random() < 0.6:
+            # Take back sessions the copy removed (they come back as `new`).
+            removed = [s.id for s in source.sessions if s.id in program.removed_origins]
+            if removed:
+                body["override"] = [str(session_id) for session_id in removed]
+        return body
+
+    def _program_revert(self, program: Program, at: Exercise | None) -> Body | None:
+        """Back to one of the last versions (a few past the reach: `invariant_violated`)."""
+        if program.version < 2:
+            return None
+        oldest = max(1, program.version - 100 - self.rng.choice([0, 0, 0, 0, 1]))
+        newest = program.version - 1
+        to_version = self.rng.choice([newest, self.rng.randint(oldest, newest)])
+        synced = [v - 1 for v in self.sync_versions.get(program.id, ()) if v - 1 >= oldest]
+        if synced and self.rng.random() < 0.6:
+            to_version = synced[-1]  # the undo of the latest sync
+        return {"type": "program.revert", "toVersion": to_version}
+
     def _program_delete(self, program: Program, at: Exercise) -> Body:
         return {"type": "program.delete"}
 
@@ -760,6 +845,7 @@ def features_of(command: Body) -> Iterator[str]:
 
 
 _V13_FIELDS: dict[str, tuple[str, ...]] = {
+    "program.sync": ("dryRun", "fromWeek", "override"),
     "program.schedule": ("startDate",),
     "session.add": ("dayOffset",),
     "session.update": ("name", "dayOffset"),
