@@ -1,5 +1,10 @@
 """Model-based test: random sequences of every command through the domain core.
 
+(v1.3) One time in four the program is a copy of a template that the run changes too, and
+syncs the copy with it (dry or real, from any week, overriding any sessions); reverts go back
+to any kept version. After each revert the program's content is exactly what it was at that
+version.
+
 After each step: orders are contiguous, no group is empty, every exercise has a week-0
 prescription, limits hold, a rejected command changed nothing, and folding the events (latest
 per key, as a consumer of the compacted topics would) reproduces the program exactly, including
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from copy import deepcopy
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
@@ -22,9 +28,10 @@ from pydantic import TypeAdapter
 
 from contracts.commands import Command
 from contracts.events import GroupKind
-from service.domain.commands import Context, apply
+from service.domain.commands import Applied, Context, apply
 from service.domain.derived import date_of, loads_of
 from service.domain.errors import Rejection
+from service.domain.history import Undo
 from service.domain.loads import resolution_of
 from service.domain.model import Program, Session
 from service.messages import event_payload
@@ -138,6 +145,24 @@ class ProgramMachine(RuleBasedStateMachine):
         self.program_event: dict[str, Any] | None = None
         self.applied = self.rejected = 0
         self.applied_kinds: set[str] = set()
+        # v1.3: the template the program may be a copy of, the program's undos, and its content
+        # at each version (what a revert must bring back).
+        self.template: Program | None = None
+        self.history: dict[int, Undo] = {}
+        self.contents: dict[int, Any] = {}
+        self.dry_runs = 0
+
+    def context(self) -> Context:
+        return Context(
+            NOW,
+            self.ever.__contains__,
+            lambda program_id: self.template if program_id == self.template_id else None,
+            lambda program_id: self.history.values(),
+        )
+
+    @property
+    def template_id(self) -> UUID | None:
+        return None if self.template is None else self.template.id
 
     # --- driving
 
@@ -152,14 +177,27 @@ class ProgramMachine(RuleBasedStateMachine):
         command = COMMANDS.validate_json(json.dumps(document, default=str))
         before = self.fingerprint()
         try:
-            applied = apply(self.program, command, Context(NOW, self.ever.__contains__))
+            applied = apply(self.program, command, self.context())
         except Rejection:
             self.rejected += 1
             assert self.fingerprint() == before, f"{kind} was rejected but changed the program"
             return
         self.applied += 1
         self.applied_kinds.add(kind)
+        if applied.dry_run:
+            self.dry_runs += 1
+            assert applied.events == [] and self.fingerprint() == before, "a dry run changed"
+            return
+        self.follow(applied)
+        if kind == "program.revert":
+            assert self.contents[applied.program.version] == self.contents[fields["toVersion"]]
+
+    def follow(self, applied: Applied) -> None:
+        """Keep the program, its undo and content, and the latest event of each key."""
         self.program = applied.program
+        if applied.undo is not None:
+            self.history[applied.undo.version] = applied.undo
+        self.contents[self.program.version] = content(self.program)
         for event in applied.events:
             payload = event_payload(event)
             if payload["type"] == "prescription.updated":
@@ -206,14 +244,47 @@ class ProgramMachine(RuleBasedStateMachine):
             return data.draw(st.sampled_from(existing))
         return uuid.uuid4()
 
-    @initialize(data=st.data(), how=st.sampled_from(["create", "import", "import"]))
+    @initialize(data=st.data(), how=st.sampled_from(["create", "import", "import", "copy"]))
     def create(self, data: st.DataObject | None = None, how: str = "create") -> None:
         """An empty program, or (v1.3 fields and all) an imported one with exercises on the
-        calendar and an athlete: the rules then work on prescriptions from the first step.
-        Called bare, as the guard below does: an empty program."""
+        calendar and an athlete: the rules then work on prescriptions from the first step; or
+        a copy of such a program, its template (the sync rules then have work). Called bare, as
+        the guard below does: an empty program."""
         if how == "create" or data is None:
             self.send("program.create", name="Block", weeks=3)
             return
+        snapshot = self.drawn_snapshot(data)
+        if how == "import":
+            self.send("program.import", program=snapshot)
+            return
+        self.template = self.command_on_template("program.import", program=snapshot).program
+        copied = self.command_on_template("program.copy", newProgramId=self.program_id)
+        self.applied_kinds.add("program.copy")
+        self.follow(copied)
+
+    def command_on_template(self, kind: str, **fields: Any) -> Applied:
+        """A command on the template (or making it): applied, or raises its rejection."""
+        template_id = self.template_id or uuid.uuid4()
+        document = {
+            "commandId": str(uuid.uuid4()),
+            "type": kind,
+            "tenantId": TENANT,
+            "programId": str(template_id),
+            **fields,
+        }
+        command = COMMANDS.validate_json(json.dumps(document, default=str))
+        applied = apply(self.template, command, Context(NOW, self.ever.__contains__))
+        made = applied.program
+        if made.id == template_id:
+            self.template = made
+        for session in made.sessions:
+            self.ever.add(session.id)
+            for group in session.groups:
+                self.ever.add(group.id)
+                self.ever.update(exercise.id for exercise in group.exercises)
+        return applied
+
+    def drawn_snapshot(self, data: st.DataObject) -> dict[str, Any]:
         weeks = data.draw(st.integers(1, 4))
         sessions: list[dict[str, Any]] = []
         for _ in range(data.draw(st.integers(1, 3))):
@@ -231,14 +302,13 @@ class ProgramMachine(RuleBasedStateMachine):
                     "rescheduled": [{"week": w, "date": d} for w, d in sorted(moved.items())],
                 }
             )
-        snapshot = {
+        return {
             "name": "Imported",
             "weeks": weeks,
             "sessions": sessions,
             "startDate": data.draw(st.none() | date_strategy),
             "athlete": data.draw(st.none() | athlete_strategy),
         }
-        self.send("program.import", program=snapshot)
 
     def drawn_exercises(self, data: st.DataObject, weeks: int) -> list[dict[str, Any]]:
         exercises: list[dict[str, Any]] = []
@@ -646,6 +716,71 @@ class ProgramMachine(RuleBasedStateMachine):
                 operations.append({"type": kind, "athlete": data.draw(athlete_strategy)})
         self.send("batch", operations=operations)
 
+    # --- v1.3: the template changes, syncs and reverts
+
+    @rule(data=st.data(), kind=st.sampled_from(["series", "add", "remove", "exercise", "rename"]))
+    def template_changes(self, data: st.DataObject, kind: str) -> None:
+        template = self.template
+        if template is None:
+            return
+        sessions = [s.id for s in template.sessions]
+        exercises = [e.id for s in template.sessions for e in s.exercises()]
+        try:
+            if kind == "series" and exercises:
+                self.command_on_template(
+                    "series.replace",
+                    programExerciseId=data.draw(st.sampled_from(exercises)),
+                    week=data.draw(st.integers(0, template.weeks - 1)),
+                    series=data.draw(series_strategy),
+                )
+            elif kind == "add":
+                self.command_on_template("session.add", sessionId=uuid.uuid4(), name="New")
+            elif kind == "remove" and sessions:
+                self.command_on_template(
+                    "session.remove", sessionId=data.draw(st.sampled_from(sessions))
+                )
+            elif kind == "exercise" and sessions:
+                self.command_on_template(
+                    "exercise.add",
+                    sessionId=data.draw(st.sampled_from(sessions)),
+                    programExerciseId=uuid.uuid4(),
+                    exerciseId=data.draw(st.sampled_from(CATALOG)),
+                    name="Added",
+                    series=data.draw(series_strategy),
+                )
+            elif kind == "rename" and sessions:
+                self.command_on_template(
+                    "session.update", sessionId=data.draw(st.sampled_from(sessions)), name="Renamed"
+                )
+        except Rejection:
+            pass  # a limit of the template's: nothing to sync from this step
+
+    def sync(self, data: st.DataObject, *, dry_run: bool) -> None:
+        template = self.template
+        if template is None:
+            self.send("program.sync", dryRun=dry_run)  # not a copy: invariant_violated
+            return
+        sessions = [s.id for s in template.sessions]
+        override = data.draw(st.lists(st.sampled_from(sessions), unique=True)) if sessions else []
+        from_week = data.draw(st.integers(0, template.weeks - 1) | st.integers(0, 5))
+        self.send("program.sync", dryRun=dry_run, fromWeek=from_week, override=override)
+
+    @rule(data=st.data())
+    def program_sync(self, data: st.DataObject) -> None:
+        self.sync(data, dry_run=False)
+
+    @rule(data=st.data())
+    def program_sync_preview(self, data: st.DataObject) -> None:
+        self.sync(data, dry_run=True)
+
+    @rule(data=st.data())
+    def program_revert(self, data: st.DataObject) -> None:
+        assert self.program is not None
+        version = self.program.version
+        self.send(
+            "program.revert", toVersion=data.draw(st.integers(max(1, version - 101), version))
+        )
+
     # --- invariants
 
     @invariant()
@@ -776,6 +911,8 @@ class ProgramMachine(RuleBasedStateMachine):
                     }, f"prescription {exercise.id} week {week}: latest event is stale"
             event = self.session_events[str(session.id)]
             assert (event["dayOffset"], event["rescheduled"]) == calendar_of(session)
+            origin = None if session.origin is None else str(session.origin)
+            assert (event["sourceSessionId"], event["customised"]) == (origin, session.customised)
             assert {
                 e["programExerciseId"]: e["warmup"] for g in event["groups"] for e in g["exercises"]
             } == {
@@ -785,6 +922,26 @@ class ProgramMachine(RuleBasedStateMachine):
         assert self.program_event is not None
         start = program.start_date
         assert self.program_event["startDate"] == (None if start is None else start.isoformat())
+
+
+def content(program: Program) -> Any:
+    """What a revert brings back: everything but the athlete and the versions."""
+    return deepcopy(
+        (
+            program.name,
+            program.weeks,
+            program.week_labels,
+            program.start_date,
+            program.source,
+            program.removed_origins,
+            program.sessions,
+            {
+                p.id: (p.program_exercise_id, p.week, p.series)
+                for by_week in program.prescriptions.values()
+                for p in by_week.values()
+            },
+        )
+    )
 
 
 def calendar_of(session: Session) -> tuple[int | None, list[dict[str, Any]]]:
