@@ -37,21 +37,25 @@ async def database_state(pool: asyncpg.Pool) -> dict[str, Any]:
         "programs": [
             tuple(r)
             for r in await pool.fetch(
-                """SELECT id, tenant_id, name, weeks, version, athlete::text, start_date
+                """SELECT id, tenant_id, name, weeks, version, athlete::text, start_date,
+                          source_program_id, source_program_version, removed_origins::text,
+                          origins_known
                    FROM programs ORDER BY id"""
             )
         ],
         "sessions": [
             tuple(r)
             for r in await pool.fetch(
-                """SELECT id, program_id, name, order_index, day_offset, rescheduled::text
+                """SELECT id, program_id, name, order_index, day_offset, rescheduled::text,
+                          origin_id, customised
                    FROM sessions ORDER BY id"""
             )
         ],
         "groups": [
             tuple(r)
             for r in await pool.fetch(
-                """SELECT id, session_id, order_index, rounds, rest_between_rounds_seconds, notes
+                """SELECT id, session_id, order_index, rounds, rest_between_rounds_seconds, notes,
+                          origin_id
                    FROM exercise_groups ORDER BY id"""
             )
         ],
@@ -59,7 +63,7 @@ async def database_state(pool: asyncpg.Pool) -> dict[str, Any]:
             tuple(r)
             for r in await pool.fetch(
                 """SELECT id, session_id, group_id, order_within_group, exercise_id, name,
-                          warmup::text
+                          warmup::text, origin_id
                    FROM program_exercises ORDER BY id"""
             )
         ],
@@ -73,7 +77,16 @@ async def database_state(pool: asyncpg.Pool) -> dict[str, Any]:
         "inbox": [
             tuple(r)
             for r in await pool.fetch(
-                "SELECT command_id, status, program_version FROM inbox ORDER BY command_id"
+                "SELECT command_id, status, program_version, sync::text FROM inbox"
+                " ORDER BY command_id"
+            )
+        ],
+        # v1.3: each program's kept versions, exactly once each
+        "history": [
+            tuple(r)
+            for r in await pool.fetch(
+                "SELECT program_id, version, undo::text FROM program_history"
+                " ORDER BY program_id, version"
             )
         ],
     }
