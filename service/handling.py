@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -41,7 +41,7 @@ from service.domain.commands import Applied, Context, apply, ids_created_by, rea
 from service.domain.errors import PrescriptionsNotLoaded, Rejection
 from service.domain.events import Event
 from service.domain.history import Undo
-from service.domain.model import Program, Session
+from service.domain.model import Program
 from service.messages import Messages, Record
 from service.retry import until_available
 from service.storage import history, inbox, outbox, programs
@@ -467,7 +467,7 @@ class _Batch:
             for undo in undos
             for session in undo.sessions.values()
             if session is not None
-            for entity_id in _entity_ids(session)
+            for entity_id in session.entity_ids()
         }
         self.taken |= await programs.held_elsewhere(self.connection, held, program.id)
 
@@ -555,13 +555,6 @@ async def _load_reads(
             exercises |= reads.exercises - program.loaded
     if exercises or whole:
         await programs.load_prescriptions(connection, loaded, exercises, whole)
-
-
-def _entity_ids(session: Session) -> Iterator[UUID]:
-    yield session.id
-    for group in session.groups:
-        yield group.id
-        yield from (exercise.id for exercise in group.exercises)
 
 
 def _rejected(command: Parsed | Refused, error: CommandError) -> InboxEntry:

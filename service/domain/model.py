@@ -118,6 +118,13 @@ class Session:
         for group in self.groups:
             yield from group.exercises
 
+    def entity_ids(self) -> Iterator[UUID]:
+        """Its id, and those of its groups and program exercises."""
+        yield self.id
+        for group in self.groups:
+            yield group.id
+            yield from (exercise.id for exercise in group.exercises)
+
 
 @dataclass(frozen=True, slots=True)
 class Prescription:

@@ -51,7 +51,7 @@ class Sync:
     sessions: list[SessionSync]
 
 
-E = TypeVar("E", ExerciseGroup, ProgramExercise)
+E = TypeVar("E", Session, ExerciseGroup, ProgramExercise)
 
 By = dict[UUID, dict[int, Prescription]]
 """Prescriptions by program exercise, then week."""
@@ -157,14 +157,6 @@ def _program(
     )
 
 
-def _first_by_origin(sessions: list[Session]) -> dict[UUID, Session]:
-    found: dict[UUID, Session] = {}
-    for session in sessions:
-        if session.origin is not None:
-            found.setdefault(session.origin, session)
-    return found
-
-
 def _place(sessions: list[Session], earlier: list[Session]) -> int:
     """Where a new session goes: right after the copy's session whose origin is the nearest
     earlier source session that has one, else first."""
@@ -201,8 +193,8 @@ class _Taking:
     def content(self, counterpart: Session, original: Session) -> Session | None:
         """`counterpart` with the source's content, or None when that changes nothing (the
         prescriptions are then left as they were)."""
-        groups = _first_by_origin_of(counterpart.groups)
-        exercises = _first_by_origin_of(list(counterpart.exercises()))
+        groups = _first_by_origin(counterpart.groups)
+        exercises = _first_by_origin(list(counterpart.exercises()))
         before = {e.id: self.prescriptions.get(e.id, {}) for e in counterpart.exercises()}
         taken = replace(
             counterpart,
@@ -270,7 +262,8 @@ class _Taking:
         self.prescriptions[exercise_id] = dict(sorted(result.items()))
 
 
-def _first_by_origin_of(entities: list[E]) -> dict[UUID, E]:
+def _first_by_origin(entities: list[E]) -> dict[UUID, E]:
+    """Each origin's first entity (in the given order): its counterpart in a sync."""
     found: dict[UUID, E] = {}
     for entity in entities:
         if entity.origin is not None:

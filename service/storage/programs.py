@@ -352,10 +352,7 @@ def stored_ids(programs: dict[UUID, Program]) -> set[UUID]:
     found: set[UUID] = set(programs)
     for program in programs.values():
         for session in program.sessions:
-            found.add(session.id)
-            for group in session.groups:
-                found.add(group.id)
-                found.update(exercise.id for exercise in group.exercises)
+            found.update(session.entity_ids())
     return found
 
 

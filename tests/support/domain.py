@@ -37,6 +37,27 @@ def ids_of(program: Program) -> set[UUID]:
     return ids
 
 
+def content(program: Program) -> Any:
+    """(v1.3) What `program.revert` brings back: everything but the athlete and the versions
+    (of the program and of its prescriptions). A deep copy: the program goes on changing."""
+    return copy.deepcopy(
+        (
+            program.name,
+            program.weeks,
+            program.week_labels,
+            program.start_date,
+            program.source,
+            program.removed_origins,
+            program.sessions,
+            {
+                p.id: (p.program_exercise_id, p.week, p.series)
+                for by_week in program.prescriptions.values()
+                for p in by_week.values()
+            },
+        )
+    )
+
+
 class Programs:
     """Programs in memory, changed by commands as the service changes its database."""
 

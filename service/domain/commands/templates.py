@@ -133,15 +133,10 @@ def program_revert(program: Program, body: c.ProgramRevertBody, step: Step) -> N
 
 def _brought_back(now: Program, then: Program) -> list[UUID]:
     """The session, group and program exercise ids `then` holds and `now` does not."""
-    held = _entity_ids(now)
-    return [entity_id for entity_id in _entity_ids(then) if entity_id not in held]
-
-
-def _entity_ids(program: Program) -> list[UUID]:
-    found: list[UUID] = []
-    for session in program.sessions:
-        found.append(session.id)
-        for group in session.groups:
-            found.append(group.id)
-            found.extend(exercise.id for exercise in group.exercises)
-    return found
+    held = {entity_id for session in now.sessions for entity_id in session.entity_ids()}
+    return [
+        entity_id
+        for session in then.sessions
+        for entity_id in session.entity_ids()
+        if entity_id not in held
+    ]

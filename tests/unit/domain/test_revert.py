@@ -5,7 +5,6 @@ reach, an id another program holds now, prescription versions, and the kept vers
 from __future__ import annotations
 
 import json
-from copy import deepcopy
 from typing import Any
 from uuid import UUID
 
@@ -15,33 +14,11 @@ from pydantic import TypeAdapter
 from contracts.commands import Command
 from service.domain.commands import Applied
 from service.domain.events import PrescriptionEvent, SessionEvent
-from service.domain.model import Program
-from tests.support.domain import Programs
+from tests.support.domain import Programs, content
 from tests.support.programs import new_id
 from tests.unit.domain.test_sync import copied, copy_of, sets, template
 
 COMMANDS: TypeAdapter[Any] = TypeAdapter(Command)
-
-
-def content(program: Program) -> tuple[Any, ...]:
-    """What a revert restores: everything but the athlete, the version and prescription
-    versions. A deep copy: the program goes on changing."""
-    return deepcopy(
-        (
-            program.name,
-            program.weeks,
-            program.week_labels,
-            program.start_date,
-            program.source,
-            program.removed_origins,
-            program.sessions,
-            {
-                p.id: (p.program_exercise_id, p.week, p.series)
-                for by_week in program.prescriptions.values()
-                for p in by_week.values()
-            },
-        )
-    )
 
 
 def run(programs: Programs, kind: str, program_id: str, **fields: Any) -> Applied:

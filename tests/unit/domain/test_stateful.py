@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from copy import deepcopy
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
@@ -35,6 +34,7 @@ from service.domain.history import Undo
 from service.domain.loads import resolution_of
 from service.domain.model import Program, Session
 from service.messages import event_payload
+from tests.support.domain import content
 from tests.support.programs import load_on_the_wire
 
 COMMANDS: TypeAdapter[Any] = TypeAdapter(Command)
@@ -922,26 +922,6 @@ class ProgramMachine(RuleBasedStateMachine):
         assert self.program_event is not None
         start = program.start_date
         assert self.program_event["startDate"] == (None if start is None else start.isoformat())
-
-
-def content(program: Program) -> Any:
-    """What a revert brings back: everything but the athlete and the versions."""
-    return deepcopy(
-        (
-            program.name,
-            program.weeks,
-            program.week_labels,
-            program.start_date,
-            program.source,
-            program.removed_origins,
-            program.sessions,
-            {
-                p.id: (p.program_exercise_id, p.week, p.series)
-                for by_week in program.prescriptions.values()
-                for p in by_week.values()
-            },
-        )
-    )
 
 
 def calendar_of(session: Session) -> tuple[int | None, list[dict[str, Any]]]:
