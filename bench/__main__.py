@@ -148,8 +148,17 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 result["floor"] = floor_of(hop, commit_ms)
                 report["open_loop"].append(result)
             if kept is not None:
-                if args.rates:
-                    await kept.snapshot("open loops")
+                if args.instances or args.rates:
+                    await kept.snapshot(
+                        ", ".join(
+                            name
+                            for name, ran in (
+                                ("instances", args.instances),
+                                ("open loops", args.rates),
+                            )
+                            if ran
+                        )
+                    )
                 # Before a later import: its programs are creations, which keep no versions.
                 report["templates"] = await templates(
                     bootstrap, Topics(prefix), service, kept, args.templates, args.seed

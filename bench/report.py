@@ -127,24 +127,31 @@ def templates_table(report: dict[str, Any]) -> list[str]:
     lines = [
         f"templates (v1.3): a template of {shape['sessions']} sessions, {shape['exercises']}"
         f" exercises, {shape['weeks']} weeks ({shape['prescriptions']} prescriptions),"
-        f" {t['copies']} copies",
+        f" {t['copies']} copies; service CPU counted until what a round sent is published",
+        f"  (cpu ms/cmd as for the closed loops; net: less the idle service's"
+        f" {t['idle_cpu_percent']} % of a core over the same time; x copy of the net figure)",
         f"  {'command':<15} {'commands':>9} {'applied':>8} {'cmd/s':>8} {'cpu ms/cmd':>11}"
-        f" {'x copy':>7} {'versions':>9} {'B/version':>10}",
+        f" {'net':>8} {'x copy':>7} {'at result':>10} {'versions':>9} {'B/version':>10}",
     ]
-    copy_ms = next(
-        (r["service_cpu_ms_per_command"] for r in t["rounds"] if r["command"] == "program.copy"),
-        None,
-    )
+    net = "service_cpu_ms_per_command_net_of_idle"
+    copy_ms = next((r[net] for r in t["rounds"] if r["command"] == "program.copy"), None)
     for r in t["rounds"]:
         grown = r.get("history") or {}
-        versus = ratio(r["service_cpu_ms_per_command"], copy_ms)
+        versus = ratio(r[net], copy_ms)
         lines.append(
             f"  {r['command']:<15} {r['commands']:>9} {r['applied']:>8}"
             f" {r['commands_per_second']:>8} {r['service_cpu_ms_per_command']:>11}"
-            f" {versus if versus is not None else '-':>7}"
+            f" {r[net]:>8} {versus if versus is not None else '-':>7}"
+            f" {r['service_cpu_ms_per_command_at_last_result']:>10}"
             f" {grown.get('versions_added', '-'):>9}"
             f" {grown.get('bytes_per_added_version') or '-':>10}"
         )
+        rss, peak = r["service_rss_mb"], r["service_peak_rss_mb"]
+        lines.append(
+            f"    service RSS {rss[0]} -> {rss[1]} MB, peak so far {peak[0]} -> {peak[1]} MB"
+        )
+        if r.get("settled_after_last_result_seconds") is None:
+            lines.append("    the service was still busy 60 s after the last result")
         if "first_rejection" in r:
             lines.append(f"    {r['rejected']} rejected, first: {r['first_rejection']}")
         if "sync_reports" in r:
@@ -152,6 +159,10 @@ def templates_table(report: dict[str, Any]) -> list[str]:
                 "    sync reports: "
                 + "; ".join(f"{n} x ({states})" for states, n in r["sync_reports"].items())
             )
+    lines.append(
+        f"  gross ratios (cpu ms/cmd): sync {t.get('sync_vs_copy_gross')} x copy,"
+        f" revert {t.get('revert_vs_copy_gross')} x copy"
+    )
     checks = t["checks"]
     if checks:
         lines.append(
@@ -160,7 +171,7 @@ def templates_table(report: dict[str, Any]) -> list[str]:
         )
     lines.append(
         f"  one program as stored: template {shape['row_bytes']:,} B,"
-        f" a copy {t.get('copy_row_bytes', 0):,} B (the rows, without indexes)"
+        f" a copy {t.get('copy_row_bytes', 0):,} B (its rows, without indexes)"
     )
     return lines
 
@@ -187,6 +198,21 @@ def history_table(report: dict[str, Any]) -> list[str]:
                 f"{name} {found['bytes'] / 2**20:.1f} MB ({found['rows']:,} rows)"
                 for name, found in tables.items()
             )
+        )
+        lines.append(
+            "  of which heap / TOAST / indexes, and the rows' own bytes (MB): "
+            + ", ".join(
+                f"{name} {found['heap'] / 2**20:.1f} / {found['toast'] / 2**20:.1f} /"
+                f" {found['indexes'] / 2**20:.1f}, {found['row_bytes'] / 2**20:.1f}"
+                for name, found in tables.items()
+            )
+        )
+    kept_table = tables.get("program_history", {})
+    if "n_tup_ins" in kept_table:
+        lines.append(
+            f"  program_history rows: {kept_table['n_tup_ins']:,} inserted,"
+            f" {kept_table['n_tup_del']:,} pruned (past 100 versions),"
+            f" {kept_table['n_dead_tup']:,} dead and not vacuumed yet (in its heap)"
         )
     if kept.get("history_vs_program_tables") is not None:
         lines.append(

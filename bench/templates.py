@@ -233,24 +233,39 @@ def _rejections(driver: ResultsDriver, ids: list[str]) -> list[dict[str, Any]]:
     ]
 
 
-async def quiet(
-    service: SampledService, interval: float = 0.5, share: float = 0.05, timeout: float = 30
+IDLE_MARGIN = 0.03
+"""A round is over when the service is back within this share of a core of its idle rate."""
+
+
+async def idle_rate(service: SampledService, seconds: float = 2.0, slices: int = 4) -> float:
+    """The service's CPU rate (cores) when nothing is sent: the least of `slices` slices, so
+    that the tail of earlier work does not count. Idle, it still polls its consumer, its relay
+    and the database; a round's CPU is counted net of this too."""
+    rates = []
+    for _ in range(slices):
+        before, started = service.cpu_seconds(), time.monotonic()
+        await asyncio.sleep(seconds / slices)
+        rates.append((service.cpu_seconds() - before) / (time.monotonic() - started))
+    return min(rates)
+
+
+async def settle(
+    service: SampledService,
+    kept: KeptVersions,
+    idle: float,
+    interval: float = 0.5,
+    timeout: float = 60,
 ) -> float | None:
-    """Until the service used less than `share` of a core over `interval`: what a round sent is
-    published (events leave after their result), so its CPU is counted in its own round. The
-    seconds it took, None when the service was still busy after `timeout`."""
+    """Until the outbox holds nothing unsent and the service is back to its idle rate: what a
+    round sent is published (events leave after their result), so its CPU is counted in its
+    own round. The seconds it took, None when it was still busy after `timeout`."""
     started = time.monotonic()
-    last = service.cpu_seconds()
-    trace = []
     while time.monotonic() < started + timeout:
+        before, at = service.cpu_seconds(), time.monotonic()
         await asyncio.sleep(interval)
-        now = service.cpu_seconds()
-        trace.append(round(now - last, 3))
-        if now - last < share * interval:
-            tqdm.write(f"quiet after {trace}")
-            return round(time.monotonic() - started, 1)
-        last = now
-    tqdm.write(f"not quiet: {trace}")
+        rate = (service.cpu_seconds() - before) / (time.monotonic() - at)
+        if rate <= idle + IDLE_MARGIN and await kept.unsent() == 0:
+            return round(time.monotonic() - started, 2)
     return None
 
 
@@ -268,6 +283,12 @@ class KeptVersions:
 
     async def close(self) -> None:
         await self.connection.close()
+
+    async def unsent(self) -> int:
+        """Outbox rows not published yet (events, results)."""
+        return int(
+            await self.connection.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+        )
 
     async def size(self) -> tuple[int, int] | None:
         """(versions, bytes), None when the service keeps no history (an older checkout)."""
@@ -304,23 +325,45 @@ class KeptVersions:
         return snapshot
 
     async def tables(self) -> dict[str, Any]:
-        """pg_total_relation_size (heap, TOAST and indexes) and rows of the program's tables and of
-        the history, and the history's share of them all."""
+        """pg_total_relation_size of the program's tables and of the history (and its parts: heap,
+        TOAST with the free space and visibility maps, indexes), their rows and the rows' own bytes
+        (pg_column_size), and the history's size against the program tables'."""
         names = [*PROGRAM_TABLES, HISTORY_TABLE]
         sizes = {
-            row["name"]: row["size"]
+            row["name"]: row
             for row in await self.connection.fetch(
-                "SELECT name, pg_total_relation_size(to_regclass(name)) AS size"
-                " FROM unnest($1::text[]) AS name",
+                "SELECT name, pg_total_relation_size(r) AS size, pg_relation_size(r) AS heap,"
+                " pg_table_size(r) - pg_relation_size(r) AS toast, pg_indexes_size(r) AS indexes"
+                " FROM unnest($1::text[]) AS name, to_regclass(name) AS r",
                 names,
             )
         }
         tables: dict[str, Any] = {}
         for name in names:
-            if sizes.get(name) is None:
+            found = sizes.get(name)
+            if found is None or found["size"] is None:
                 continue
-            rows = await self.connection.fetchval(f"SELECT count(*) FROM {name}")
-            tables[name] = {"bytes": sizes[name], "rows": rows}
+            counted = await self.connection.fetchrow(
+                f"SELECT count(*) AS rows, coalesce(sum(pg_column_size(t.*)), 0) AS row_bytes"
+                f" FROM {name} t"
+            )
+            assert counted is not None
+            # Rows ever inserted (also by transactions rolled back) and dead rows not vacuumed
+            # yet: what the heap holds beyond the live rows (the statistics lag by a second).
+            activity = await self.connection.fetchrow(
+                "SELECT n_tup_ins, n_tup_upd, n_tup_del, n_dead_tup FROM pg_stat_user_tables"
+                " WHERE relid = to_regclass($1)",
+                name,
+            )
+            tables[name] = {
+                "bytes": found["size"],
+                "heap": found["heap"],
+                "toast": found["toast"],
+                "indexes": found["indexes"],
+                "rows": counted["rows"],
+                "row_bytes": int(counted["row_bytes"]),
+                **({} if activity is None else dict(activity)),
+            }
         program = sum(tables[name]["bytes"] for name in PROGRAM_TABLES if name in tables)
         kept = tables.get(HISTORY_TABLE, {}).get("bytes")
         return {
@@ -378,19 +421,24 @@ async def measured_round(
     service: SampledService,
     driver: ResultsDriver,
     kept: KeptVersions,
+    idle: float,
     command: str,
     commands: list[Command],
 ) -> tuple[dict[str, Any], list[str]]:
-    """One round sent as fast as the service answers: the service's CPU per command (counted
-    until it is quiet again), the rate, and what the history grew by."""
-    await quiet(service)
-    cpu_before = service.cpu_seconds()
+    """One round sent as fast as the service answers: the service's CPU per command, counted
+    from the first send until what the round sent is published and the service is idle again
+    (also net of its idle rate over that time), the rate, and what the history grew by."""
+    await settle(service, kept, idle)
+    idle_now = await idle_rate(service, 1.0, 2)
+    rss_before, peak_before = service.rss(), service.peak_rss
+    cpu_before, wall_before = service.cpu_seconds(), time.monotonic()
     started = time.perf_counter()
     ids = await send_all(driver, commands, 120 + 5 * len(commands), f"templates: {command}")
     cpu_at_last_result = service.cpu_seconds() - cpu_before
     elapsed = max(driver.result_at[i] for i in ids) - started
-    await quiet(service)
+    settled = await settle(service, kept, idle)
     cpu = service.cpu_seconds() - cpu_before
+    window = time.monotonic() - wall_before
     count = len(ids)
     result: dict[str, Any] = {
         "command": command,
@@ -399,7 +447,16 @@ async def measured_round(
         "seconds": round(elapsed, 3),
         "commands_per_second": round(count / elapsed, 1),
         "service_cpu_ms_per_command": round(cpu * 1000 / count, 3),
+        "service_cpu_ms_per_command_net_of_idle": round(
+            max(0.0, cpu - idle_now * window) * 1000 / count, 3
+        ),
         "service_cpu_ms_per_command_at_last_result": round(cpu_at_last_result * 1000 / count, 3),
+        "idle_cpu_percent": round(idle_now * 100, 1),
+        "counted_seconds": round(window, 2),
+        "settled_after_last_result_seconds": settled,
+        # The service's RSS before and after the round, and its peak so far (sampled every 0.2 s)
+        "service_rss_mb": [round(rss_before / 2**20, 1), round(service.rss() / 2**20, 1)],
+        "service_peak_rss_mb": [round(peak_before / 2**20, 1), round(service.peak_rss / 2**20, 1)],
     }
     rejected = _rejections(driver, ids)
     if rejected:
@@ -437,6 +494,7 @@ async def _templates(
     count: int,
     rng: random.Random,
 ) -> dict[str, Any]:
+    idle = await idle_rate(service)
     template = Template(str(uuid.uuid4()))
     making = template_commands(rng, template)
     ids = await send_all(driver, making, 300, "templates: seeding the template")
@@ -479,7 +537,7 @@ async def _templates(
         )
         for n, copy in enumerate(copies)
     ]
-    copied, _ = await measured_round(service, driver, kept, "program.copy", copying)
+    copied, _ = await measured_round(service, driver, kept, idle, "program.copy", copying)
     report["rounds"].append(copied)
     report["copy_row_bytes"] = await kept.program_bytes(copies[0])
 
@@ -494,7 +552,7 @@ async def _templates(
 
     # 2. The syncs.
     syncing: list[Command] = [("program.sync", copy, {}) for copy in copies]
-    synced, sync_ids = await measured_round(service, driver, kept, "program.sync", syncing)
+    synced, sync_ids = await measured_round(service, driver, kept, idle, "program.sync", syncing)
     reports = Counter(_states(driver.results[i]) for i in sync_ids)
     synced["sync_reports"] = dict(reports)
     report["rounds"].append(synced)
@@ -511,7 +569,7 @@ async def _templates(
     ]
     if reverting:
         reverted, revert_ids = await measured_round(
-            service, driver, kept, "program.revert", reverting
+            service, driver, kept, idle, "program.revert", reverting
         )
         report["rounds"].append(reverted)
         after_revert = await kept.content(copies[0])
@@ -522,12 +580,20 @@ async def _templates(
             "sync_changed_the_copy": after_sync != before_sync,
             "revert_restored_the_copy": after_revert == before_sync,
             "versions_after_revert": sorted(
-                {driver.results[i].get("programVersion") for i in revert_ids}
+                {int(driver.results[i].get("programVersion") or 0) for i in revert_ids}
             ),
         }
-    by = {r["command"]: r["service_cpu_ms_per_command"] for r in report["rounds"]}
-    copy_ms = by.get("program.copy")
-    for command, name in (("program.sync", "sync_vs_copy"), ("program.revert", "revert_vs_copy")):
-        ms = by.get(command)
-        report[name] = round(ms / copy_ms, 2) if ms is not None and copy_ms else None
+    report["idle_cpu_percent"] = round(idle * 100, 1)
+    for suffix, figure in (
+        ("", "service_cpu_ms_per_command_net_of_idle"),
+        ("_gross", "service_cpu_ms_per_command"),
+    ):
+        by = {r["command"]: r[figure] for r in report["rounds"]}
+        copy_ms = by.get("program.copy")
+        for command, name in (
+            ("program.sync", "sync_vs_copy"),
+            ("program.revert", "revert_vs_copy"),
+        ):
+            ms = by.get(command)
+            report[name + suffix] = round(ms / copy_ms, 2) if ms is not None and copy_ms else None
     return report
