@@ -37,7 +37,14 @@ from contracts.commands import REVERTIBLE_VERSIONS
 from contracts.parsing import DeadLetter, Parsed, ParseOutcome, Refused, parse_command
 from contracts.results import CommandError, ErrorCode, ErrorDetail
 from service.after_commit import AfterCommit, Publisher
-from service.domain.commands import Applied, Context, apply, ids_created_by, reads_of
+from service.domain.commands import (
+    Applied,
+    Context,
+    apply,
+    ids_created_by,
+    reads_of,
+    reads_others,
+)
 from service.domain.errors import PrescriptionsNotLoaded, Rejection
 from service.domain.events import Event
 from service.domain.history import Undo
@@ -435,7 +442,7 @@ class _Batch:
         held that other programs hold now (a revert cannot bring those back)."""
         for command in commands:
             program = self.loaded.get(command.program_id)
-            if program is None:
+            if program is None or not reads_others(command):
                 continue
             reads = reads_of(program, command)
             if reads.source and program.source is not None:

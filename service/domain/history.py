@@ -46,10 +46,11 @@ class ProgramFields:
 
 @dataclass(frozen=True, slots=True)
 class Undo:
-    """What leads from `version` back to `version - 1`."""
+    """What leads from `version` back to `version - 1`; `program` None: the command left the
+    program's own fields as they were (most edits: they announce no `program.updated`)."""
 
     version: int
-    program: ProgramFields
+    program: ProgramFields | None
     sessions: Mapping[UUID, Session | None]
     prescriptions: Mapping[UUID, Prescription | None]
 
@@ -70,7 +71,8 @@ def undo_of(before: Program, after: Program, changes: Changes) -> Undo:
         if prescription_id not in prescriptions:
             old = _by_id(before, prescription.program_exercise_id, prescription_id)
             prescriptions[prescription_id] = old
-    return Undo(after.version, ProgramFields.of(before), sessions, prescriptions)
+    fields = ProgramFields.of(before) if changes.program_row else None
+    return Undo(after.version, fields, sessions, prescriptions)
 
 
 def _by_id(program: Program, exercise_id: UUID, prescription_id: UUID) -> Prescription | None:
@@ -101,7 +103,7 @@ def state_at(current: Program, undos: Iterable[Undo], version: int) -> Program:
         undo = by_version.get(at)
         if undo is None:
             raise HistoryGap(at)
-        fields = undo.program
+        fields = undo.program or fields
         _lay_over(sessions, undo.sessions)
         _lay_over(prescriptions, undo.prescriptions)
     then = Program(

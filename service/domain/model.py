@@ -209,11 +209,23 @@ class Program:
     def view(self) -> Program:
         """This program as it is now, for a handler that changes it in place by replacing its
         sessions and prescriptions (never changing one): the lists and mappings are copied."""
-        return replace(
-            self,
-            sessions=list(self.sessions),
-            week_labels=dict(self.week_labels),
-            prescriptions={pe: dict(weeks) for pe, weeks in self.prescriptions.items()},
+        # Built directly: `dataclasses.replace` costs a series edit more than the edit itself.
+        return Program(
+            self.id,
+            self.tenant_id,
+            self.name,
+            self.weeks,
+            self.version,
+            list(self.sessions),
+            dict(self.week_labels),
+            self.source,
+            self.athlete,
+            self.start_date,
+            self.removed_origins,
+            self.origins_known,
+            self.deleted,
+            {pe: dict(weeks) for pe, weeks in self.prescriptions.items()},
+            self.loaded,
         )
 
     # --- lookups

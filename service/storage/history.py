@@ -84,24 +84,27 @@ async def size(connection: Connection) -> tuple[int, int]:
 
 
 def encode(undo: Undo) -> dict[str, Any]:
-    fields = undo.program
     return {
-        "p": {
-            "n": fields.name,
-            "w": fields.weeks,
-            "l": [list(label) for label in fields.week_labels],
-            "d": None if fields.start_date is None else fields.start_date.isoformat(),
-            "src": None
-            if fields.source is None
-            else [str(fields.source.program_id), fields.source.program_version],
-            "o": [str(session_id) for session_id in fields.session_ids],
-            "r": sorted(str(origin) for origin in fields.removed_origins),
-        },
+        "p": None if undo.program is None else _fields(undo.program),
         "s": {str(k): None if v is None else _session(v) for k, v in undo.sessions.items()},
         "x": {
             str(k): None if v is None else [str(v.program_exercise_id), v.week, v.version, v.series]
             for k, v in undo.prescriptions.items()
         },
+    }
+
+
+def _fields(fields: ProgramFields) -> dict[str, Any]:
+    return {
+        "n": fields.name,
+        "w": fields.weeks,
+        "l": [list(label) for label in fields.week_labels],
+        "d": None if fields.start_date is None else fields.start_date.isoformat(),
+        "src": None
+        if fields.source is None
+        else [str(fields.source.program_id), fields.source.program_version],
+        "o": [str(session_id) for session_id in fields.session_ids],
+        "r": sorted(str(origin) for origin in fields.removed_origins),
     }
 
 
@@ -154,25 +157,27 @@ def _uuid(value: str | None) -> UUID | None:
 
 
 def decode(version: int, data: Mapping[str, Any]) -> Undo:
-    program = data["p"]
-    source = program["src"]
-    fields = ProgramFields(
-        program["n"],
-        program["w"],
-        tuple((week, label) for week, label in program["l"]),
-        None if program["d"] is None else date.fromisoformat(program["d"]),
-        None if source is None else ProgramSource(UUID(source[0]), source[1]),
-        tuple(UUID(session_id) for session_id in program["o"]),
-        frozenset(UUID(origin) for origin in program["r"]),
-    )
     return Undo(
         version,
-        fields,
+        None if data["p"] is None else _fields_of(data["p"]),
         {UUID(k): None if v is None else _session_of(UUID(k), v) for k, v in data["s"].items()},
         {
             UUID(k): None if v is None else _prescription_of(UUID(k), v)
             for k, v in data["x"].items()
         },
+    )
+
+
+def _fields_of(data: Mapping[str, Any]) -> ProgramFields:
+    source = data["src"]
+    return ProgramFields(
+        data["n"],
+        data["w"],
+        tuple((week, label) for week, label in data["l"]),
+        None if data["d"] is None else date.fromisoformat(data["d"]),
+        None if source is None else ProgramSource(UUID(source[0]), source[1]),
+        tuple(UUID(session_id) for session_id in data["o"]),
+        frozenset(UUID(origin) for origin in data["r"]),
     )
 
 

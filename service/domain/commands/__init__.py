@@ -14,6 +14,20 @@ from service.domain.commands import (  # noqa: F401
     weeks,
 )
 from service.domain.commands.dispatch import Applied, apply
-from service.domain.commands.registry import Context, Reads, ids_created_by, reads_of
+from service.domain.commands.registry import (
+    Context,
+    Reads,
+    ids_created_by,
+    reads_of,
+    reads_others,
+)
 
-__all__ = ["Applied", "Context", "Reads", "apply", "ids_created_by", "reads_of"]
+__all__ = [
+    "Applied",
+    "Context",
+    "Reads",
+    "apply",
+    "ids_created_by",
+    "reads_of",
+    "reads_others",
+]

@@ -142,6 +142,7 @@ class Handler:
     creates_program: bool = False
     copies: bool = True
     versioned: bool = True
+    reads_others: bool = False  # v1.3: its reads may name another program or the history
 
 
 _HANDLERS: dict[type, Handler] = {}
@@ -163,6 +164,7 @@ def handles(
     creates_program: bool = False,
     copies: bool = True,
     versioned: bool = True,
+    reads_others: bool = False,
 ) -> Callable[[Callable[[Program, B, Step], None]], Callable[[Program, B, Step], None]]:
     """Register the decorated function as the handler of `body` (a contract body model)."""
 
@@ -172,7 +174,7 @@ def handles(
         if body in _HANDLERS:
             raise TypeError(f"{body.__name__} has two handlers")
         _HANDLERS[body] = Handler(
-            body, function, reads, creates, creates_program, copies, versioned
+            body, function, reads, creates, creates_program, copies, versioned, reads_others
         )
         return function
 
@@ -200,6 +202,12 @@ def reads_of(program: Program | None, command: object) -> Reads:
     if program is None:
         return NOTHING
     return handler_of(command).reads(program, command)
+
+
+def reads_others(command: object) -> bool:
+    """Whether `command` may read besides its own program (v1.3: a copy's source, the program's
+    history): asked before `reads_of`, which every command would otherwise pay for twice."""
+    return handler_of(command).reads_others
 
 
 def ids_created_by(command: object) -> list[tuple[str, UUID]]:

@@ -133,6 +133,8 @@ def customise(program: Program, session_id: UUID, changes: Changes) -> None:
     origin is customised from now on (a sync then keeps it), and announced when it becomes so.
     Call once the operation can no longer be rejected. The session is replaced, not changed in
     place: a series edit applies to the program itself, whose earlier state is kept (history)."""
+    if program.source is None:
+        return  # not a copy: no session has an origin
     for at, session in enumerate(program.sessions):
         if session.id == session_id:
             if session.origin is not None and not session.customised:
@@ -143,7 +145,8 @@ def customise(program: Program, session_id: UUID, changes: Changes) -> None:
 
 def customise_holding(program: Program, program_exercise_id: UUID, changes: Changes) -> None:
     """`customise` the session that holds this program exercise."""
-    customise(program, program.locate(program_exercise_id).session.id, changes)
+    if program.source is not None:
+        customise(program, program.locate(program_exercise_id).session.id, changes)
 
 
 def move_reschedulings(

@@ -27,7 +27,7 @@ def _sync_reads(program: Program, body: c.ProgramSyncBody) -> Reads:
     return _SYNC_READS
 
 
-@handles(c.ProgramSyncBody, reads=_sync_reads)
+@handles(c.ProgramSyncBody, reads=_sync_reads, reads_others=True)
 def program_sync(program: Program, body: c.ProgramSyncBody, step: Step) -> None:
     source = _source_of(program, body, step)
     result = synced(program, source, body.from_week, frozenset(body.override), step.ids)
@@ -96,7 +96,7 @@ def _revert_reads(program: Program, body: c.ProgramRevertBody) -> Reads:
     return _REVERT_READS
 
 
-@handles(c.ProgramRevertBody, reads=_revert_reads)
+@handles(c.ProgramRevertBody, reads=_revert_reads, reads_others=True)
 def program_revert(program: Program, body: c.ProgramRevertBody, step: Step) -> None:
     """Everything but the athlete as it was at `toVersion`, as a new version."""
     oldest = max(1, program.version - REVERTIBLE_VERSIONS)
