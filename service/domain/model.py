@@ -7,7 +7,7 @@ is what is stored in JSONB and published, so nothing is converted twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -66,6 +66,26 @@ class GroupSettings:
     def of(cls, given: GroupSettingsInput) -> GroupSettings:
         """The settings a snapshot gives (an absent format is `rounds`)."""
         return cls().updated(given)
+
+    def values(self) -> tuple[Any, ...]:
+        """The settings in their stored order, the format as its wire value."""
+        return (
+            self.rounds,
+            self.rest_between_rounds_seconds,
+            self.notes,
+            self.format.value,
+            self.time_cap_seconds,
+            self.interval_seconds,
+            self.interval_rest_seconds,
+        )
+
+    @classmethod
+    def of_values(cls, values: Sequence[Any]) -> GroupSettings:
+        """The settings `values` gave."""
+        rounds, rest, notes, group_format, time_cap, interval, interval_rest = values
+        return cls(
+            rounds, rest, notes, GroupFormat(group_format), time_cap, interval, interval_rest
+        )
 
     def updated(self, given: GroupSettingsInput) -> GroupSettings:
         """These settings with the given fields laid over them: null clears (a cleared format is

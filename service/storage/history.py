@@ -15,7 +15,6 @@ from uuid import UUID
 from pydantic import TypeAdapter
 
 from contracts.exercises import Alternative, Progression, Warmup
-from contracts.groups import GroupFormat
 from service.domain.history import ProgramFields, Undo
 from service.domain.model import (
     ExerciseGroup,
@@ -119,15 +118,7 @@ def _session(session: Session) -> dict[str, Any]:
             [
                 str(group.id),
                 _text(group.origin),
-                [
-                    group.settings.rounds,
-                    group.settings.rest_between_rounds_seconds,
-                    group.settings.notes,
-                    group.settings.format.value,
-                    group.settings.time_cap_seconds,
-                    group.settings.interval_seconds,
-                    group.settings.interval_rest_seconds,
-                ],
+                list(group.settings.values()),
                 [_exercise(exercise) for exercise in group.exercises],
             ]
             for group in session.groups
@@ -186,15 +177,7 @@ def _session_of(session_id: UUID, data: Mapping[str, Any]) -> Session:
         ExerciseGroup(
             UUID(group_id),
             [_exercise_of(exercise) for exercise in exercises],
-            GroupSettings(
-                settings[0],
-                settings[1],
-                settings[2],
-                GroupFormat(settings[3]),
-                settings[4],
-                settings[5],
-                settings[6],
-            ),
+            GroupSettings.of_values(settings),
             _uuid(origin),
         )
         for group_id, origin, settings, exercises in data["g"]

@@ -568,13 +568,7 @@ class PendingWrites:
                             program.id,
                             session.id,
                             group_index,
-                            group.settings.rounds,
-                            group.settings.rest_between_rounds_seconds,
-                            group.settings.notes,
-                            group.settings.format.value,
-                            group.settings.time_cap_seconds,
-                            group.settings.interval_seconds,
-                            group.settings.interval_rest_seconds,
+                            *group.settings.values(),
                             group.origin,
                         )
                     )
