@@ -276,6 +276,7 @@ async def test_another_tenants_command_id_is_a_conflict_that_reveals_nothing(
                     "details": [{"path": "commandId", "reason": "already used by another tenant"}],
                 },
                 "processedAt": answer["processedAt"],
+                "sync": None,
             }
             assert "another tenant" in answer["error"]["message"]
             assert (
