@@ -64,6 +64,8 @@ def bodies(ids: dict[str, str]) -> dict[str, dict[str, Any]]:
         "program.schedule": {"startDate": "2027-01-04"},
         "session.update": {"sessionId": ids["session"], "dayOffset": 2},
         "session.reschedule": {"sessionId": ids["session"], "week": 0, "date": "2027-01-05"},
+        "program.sync": {"dryRun": True},
+        "program.revert": {"toVersion": 1},
     }
 
 
@@ -124,6 +126,8 @@ async def test_another_tenant_gets_not_found_for_every_command_and_changes_nothi
             "program.unassign",
             "maxes.set",
             "program.schedule",
+            "program.sync",
+            "program.revert",
         ):
             continue  # about the intruder's own program as a whole
         if kind == "session.add":
