@@ -1007,3 +1007,39 @@ def test_the_machine_mostly_applies_commands() -> None:
     new_kinds |= {"program.schedule", "session.update", "session.reschedule"}
     assert new_kinds <= machine.applied_kinds
     assert machine.applied > 100 and machine.rejected > 0
+
+
+@pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiveExampleWarning")
+def test_the_machine_syncs_and_reverts_a_copy() -> None:
+    """Guard against a vacuous run of the v1.3 rules: on a copy, syncs (real and previews) and
+    reverts apply, each revert checked against the content of its version."""
+    import random
+
+    rng = random.Random(11)
+
+    class Data:
+        def draw(self, strategy: Any) -> Any:
+            return strategy.example()
+
+    data: Any = Data()
+    machine = ProgramMachine()
+    machine.create(data, "copy")
+    assert machine.template is not None and machine.program is not None
+    kinds = ["series", "add", "remove", "exercise", "rename"]
+    for _ in range(120):
+        choice = rng.randrange(5)
+        if choice == 0:
+            machine.template_changes(data, rng.choice(kinds))
+        elif choice == 1:
+            machine.program_sync(data)
+        elif choice == 2:
+            machine.program_sync_preview(data)
+        elif choice == 3:
+            machine.program_revert(data)
+        else:
+            machine.series_replace(data, 0, [{"reps": 3}])
+        machine.structure_holds()
+        machine.latest_events_reconstruct_the_program()
+        machine.latest_events_carry_the_derived_state()
+    assert {"program.copy", "program.sync", "program.revert"} <= machine.applied_kinds
+    assert machine.dry_runs > 0
