@@ -191,6 +191,25 @@ class ProgramMachine(RuleBasedStateMachine):
         self.follow(applied)
         if kind == "program.revert":
             assert self.contents[applied.program.version] == self.contents[fields["toVersion"]]
+        if kind == "program.sync":
+            self.assert_nothing_left_to_sync(fields["fromWeek"])
+
+    def assert_nothing_left_to_sync(self, from_week: int) -> None:
+        """Right after a sync, a preview of the same sync (without override) finds nothing to
+        take: every session is `unchanged`, or `custom` where the copy's changes are kept."""
+        document = {
+            "commandId": str(uuid.uuid4()),
+            "type": "program.sync",
+            "tenantId": TENANT,
+            "programId": str(self.program_id),
+            "dryRun": True,
+            "fromWeek": from_week,
+        }
+        command = COMMANDS.validate_json(json.dumps(document))
+        preview = apply(self.program, command, self.context())
+        assert preview.report is not None
+        states = {session["state"] for session in preview.report["sessions"]}
+        assert states <= {"unchanged", "custom"}, preview.report
 
     def follow(self, applied: Applied) -> None:
         """Keep the program, its undo and content, and the latest event of each key."""
