@@ -125,7 +125,9 @@ async def run_demo(settings: Settings, console: Console | None = None, timeout: 
             names.update(_names_in(command))
             result = await client.request(command, timeout)
             outcome = result["status"]
-            if outcome != "applied":
+            if result.get("sync"):
+                outcome += _sync_summary(result["sync"])
+            if result["status"] != "applied":
                 failures += 1
                 outcome = (
                     f"[red]{outcome}: {result['error']['code']} — {result['error']['message']}"
@@ -154,6 +156,16 @@ async def run_demo(settings: Settings, console: Console | None = None, timeout: 
     finally:
         await client.stop()
     return 1 if failures else 0
+
+
+def _sync_summary(report: dict[str, Any]) -> str:
+    """A sync's report in a few words, after its status: how many sessions in each state, and
+    whether it was a dry run (v1.3)."""
+    counts: dict[str, int] = {}
+    for session in report["sessions"]:
+        counts[session["state"]] = counts.get(session["state"], 0) + 1
+    states = ", ".join(f"{state} {count}" for state, count in counts.items())
+    return f" (dry): {states}" if report["dryRun"] else f": {states}"
 
 
 def _names_in(value: Any) -> dict[str, str]:

@@ -246,6 +246,25 @@ STORY: list[tuple[str, str, str, dict[str, Any]]] = [
         COPY,
         {"sessionId": "@heavy", "week": 1, "date": "2027-01-16"},
     ),
+    # v1.3: the template changes; Sam's copy previews the sync, takes it, and undoes it.
+    (
+        "the coach changes the block: the RDL's week 2 becomes 6-8 reps",
+        "series.replace",
+        BLOCK,
+        {
+            "programExerciseId": "@rdl",
+            "week": 1,
+            "series": [{"repsMin": 6, "repsMax": 8, **RDL_SET}] * 3,
+        },
+    ),
+    (
+        "preview: what syncing Sam's copy from week 2 would take",
+        "program.sync",
+        COPY,
+        {"dryRun": True, "fromWeek": 1},
+    ),
+    ("sync Sam's copy from week 2 (week 1 is done)", "program.sync", COPY, {"fromWeek": 1}),
+    ("undo that sync: Sam's copy as it was (version 7)", "program.revert", COPY, {"toVersion": 7}),
     ("import a legacy program", "program.import", LEGACY, {"program": LEGACY_PROGRAM}),
     ("and delete it again", "program.delete", LEGACY, {}),
 ]

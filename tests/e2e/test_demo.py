@@ -32,8 +32,12 @@ async def test_demo_runs_against_the_service_and_exits_0(
     output, _ = await asyncio.wait_for(process.communicate(), 120)
     text = output.decode()
     assert process.returncode == 0, text
-    assert text.count("applied") == 34, text
-    assert "34 results" in text
+    assert text.count("applied") == 38, text
+    assert "38 results" in text
+    # v1.3: the preview and the sync of Sam's copy (day 1 takes the RDL's new week 2; day 2 is
+    # as the block has it; her heavy day is her own), then its undo.
+    assert "applied (dry): synced 1, unchanged 1" in text
+    assert "applied: synced 1, unchanged 1" in text
     # v1.2: Sam's copy after her new max, the deload: 150 kg x 90 % x 70 % = 94.5 -> 95 kg
     assert "3x 5 @ 70 %1RM (= 95 kg)" in text
     assert "superset emom x10" in text  # the circuit after the bench press left it
