@@ -124,15 +124,10 @@ async def run_demo(settings: Settings, console: Console | None = None, timeout: 
             command = client.command(step.type, step.program, **step.fields)
             names.update(_names_in(command))
             result = await client.request(command, timeout)
-            outcome = result["status"]
-            if result.get("sync"):
-                outcome += _sync_summary(result["sync"])
-            if result["status"] != "applied":
-                failures += 1
-                outcome = (
-                    f"[red]{outcome}: {result['error']['code']} — {result['error']['message']}"
-                )
-            steps.add_row(str(number), step.text, step.type, outcome, str(result["programVersion"]))
+            failures += result["status"] != "applied"
+            steps.add_row(
+                str(number), step.text, step.type, _outcome(result), str(result["programVersion"])
+            )
             last = command["commandId"]
         console.print(steps)
         # Events follow their results on other topics and partitions: wait for the last
@@ -156,6 +151,16 @@ async def run_demo(settings: Settings, console: Console | None = None, timeout: 
     finally:
         await client.stop()
     return 1 if failures else 0
+
+
+def _outcome(result: dict[str, Any]) -> str:
+    """A result in the steps table: its status, (v1.3) a sync's summary, an error in red."""
+    if result["status"] != "applied":
+        error = result["error"]
+        return f"[red]{result['status']}: {error['code']} — {error['message']}"
+    if result.get("sync"):
+        return result["status"] + _sync_summary(result["sync"])
+    return str(result["status"])
 
 
 def _sync_summary(report: dict[str, Any]) -> str:
