@@ -159,7 +159,7 @@ def _outcome(result: dict[str, Any]) -> str:
         error = result["error"]
         return f"[red]{result['status']}: {error['code']} — {error['message']}"
     if result.get("sync"):
-        return result["status"] + _sync_summary(result["sync"])
+        return str(result["status"]) + _sync_summary(result["sync"])
     return str(result["status"])
 
 
