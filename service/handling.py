@@ -362,6 +362,12 @@ async def _roll_back(
         await pool.release(connection)
 
 
+EVERYTHING = UUID(int=0)
+"""Named by a batch that holds a command reading another program or the history (v1.3: a sync
+locks its source, a revert brings ids back): the pipeline applies such a batch in turn, never
+overlapped with the one before or after it (see `pipeline._BatchInFlight.independent_of`)."""
+
+
 def _names_claimed(parsed: Iterable[ParseOutcome]) -> frozenset[UUID]:
     """What these commands name: their programs, their commandIds and the ids they create."""
     names: set[UUID] = set()
@@ -373,6 +379,8 @@ def _names_claimed(parsed: Iterable[ParseOutcome]) -> frozenset[UUID]:
             names.add(result.program_id)
         if isinstance(result, Parsed):
             names.update(entity_id for _, entity_id in ids_created_by(result.command))
+            if reads_others(result.command):
+                names.add(EVERYTHING)
     return frozenset(names)
 
 
@@ -392,9 +400,8 @@ class _Batch:
     # programs, commandIds and created ids, and the ids its commands delete
     named: set[UUID]
     entries: list[InboxEntry] = field(default_factory=list)
-    # (v1.3) programs read and not written (a copy's source), and the kept versions of programs
-    # read so far, the undos of this batch's own commands included
-    sources: dict[UUID, Program] = field(default_factory=dict)
+    # (v1.3) the kept versions of programs read so far, the undos of this batch's own commands
+    # included
     undos: dict[UUID, dict[int, Undo]] = field(default_factory=dict)
     history_read: set[UUID] = field(default_factory=set)  # programs whose stored undos are in
 
@@ -406,7 +413,13 @@ class _Batch:
         prescriptions they read (one query, judged on the stored structure) and the ids they
         create that are taken elsewhere."""
         commands = [p.command for p in parsed if isinstance(p, Parsed)]
-        loaded = await programs.lock_and_load(connection, {cmd.program_id for cmd in commands})
+        # (v1.3) A copy's source is locked with the programs, in the same id order, so two
+        # instances syncing crossed families cannot deadlock.
+        syncing = [cmd.program_id for cmd in commands if reads_others(cmd)]
+        sources = await programs.sources_of(connection, syncing) if syncing else set()
+        loaded = await programs.lock_and_load(
+            connection, {cmd.program_id for cmd in commands} | sources
+        )
         seen = await inbox.find(
             connection, [p.command_id for p in parsed if not isinstance(p, DeadLetter)]
         )
@@ -428,9 +441,9 @@ class _Batch:
         return batch
 
     def program_of(self, program_id: UUID) -> Program | None:
-        """Another program a command reads: the batch's own when it has it (with what the
-        batch's earlier commands did to it), else as read (None: it does not exist)."""
-        program = self.loaded.get(program_id) or self.sources.get(program_id)
+        """Another program a command reads, with what the batch's earlier commands did to it
+        (None: it does not exist)."""
+        program = self.loaded.get(program_id)
         return None if program is None or program.deleted else program
 
     def history_of(self, program_id: UUID) -> Iterable[Undo]:
@@ -451,16 +464,11 @@ class _Batch:
                 await self._load_history(program)
 
     async def _load_source(self, program_id: UUID) -> None:
+        """The whole source, locked with the batch's programs (`read`); absent: deleted."""
         if program_id in self.loaded:
             await programs.load_prescriptions(
                 self.connection, self.loaded, whole_programs=[program_id]
             )
-            return
-        if program_id in self.sources:
-            return
-        read = await programs.lock_and_load(self.connection, [program_id], share=True)
-        await programs.load_prescriptions(self.connection, read, whole_programs=list(read))
-        self.sources.update(read)
 
     async def _load_history(self, program: Program) -> None:
         oldest = max(0, program.version - REVERTIBLE_VERSIONS - 1)
@@ -536,6 +544,9 @@ class _Batch:
         self.writes.add(program, changes, applied.undo)
         if applied.undo is not None:
             self.undos.setdefault(program.id, {})[applied.undo.version] = applied.undo
+        if reads_others(command):
+            # A sync or a revert creates or brings back ids no command names: taken from now on.
+            self.taken |= {i for session in program.sessions for i in session.entity_ids()}
         if changes.program_deleted:
             self.taken.add(program.id)  # a program id is never used again
         deleted = {*changes.deleted_sessions, *changes.deleted_groups, *changes.deleted_exercises}

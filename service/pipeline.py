@@ -27,7 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 from uuid import UUID
 
-from service.handling import CommandProcessor, Outcome, Prepared
+from service.handling import EVERYTHING, CommandProcessor, Outcome, Prepared
 from service.messages import Record
 from service.retry import Stopped
 
@@ -147,8 +147,8 @@ class _BatchInFlight:
         if self.finished:
             return True
         mine = await self._names
-        if mine is None or not mine.isdisjoint(names):
-            return False
+        if mine is None or not mine.isdisjoint(names) or EVERYTHING in mine or EVERYTHING in names:
+            return False  # (v1.3: a batch naming EVERYTHING overlaps neither neighbour)
         return self.before is None or await self.before.independent_of(names)
 
     async def done(self) -> None:

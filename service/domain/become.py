@@ -14,6 +14,7 @@ from uuid import UUID
 
 from service.domain.changes import Changes
 from service.domain.derived import date_of, loads_of
+from service.domain.history import ProgramFields
 from service.domain.loads import resolution_of
 from service.domain.model import Prescription, Program, ProgramExercise, Session
 
@@ -42,6 +43,8 @@ def become(program: Program, target: Program, changes: Changes) -> None:
             program, target, changes, exercise_id, before=before, after=(session, exercise)
         )
 
+    # Its own fields announced when they change (a sync announces them always, see its handler).
+    changes.program_row |= ProgramFields.of(program) != ProgramFields.of(target)
     program.name = target.name
     program.weeks = target.weeks
     program.week_labels = dict(target.week_labels)
@@ -54,7 +57,6 @@ def become(program: Program, target: Program, changes: Changes) -> None:
     for session in target.sessions:
         if session.id not in now:
             changes.touch_new(session)
-    changes.program_row = True
 
 
 Where = tuple[Session, ProgramExercise]

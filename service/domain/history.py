@@ -92,13 +92,18 @@ class HistoryGap(Exception):
 def state_at(current: Program, undos: Iterable[Undo], version: int) -> Program:
     """The program as it was at `version`: `current` (every prescription loaded) with the undos of
     the versions after `version` laid over it, newest first. The athlete and `origins_known`
-    stay the current ones. Raises `HistoryGap` when an undo is missing."""
+    stay the current ones. Raises `HistoryGap` when an undo is missing.
+
+    A prescription it brings back (deleted since) comes with the version its deletion was
+    announced with, so that announcing it again moves its version on: a key's `version` only
+    grows (CONTRACT.md § Events), even past a `deleted: true` event."""
     by_version = {undo.version: undo for undo in undos}
     sessions = {session.id: session for session in current.sessions}
     prescriptions = {
         p.id: p for by_week in current.prescriptions.values() for p in by_week.values()
     }
     fields = ProgramFields.of(current)
+    latest: dict[UUID, int] = {}  # the newest version of each prescription laid over
     for at in range(current.version, version, -1):
         undo = by_version.get(at)
         if undo is None:
@@ -106,6 +111,9 @@ def state_at(current: Program, undos: Iterable[Undo], version: int) -> Program:
         fields = undo.program or fields
         _lay_over(sessions, undo.sessions)
         _lay_over(prescriptions, undo.prescriptions)
+        for prescription_id, image in undo.prescriptions.items():
+            if image is not None and prescription_id not in latest:
+                latest[prescription_id] = image.version  # newest first: the first is the newest
     then = Program(
         current.id,
         current.tenant_id,
@@ -123,10 +131,17 @@ def state_at(current: Program, undos: Iterable[Undo], version: int) -> Program:
     exercises = then.exercise_ids()
     then.loaded = set(exercises)
     then.prescriptions = {exercise_id: {} for exercise_id in exercises}
-    for prescription in prescriptions.values():
-        if prescription.program_exercise_id in exercises:
-            by_week = then.prescriptions[prescription.program_exercise_id]
-            by_week[prescription.week] = prescription
+    held = {p.id for by_week in current.prescriptions.values() for p in by_week.values()}
+    for kept in prescriptions.values():
+        if kept.program_exercise_id in exercises:
+            then.prescriptions[kept.program_exercise_id][kept.week] = (
+                kept
+                if kept.id in held
+                # deleted since: the version its deletion was announced with
+                else Prescription(
+                    kept.id, kept.program_exercise_id, kept.week, latest[kept.id] + 1, kept.series
+                )
+            )
     return then
 
 

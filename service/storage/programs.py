@@ -40,10 +40,11 @@ FROM programs WHERE id = ANY($1::uuid[])
 ORDER BY id
 FOR UPDATE
 """
-# (v1.3) The programs a command reads and does not change (a copy's source, for program.sync):
-# locked against changes for the rest of the transaction, so its structure and prescriptions,
-# read by two statements, are one state.
-_SHARE_PROGRAMS = _LOCK_PROGRAMS.replace("FOR UPDATE", "FOR SHARE")
+# (v1.3) The source of each copy a sync names: locked with the batch's programs, in id order.
+_SOURCES = """
+SELECT DISTINCT source_program_id FROM programs
+WHERE id = ANY($1::uuid[]) AND source_program_id IS NOT NULL
+"""
 # The structure of the locked programs in one round trip, one row per session, group and
 # exercise (`kind` says which). A statement of its own, after the lock: under READ COMMITTED its
 # snapshot then includes whatever the previous holder of the lock committed.
@@ -110,7 +111,8 @@ INSERT INTO sessions
     (id, program_id, name, order_index, day_offset, rescheduled, origin_id, customised)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (id) DO UPDATE
-SET name = EXCLUDED.name, order_index = EXCLUDED.order_index, day_offset = EXCLUDED.day_offset,
+SET program_id = EXCLUDED.program_id, name = EXCLUDED.name, order_index = EXCLUDED.order_index,
+    day_offset = EXCLUDED.day_offset,
     rescheduled = EXCLUDED.rescheduled, origin_id = EXCLUDED.origin_id,
     customised = EXCLUDED.customised
 """
@@ -120,8 +122,9 @@ INSERT INTO exercise_groups
      format, time_cap_seconds, interval_seconds, interval_rest_seconds, origin_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT (id) DO UPDATE
-SET session_id = EXCLUDED.session_id, order_index = EXCLUDED.order_index,
-    rounds = EXCLUDED.rounds, rest_between_rounds_seconds = EXCLUDED.rest_between_rounds_seconds,
+SET program_id = EXCLUDED.program_id, session_id = EXCLUDED.session_id,
+    order_index = EXCLUDED.order_index, rounds = EXCLUDED.rounds,
+    rest_between_rounds_seconds = EXCLUDED.rest_between_rounds_seconds,
     notes = EXCLUDED.notes, format = EXCLUDED.format,
     time_cap_seconds = EXCLUDED.time_cap_seconds, interval_seconds = EXCLUDED.interval_seconds,
     interval_rest_seconds = EXCLUDED.interval_rest_seconds, origin_id = EXCLUDED.origin_id
@@ -132,7 +135,8 @@ INSERT INTO program_exercises
      alternatives, progression, warmup, origin_id)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT (id) DO UPDATE
-SET session_id = EXCLUDED.session_id, group_id = EXCLUDED.group_id,
+SET program_id = EXCLUDED.program_id, session_id = EXCLUDED.session_id,
+    group_id = EXCLUDED.group_id,
     order_within_group = EXCLUDED.order_within_group, exercise_id = EXCLUDED.exercise_id,
     name = EXCLUDED.name, notes = EXCLUDED.notes, alternatives = EXCLUDED.alternatives,
     progression = EXCLUDED.progression, warmup = EXCLUDED.warmup, origin_id = EXCLUDED.origin_id
@@ -216,7 +220,8 @@ _UPSERT_PRESCRIPTION = """
 INSERT INTO prescriptions (id, program_id, program_exercise_id, week, version, series)
 VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (id) DO UPDATE
-SET week = EXCLUDED.week, version = EXCLUDED.version, series = EXCLUDED.series
+SET program_id = EXCLUDED.program_id, program_exercise_id = EXCLUDED.program_exercise_id,
+    week = EXCLUDED.week, version = EXCLUDED.version, series = EXCLUDED.series
 """
 _DELETE_PRESCRIPTIONS = "DELETE FROM prescriptions WHERE id = ANY($1::uuid[])"
 _DELETE_EXERCISES = "DELETE FROM program_exercises WHERE id = ANY($1::uuid[])"
@@ -224,15 +229,17 @@ _DELETE_GROUPS = "DELETE FROM exercise_groups WHERE id = ANY($1::uuid[])"
 _DELETE_SESSIONS = "DELETE FROM sessions WHERE id = ANY($1::uuid[])"
 
 
-async def lock_and_load(
-    connection: Connection, program_ids: Iterable[UUID], *, share: bool = False
-) -> dict[UUID, Program]:
+async def sources_of(connection: Connection, copy_ids: Iterable[UUID]) -> set[UUID]:
+    """The programs these copies were made from (a copy's source never changes)."""
+    rows = await connection.fetch(_SOURCES, list(set(copy_ids)))
+    return {row["source_program_id"] for row in rows}
+
+
+async def lock_and_load(connection: Connection, program_ids: Iterable[UUID]) -> dict[UUID, Program]:
     """Lock the programs (in id order, so concurrent instances cannot deadlock) and load their
-    structure. Prescriptions are loaded on demand with `load_prescriptions`. `share` locks them
-    only against changes, for a program that is read and not written."""
+    structure. Prescriptions are loaded on demand with `load_prescriptions`."""
     ids = sorted(set(program_ids))
-    statement = _SHARE_PROGRAMS if share else _LOCK_PROGRAMS
-    programs = {row["id"]: _program_of(row) for row in await connection.fetch(statement, ids)}
+    programs = {row["id"]: _program_of(row) for row in await connection.fetch(_LOCK_PROGRAMS, ids)}
     if programs:
         _assemble(programs, await connection.fetch(_STRUCTURE, list(programs)))
     return programs

@@ -198,21 +198,23 @@ async def test_migration_0008_recovers_the_origins_of_copies_made_before_it(
     try:
         await migrate(connection, before)
         template, session, group, exercise = (uuid.uuid4() for _ in range(4))
-        known, forgotten = uuid.uuid4(), uuid.uuid4()
-        known_by, forgotten_by = uuid.uuid4(), uuid.uuid4()
+        known, forgotten, edited = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+        known_by, forgotten_by, edited_by = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
         await connection.execute(
             "INSERT INTO programs (id, tenant_id, name, weeks, version)"
             " VALUES ($1, 't', 'T', 1, 3)",
             template,
         )
-        for copy in (known, forgotten):
+        for copy, version in ((known, 1), (forgotten, 1), (edited, 4)):
             await connection.execute(
                 "INSERT INTO programs (id, tenant_id, name, weeks, version, source_program_id,"
-                " source_program_version) VALUES ($1, 't', 'C', 1, 1, $2, 3)",
+                " source_program_version) VALUES ($1, 't', 'C', 1, $3, $2, 3)",
                 copy,
                 template,
+                version,
             )
-        for program, by in ((template, None), (known, known_by), (forgotten, forgotten_by)):
+        copies = ((known, known_by), (forgotten, forgotten_by), (edited, edited_by))
+        for program, by in ((template, None), *copies):
             mapped = (lambda x: x) if by is None else (lambda x, by=by: uuid5(by, str(x)))
             await connection.execute(
                 "INSERT INTO sessions (id, program_id, name, order_index) VALUES ($1, $2, 'S', 0)",
@@ -235,18 +237,25 @@ async def test_migration_0008_recovers_the_origins_of_copies_made_before_it(
                 mapped(group),
                 uuid.uuid4(),
             )
+        later = uuid.uuid4()  # a session of the template that no copy holds
+        await connection.execute(
+            "INSERT INTO sessions (id, program_id, name, order_index) VALUES ($1, $2, 'L', 1)",
+            later,
+            template,
+        )
         own = uuid.uuid4()  # a session the copy added itself: no origin
         await connection.execute(
             "INSERT INTO sessions (id, program_id, name, order_index) VALUES ($1, $2, 'Own', 1)",
             own,
             known,
         )
-        await connection.execute(
-            "INSERT INTO inbox (command_id, command_type, program_id, status, program_version,"
-            " tenant_id) VALUES ($1, 'program.copy', $2, 'applied', 3, 't')",
-            known_by,
-            template,
-        )
+        for by in (known_by, edited_by):
+            await connection.execute(
+                "INSERT INTO inbox (command_id, command_type, program_id, status,"
+                " program_version, tenant_id) VALUES ($1, 'program.copy', $2, 'applied', 3, 't')",
+                by,
+                template,
+            )
         assert await migrate(connection) == ["0008_sync_and_undo"]
         origins = {
             row["id"]: row["origin_id"]
@@ -259,10 +268,23 @@ async def test_migration_0008_recovers_the_origins_of_copies_made_before_it(
         assert origins[own] is None
         assert origins[uuid5(forgotten_by, str(session))] is None
         flags = {
-            row["id"]: row["origins_known"]
-            for row in await connection.fetch("SELECT id, origins_known FROM programs")
+            row["id"]: (row["origins_known"], row["removed_origins"])
+            for row in await connection.fetch(
+                "SELECT id, origins_known, removed_origins::text FROM programs"
+            )
         }
-        assert flags == {template: True, known: True, forgotten: False}
+        assert flags == {
+            template: (True, "[]"),
+            known: (True, "[]"),  # never changed since the copy: a sync may take everything
+            forgotten: (False, "[]"),
+            edited: (True, f'["{later}"]'),  # changed: what it lacks may have been removed
+        }
+        marks = {
+            row["id"]: row["customised"]
+            for row in await connection.fetch("SELECT id, customised FROM sessions")
+        }
+        assert marks[uuid5(known_by, str(session))] is False
+        assert marks[uuid5(edited_by, str(session))] is True
     finally:
         await connection.close()
 
@@ -286,3 +308,27 @@ async def test_a_random_stream_in_batches_answers_and_stores_as_predicted(
     both.memory = generator.model
     for program_id in generator.model.programs:
         await both.assert_same(str(program_id))
+
+
+async def test_ids_a_revert_brings_back_are_taken_for_the_rest_of_its_batch(
+    both: Both, pool: asyncpg.Pool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A later command of the same transaction cannot take an id the revert brought back: it
+    is refused as it is decided, not by the database at the write (which fails the batch and
+    redoes it a record at a time)."""
+    ids = await a_template(both)
+    t = ids["program"]
+    await both.applied("session.remove", t, sessionId=ids["a"])
+    other = str(uuid.uuid4())
+    await both.applied("program.create", other, name="Other")
+    revert = command("program.revert", t, toVersion=6)
+    take = command("session.add", other, sessionId=ids["a"], name="Takes it")
+    both.offset += 2
+    await process(both.processor, record(revert, both.offset - 1), record(take, both.offset))
+    assert "applying its records one by one" not in caplog.text
+    answered = results(await outbox(pool))
+    assert answered[revert["commandId"]]["status"] == "applied"
+    assert answered[take["commandId"]]["status"] == "rejected"
+    assert answered[take["commandId"]]["error"]["code"] == "conflict"
+    stored = await both.stored(t)
+    assert UUID(ids["a"]) in {session.id for session in stored.sessions}

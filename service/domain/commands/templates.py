@@ -36,6 +36,7 @@ def program_sync(program: Program, body: c.ProgramSyncBody, step: Step) -> None:
         step.dry_run = True
         return
     become(program, result.program, step.changes)
+    step.changes.program_row = True  # one program.updated always: its source's version moved
 
 
 def _source_of(program: Program, body: c.ProgramSyncBody, step: Step) -> Program:

@@ -149,7 +149,10 @@ def test_versions_of_what_a_revert_changes_and_brings_back() -> None:
     }
     assert events[(squat, 1)].prescription.version == changed_at + 1  # current + 1
     back = events[(UUID(ids["pull"]), 2)].prescription
-    assert (back.id, back.version) == (removed.id, removed.version + 1)  # its version then + 1
+    # Deleted with version + 1, so brought back with version + 2: a key's version only grows
+    # (CONTRACT.md § Events; the v1.3 text says "its version at toVersion + 1", which would
+    # repeat the version of its deleted event: the one deviation, see the note).
+    assert (back.id, back.version) == (removed.id, removed.version + 2)
     assert {(e.session.id, e.deleted) for e in applied.events if isinstance(e, SessionEvent)} == {
         (UUID(ids["c"]), False)
     }
@@ -195,3 +198,24 @@ def test_to_version_is_at_least_1(to_version: int) -> None:
     programs = Programs()
     refused = programs.run("program.revert", new_id(), toVersion=to_version)
     assert refused["error"]["code"] == "validation_failed"
+
+
+def test_a_revert_announces_the_program_only_when_its_own_fields_change() -> None:
+    programs = Programs()
+    ids = template(programs)
+    program = ids["program"]
+    version = programs.programs[UUID(program)].version
+    run(
+        programs,
+        "series.replace",
+        program,
+        programExerciseId=ids["squat"],
+        week=1,
+        series=sets(1, 1),
+    )
+    only_series = run(programs, "program.revert", program, toVersion=version)
+    assert [type(e).__name__ for e in only_series.events] == ["PrescriptionEvent"]
+    run(programs, "program.update", program, name="Renamed")
+    renamed_back = run(programs, "program.revert", program, toVersion=version + 2)
+    assert [type(e).__name__ for e in renamed_back.events] == ["ProgramEvent"]
+    assert programs.programs[UUID(program)].name == "Template"

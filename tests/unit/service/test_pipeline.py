@@ -128,3 +128,39 @@ async def test_a_stop_waits_for_every_batch_in_flight() -> None:
     assert not waiting.done(), "the second is still in flight"
     run.apply("two")
     await asyncio.wait_for(waiting, 1)
+
+
+async def test_a_batch_that_syncs_or_reverts_overlaps_neither_neighbour() -> None:
+    """(v1.3) A sync locks its copy's source and a revert brings ids back that no command names:
+    a batch holding one names `EVERYTHING`, so it waits for the batch before it and the batch
+    after it waits for it."""
+    import json
+
+    from contracts.parsing import parse_command
+    from service.handling import EVERYTHING, _names_claimed
+    from service.pipeline import _BatchInFlight
+
+    def parsed(kind: str, **fields: object) -> object:
+        document = {
+            "commandId": str(UUID(int=7)),
+            "type": kind,
+            "tenantId": "t",
+            "programId": str(UUID(int=8)),
+            **fields,
+        }
+        return parse_command(json.dumps(document).encode())
+
+    assert EVERYTHING in _names_claimed([parsed("program.sync")])  # type: ignore[list-item]
+    assert EVERYTHING in _names_claimed([parsed("program.revert", toVersion=1)])  # type: ignore[list-item]
+    edit = _names_claimed([parsed("program.update", name="x")])  # type: ignore[list-item]
+    assert EVERYTHING not in edit
+
+    syncing = _BatchInFlight(None)
+    syncing.task = asyncio.get_running_loop().create_future()  # type: ignore[assignment]
+    syncing.decided(frozenset({EVERYTHING, UUID(int=8)}))
+    assert not await syncing.independent_of(frozenset({UUID(int=99)}))  # the batch after it
+    editing = _BatchInFlight(None)
+    editing.task = asyncio.get_running_loop().create_future()  # type: ignore[assignment]
+    editing.decided(frozenset({UUID(int=99)}))
+    assert not await editing.independent_of(frozenset({EVERYTHING}))  # the batch before it
+    assert await editing.independent_of(frozenset({UUID(int=100)}))
