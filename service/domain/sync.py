@@ -191,8 +191,8 @@ class _Taking:
         )
 
     def content(self, counterpart: Session, original: Session) -> Session | None:
-        """`counterpart` with the source's content, or None when that changes nothing (the
-        prescriptions are then left as they were)."""
+        """`counterpart` with the source's content, or None when that changes nothing (its
+        prescriptions, written again, then equal what they were)."""
         groups = _first_by_origin(counterpart.groups)
         exercises = _first_by_origin(list(counterpart.exercises()))
         before = {e.id: self.prescriptions.get(e.id, {}) for e in counterpart.exercises()}
@@ -205,11 +205,7 @@ class _Taking:
         same = replace(counterpart, customised=False) == taken and all(
             self.prescriptions.get(e.id) == before.get(e.id) for e in taken.exercises()
         )
-        if same:
-            for exercise_id, by_week in before.items():
-                self.prescriptions[exercise_id] = by_week
-            return None
-        return taken
+        return None if same else taken
 
     def _groups(
         self,
