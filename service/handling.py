@@ -24,7 +24,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from uuid import UUID
@@ -391,7 +391,7 @@ class _Batch:
     connection: Connection
     loaded: dict[UUID, Program]
     seen: dict[UUID, InboxEntry]  # the first outcome of each commandId, this batch's included
-    context: Context
+    now: InitVar[datetime]
     writes: programs.PendingWrites
     # The ids in use elsewhere, as `context.id_taken` sees them; it follows the batch: what a
     # command deletes is free for the next, what it creates is taken, as if each committed alone.
@@ -404,6 +404,12 @@ class _Batch:
     # included
     undos: dict[UUID, dict[int, Undo]] = field(default_factory=dict)
     history_read: set[UUID] = field(default_factory=set)  # programs whose stored undos are in
+    # What a command may know besides its program: the taken ids and (v1.3) the programs and
+    # kept versions above, as the batch goes on.
+    context: Context = field(init=False)
+
+    def __post_init__(self, now: datetime) -> None:
+        self.context = Context(now, self.taken.__contains__, self.program_of, self.history_of)
 
     @classmethod
     async def read(
@@ -428,17 +434,7 @@ class _Batch:
             connection, {entity_id for cmd in commands for _, entity_id in ids_created_by(cmd)}
         )
         writes = programs.PendingWrites(stored=programs.stored_ids(loaded))
-        batch = cls(
-            connection,
-            loaded,
-            seen,
-            Context(now=now, id_taken=taken.__contains__),
-            writes,
-            taken,
-            set(_names_claimed(parsed)),
-        )
-        batch.context = Context(now, taken.__contains__, batch.program_of, batch.history_of)
-        return batch
+        return cls(connection, loaded, seen, now, writes, taken, set(_names_claimed(parsed)))
 
     def program_of(self, program_id: UUID) -> Program | None:
         """Another program a command reads, with what the batch's earlier commands did to it
