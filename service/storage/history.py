@@ -14,6 +14,7 @@ from uuid import UUID
 
 from pydantic import TypeAdapter
 
+from contracts.commands import REVERTIBLE_VERSIONS
 from contracts.exercises import Alternative, Progression, Warmup
 from service.domain.history import ProgramFields, Undo
 from service.domain.model import (
@@ -26,11 +27,10 @@ from service.domain.model import (
 )
 from service.storage.database import Connection, Write, execute_many, execute_one
 
-KEPT_VERSIONS = 100
-"""A program keeps the undos of its last this many versions (`program.revert`'s reach)."""
 PRUNE_EVERY = 10
-"""A program's older undos are pruned when its version reaches a multiple of this: the history
-holds at most `KEPT_VERSIONS + PRUNE_EVERY` rows per program, at one statement per ten versions."""
+"""A program's undos older than `program.revert` reaches (`REVERTIBLE_VERSIONS`) are pruned when
+its version reaches a multiple of this: at most `REVERTIBLE_VERSIONS + PRUNE_EVERY` rows per
+program, at one statement per ten versions."""
 
 _PROGRESSION: TypeAdapter[Progression] = TypeAdapter(Progression)
 
@@ -57,9 +57,9 @@ def writing(rows: Iterable[tuple[UUID, Undo]]) -> list[Write]:
         return []
     writes = [execute_many(_INSERT, encoded)]
     pruned = {
-        program_id: version - KEPT_VERSIONS
+        program_id: version - REVERTIBLE_VERSIONS
         for program_id, version, _ in encoded
-        if version % PRUNE_EVERY == 0 and version > KEPT_VERSIONS
+        if version % PRUNE_EVERY == 0 and version > REVERTIBLE_VERSIONS
     }
     if pruned:
         writes.append(execute_one(_PRUNE, list(pruned), list(pruned.values())))
