@@ -19,7 +19,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -41,6 +42,8 @@ CHASE_SECONDS = 0.005
 LOST_PRODUCER_STATE = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch)
 """Send failures after which the idempotent producer's id and sequence numbers are of no use:
 only a new producer gets through (see `OutboxRelay._renew`)."""
+
+T = TypeVar("T")
 
 STUCK_SECONDS = 45.0
 """How long one round's sends may wait for the broker's acks. The producer's own requests end
@@ -218,10 +221,13 @@ class OutboxRelay:
             required = [item for item in claimed if item.message.topic in self.own_topics]
             copies = [item.message for item in claimed if item.message.topic not in self.own_topics]
         producer = self.producer
+
+        async def sent() -> list[Any]:
+            sends = await send_batched(producer, [item.message for item in required])
+            return await asyncio.gather(*sends, return_exceptions=True)
+
         try:
-            async with asyncio.timeout(STUCK_SECONDS):
-                sends = await send_batched(producer, [item.message for item in required])
-                outcomes = await asyncio.gather(*sends, return_exceptions=True)
+            outcomes = await _within(STUCK_SECONDS, sent())
         except TimeoutError:
             stuck = ProducerStuck(
                 f"{len(required)} messages neither acknowledged nor refused in {STUCK_SECONDS:g} s"
@@ -255,14 +261,14 @@ class OutboxRelay:
             )
             renewed = self.new_producer()
             try:
-                await asyncio.wait_for(renewed.start(), STUCK_SECONDS)
+                await _within(STUCK_SECONDS, renewed.start())
             except BaseException:
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(renewed.stop(), 5)
+                    await _within(5, renewed.stop())
                 raise  # the rows stay unsent; the next round renews again
             self.producer = renewed
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(failed.stop(), 5)
+            await _within(5, failed.stop())
 
     async def drain(self, timeout: float) -> None:
         """Publish what is pending (at shutdown), for at most `timeout` seconds; a round still
@@ -317,6 +323,24 @@ class Retention:
                 log.log(level, "retention failed: %s", error)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), self.interval)
+
+
+async def _within(seconds: float, work: Coroutine[Any, Any, T]) -> T:
+    """`work`'s result, or `TimeoutError` after `seconds`, whether or not `work` honours its
+    cancellation: `asyncio.timeout` and `wait_for` wait for the cancelled work to finish, and a
+    client that swallows the cancellation (seen after a cluster restart: a renewed producer's
+    round never ended, and results stopped for minutes) would hold the relay for good. Work
+    still running is cancelled and left behind; so it is when the caller is cancelled."""
+    task = asyncio.ensure_future(work)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    except BaseException:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        raise TimeoutError
+    return task.result()
 
 
 async def _wait_any(first: asyncio.Event, second: asyncio.Event, timeout: float | None) -> None:

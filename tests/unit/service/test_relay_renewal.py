@@ -6,6 +6,7 @@ rows stay unsent for the round that follows, which goes out on the new producer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import pytest
@@ -150,3 +151,36 @@ async def test_a_new_producer_that_cannot_start_leaves_the_rows_for_the_next_rou
     with pytest.raises(OutOfOrderSequenceNumber):
         await relay._send(claimed(2))  # the next round renews again, and this one starts
     assert relay.producer is tries[1] and tries[1].started
+
+
+class DeafProducer(SilentProducer):
+    """Never answers, and swallows the first cancellation of a send waiting for its partitions
+    (the second, at the test's end, ends it)."""
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(3600)
+        await asyncio.sleep(3600)
+        return {0}
+
+
+async def test_a_producer_deaf_to_cancellation_is_replaced_after_the_bound_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The bound holds even when the client swallows the cancellation of the round it cut."""
+    import service.relay as relay_module
+
+    monkeypatch.setattr(relay_module, "STUCK_SECONDS", 0.2)
+    deaf = DeafProducer()
+    renewed: list[FakeProducer] = []
+
+    def new_producer() -> Any:
+        renewed.append(FakeProducer(None))
+        return renewed[-1]
+
+    relay = OutboxRelay(None, deaf, new_producer=new_producer)  # type: ignore[arg-type]
+    with pytest.raises(relay_module.ProducerStuck):
+        await asyncio.wait_for(relay._send(claimed(3)), 5)
+    assert relay.producer is renewed[0]
+    await relay._send(claimed(3))
+    assert renewed[0].batches > 0
