@@ -1,5 +1,5 @@
 """Build hook: the wheel carries the SQL migrations as package data (`service/storage/sql/`), and
-the pom that pins the Apache Kafka broker of `program-builder dev` (`service/kafka/pom.xml`).
+the pom that pins the Apache Kafka broker of `program-builder dev` (`devstack/kafka/pom.xml`).
 
 `migrations/` and `tooling/kafka/pom.xml` at the repository root stay the one place each is
 written; this copies them into the built package, so `program-builder migrate` (and `dev` on a
@@ -19,7 +19,7 @@ from setuptools.command.build_py import build_py
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 PACKAGED_AS = Path("service") / "storage" / "sql"
 KAFKA_POM = Path(__file__).resolve().parent / "tooling" / "kafka" / "pom.xml"
-POM_PACKAGED_AS = Path("service") / "kafka" / "pom.xml"
+POM_PACKAGED_AS = Path("devstack") / "kafka" / "pom.xml"
 
 
 class BuildWithMigrations(build_py):

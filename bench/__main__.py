@@ -29,7 +29,8 @@ from bench.report import RESULTS, evaluate, plot, table
 from bench.templates import KeptVersions, templates
 from bench.workload import MIXES, Driver, seed
 from contracts.topics import Topics
-from service.embedded import EmbeddedStack, choose_broker, free_port
+from devstack.children import free_port
+from devstack.stack import EmbeddedStack, choose_broker
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:

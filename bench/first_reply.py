@@ -16,10 +16,11 @@ from pathlib import Path
 import asyncpg
 
 import service
+from devstack.postgres import EmbeddedPostgres
+from devstack.stack import choose_broker, local_broker
+from service.clients.client import ServiceClient
 from service.config import Settings
-from service.embedded import EmbeddedPostgres, choose_broker, local_broker
-from service.entrypoints.app import Service
-from service.entrypoints.client import ServiceClient
+from service.process.app import Service
 from service.storage.migrations import migrate
 
 

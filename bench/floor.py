@@ -18,8 +18,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from tqdm import tqdm
 
 from bench.meters import CpuMeter, percentiles
-from service.embedded import EmbeddedStack, choose_broker
-from service.entrypoints.client import partitions_of
+from devstack.stack import EmbeddedStack, choose_broker
+from service.clients.client import partitions_of
 
 # The Driver's client settings: a hop is measured with exactly these, so its floor is comparable.
 PRODUCER = {"linger_ms": 1, "acks": 1}

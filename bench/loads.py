@@ -56,7 +56,7 @@ async def instances(
     """The series closed loop with 1, 2, 3… service processes in one consumer group (`main`
     and copies of it, on other HTTP ports): commands/s and the CPU per command of all of them
     together. On one box they share its cores with the broker, PostgreSQL and this driver."""
-    from service.embedded import free_port
+    from devstack.children import free_port
 
     rows = []
     for count in counts:

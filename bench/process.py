@@ -36,6 +36,8 @@ class ServiceProcess:
     log: Path
     command: str = "run"
     cwd: Path | None = None
+    program: tuple[str, ...] = (str(SCRIPT),)
+    """What runs `command`: the console script, or a wrapper of it (tests.support.crash_points)."""
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
     signalled_at: int = 0
@@ -44,7 +46,7 @@ class ServiceProcess:
     def start(self) -> None:
         output = open(self.log, "ab")  # noqa: SIM115 - owned by the child
         self.process = subprocess.Popen(
-            [str(SCRIPT), self.command],
+            [*self.program, self.command],
             env=self.env,
             cwd=self.cwd,
             stdin=subprocess.DEVNULL,

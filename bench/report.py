@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from service.metrics import STAGES
+from service.process.metrics import STAGES
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from bench.floor import CONSUMER, POLL, PRODUCER
 from bench.legacy import import_line, prescriptions_of
 from contracts.topics import Topics
-from service.entrypoints.client import ServiceClient
+from service.clients.client import ServiceClient
 
 
 @dataclass

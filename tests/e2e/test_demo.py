@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from service.config import Settings
-from service.entrypoints.app import Service
+from service.process.app import Service
 
 
 async def test_demo_runs_against_the_service_and_exits_0(

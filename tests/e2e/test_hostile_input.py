@@ -23,9 +23,9 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
+from devstack.tansu import EmbeddedBroker
 from service.config import Settings
-from service.embedded import EmbeddedBroker
-from service.entrypoints.app import Service
+from service.process.app import Service
 from tests.infrastructure import Infrastructure
 from tests.support.kafka import CommandClient
 from tests.support.programs import build_program, new_id
@@ -183,7 +183,7 @@ async def test_a_reply_topic_that_never_resolves_is_dropped_within_the_bound(
     """A name whose metadata never comes (a broker that refuses to create it) is dropped after
     the bound, and meanwhile every other result flows. `..` stands for it here: the service's
     filter is opened so that it reaches the real broker, which never resolves it."""
-    monkeypatch.setattr("service.messages.legal_topic_name", lambda name: True)
+    monkeypatch.setattr("service.apply.wire.legal_topic_name", lambda name: True)
     settings = settings.model_copy(update={"reply_timeout_seconds": 1.0})
     service = Service(settings)
     await service.app.start()
@@ -231,7 +231,7 @@ def _copies(client: CommandClient, topic: str, command_id: str) -> int:
 def _samples(service: Service, name: str) -> dict[str, float]:
     return {
         sample.labels.get("reason", ""): sample.value
-        for metric in service.metrics.registry.collect()
+        for metric in service.process.metrics.registry.collect()
         for sample in metric.samples
         if sample.name == name
     }

@@ -11,9 +11,9 @@ import httpx
 import pytest
 import uvicorn
 
+from devstack.children import free_port
 from service.config import Settings
-from service.embedded import free_port
-from service.entrypoints.app import Service
+from service.process.app import Service
 from tests.infrastructure import Infrastructure
 from tests.support.kafka import CommandClient
 

@@ -23,11 +23,11 @@ import pytest
 
 from bench.legacy import import_line, legacy_program, prescriptions_of, write_lines
 from bench.process import SCRIPT, ServiceProcess, service_env
+from devstack.children import free_port
+from service.clients.bulk_import import import_file
+from service.clients.import_file import command_id_of
 from service.config import Settings
-from service.embedded import free_port
-from service.entrypoints.app import Service
-from service.entrypoints.bulk_import import import_file
-from service.entrypoints.import_file import command_id_of
+from service.process.app import Service
 from tests.support.kafka import CommandClient
 
 pytestmark = pytest.mark.timeout(240)

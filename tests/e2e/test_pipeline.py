@@ -18,14 +18,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from contracts.dlq import DeadLetterCode
+from service.apply.processor import CommandProcessor
+from service.apply.wire import Messages, Record
+from service.clients.client import partitions_of
 from service.config import Settings
-from service.entrypoints import consumer
-from service.entrypoints.app import Service
-from service.entrypoints.client import partitions_of
-from service.handling import CommandProcessor
-from service.kafka import create_producer, ensure_topics
-from service.messages import Messages, Record
-from service.relay import OutboxRelay
+from service.consume import consumer
+from service.process.app import Service
+from service.publish.kafka import create_producer, ensure_topics
+from service.publish.relay import OutboxRelay
 from service.storage import outbox
 from service.storage.outbox import OutgoingMessage
 from tests.infrastructure import Infrastructure
@@ -370,13 +370,11 @@ async def test_rolled_back_transaction_publishes_nothing(
         "programId": new_id(),
         "name": "A",
     }
-    async with pool.acquire() as connection:
-        transaction = connection.transaction()
-        await transaction.start()
-        await processor._apply_batch(connection, [_record(settings, command, 0)])
-        # The result and the program event, visible inside the transaction only.
-        assert await connection.fetchval("SELECT count(*) FROM outbox") == 2
-        await transaction.rollback()
+    prepared = await processor.prepare([_record(settings, command, 0)])
+    await prepared.writing
+    # The result and the program event, visible inside the transaction only.
+    assert await prepared.connection.fetchval("SELECT count(*) FROM outbox") == 2
+    await processor.roll_back(prepared)
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
     assert await pool.fetchval("SELECT count(*) FROM programs") == 0
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)

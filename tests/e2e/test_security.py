@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from bench.process import ServiceProcess, service_env
-from service.apache_kafka import ApacheKafka
+from devstack.apache_kafka import ApacheKafka
+from devstack.children import free_port
 from service.config import Settings
-from service.embedded import free_port
 from tests.infrastructure import Infrastructure
 from tests.support.certificates import Certificates, make_certificates
 from tests.support.kafka import CommandClient

@@ -8,9 +8,9 @@ import random
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from service.clients.client import partitions_of
 from service.config import Settings
-from service.entrypoints.client import partitions_of
-from service.kafka import create_producer, ensure_topics, murmur2, send_batched
+from service.publish.kafka import create_producer, ensure_topics, murmur2, send_batched
 from service.storage.outbox import OutgoingMessage
 
 

@@ -27,8 +27,8 @@ from aiokafka import AIOKafkaConsumer
 
 from bench.process import Exit, ServiceProcess, service_env
 from contracts.topics import Topics
-from service.embedded import free_port
-from service.entrypoints.client import partitions_of
+from devstack.children import free_port
+from service.clients.client import partitions_of
 from service.storage import migrations
 from tests.infrastructure import Infrastructure
 from tests.support.brokers import own_broker

@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 
 from contracts.results import CommandResult
-from service.entrypoints.client import Document
+from service.clients.client import Document
 from tests.support.announced import announced
 from tests.support.kafka import CommandClient
 from tests.support.programs import (

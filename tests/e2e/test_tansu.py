@@ -15,9 +15,10 @@ import asyncpg
 import pytest
 
 from bench.process import SCRIPT, ServiceProcess, service_env
+from devstack.children import free_port
+from devstack.tansu import EmbeddedBroker
 from service.config import Settings
-from service.embedded import EmbeddedBroker, free_port
-from service.entrypoints.app import Service
+from service.process.app import Service
 from tests.support.kafka import CommandClient
 
 

@@ -13,7 +13,7 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from service.config import Settings
-from service.entrypoints.app import Service
+from service.process.app import Service
 from tests.support.kafka import CommandClient
 from tests.support.local_server import LocalServer
 from tests.support.programs import new_id

@@ -10,7 +10,7 @@ import uuid
 import asyncpg
 import pytest
 
-from service.handling import CommandProcessor
+from service.apply.processor import CommandProcessor
 from tests.integration.test_processor import TOPICS, command, outbox, process, processor, record
 
 pytestmark = pytest.mark.integration

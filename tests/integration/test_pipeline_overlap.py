@@ -16,9 +16,10 @@ from typing import Any
 import asyncpg
 import pytest
 
-from service.factory import InFlight
-from service.handling import CommandProcessor, Outcome
-from service.pipeline import Overlap, Pipeline
+from service.apply.outcomes import Outcome
+from service.apply.processor import CommandProcessor
+from service.consume.pipeline import Overlap, Pipeline
+from service.process.context import InFlight
 from tests.integration.test_processor import TOPICS, command, outbox, record, results
 
 pytestmark = pytest.mark.integration
@@ -29,7 +30,7 @@ HELD_SECONDS = 0.5
 
 @pytest.fixture
 def processor(pool: asyncpg.Pool) -> CommandProcessor:
-    from service.messages import Messages
+    from service.apply.wire import Messages
 
     return CommandProcessor(pool, Messages(TOPICS))
 

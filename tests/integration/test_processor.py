@@ -14,10 +14,11 @@ import pytest
 
 from contracts.dlq import HEADER_CORRELATION_ID, HEADER_ERROR_CODE, HEADER_REPLY_TO
 from contracts.topics import Topics
-from service import handling
+from service.apply import unit_of_work
+from service.apply.outcomes import PROCESSING_FAILED, Outcome
+from service.apply.processor import CommandProcessor
+from service.apply.wire import Messages, Record
 from service.domain.commands import Reads
-from service.handling import CommandProcessor
-from service.messages import Messages, Record
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +69,7 @@ def processor(pool: asyncpg.Pool) -> CommandProcessor:
     return CommandProcessor(pool, Messages(TOPICS))
 
 
-async def process(processor: CommandProcessor, *records: Record) -> list[handling.Outcome]:
+async def process(processor: CommandProcessor, *records: Record) -> list[Outcome]:
     return await processor.process(list(records), asyncio.Event())
 
 
@@ -136,21 +137,21 @@ async def test_unreadable_and_failing_records_go_to_the_dlq_and_the_rest_applies
     create = command("program.create", program, name="A")
     poison = command("program.update", program, name="Poison")
     after = command("program.update", program, name="After")
-    original = handling.apply
+    original = unit_of_work.apply
 
     def failing(program: Any, cmd: Any, context: Any) -> Any:
         if str(cmd.command_id) == poison["commandId"]:
             raise ValueError("a bug, not the command's fault")
         return original(program, cmd, context)
 
-    monkeypatch.setattr(handling, "apply", failing)
+    monkeypatch.setattr(unit_of_work, "apply", failing)
     outcomes = await process(
         processor, record(create), record(b"\xff not json", 1), record(poison, 2), record(after, 3)
     )
     assert [(o.status, o.error_code) for o in outcomes] == [
         ("applied", None),
         ("dead_letter", "not_json"),
-        ("dead_letter", handling.PROCESSING_FAILED),
+        ("dead_letter", PROCESSING_FAILED),
         ("applied", None),
     ]
     letters = [r for r in await outbox(pool) if r["topic"] == TOPICS.dead_letters]
@@ -204,7 +205,7 @@ async def test_a_command_that_reads_more_than_declared_loads_it_and_applies(
             )
         ),
     )
-    monkeypatch.setattr(handling, "reads_of", lambda program, cmd: Reads())
+    monkeypatch.setattr(unit_of_work, "reads_of", lambda program, cmd: Reads())
     edit = command("series.update", program, programExerciseId=exercise, index=0, set={"reps": 3})
     outcomes = await process(processor, record(edit))
     assert [o.status for o in outcomes] == ["applied"]

@@ -15,10 +15,10 @@ from uuid import UUID
 import asyncpg
 import pytest
 
+from service.apply.processor import CommandProcessor
+from service.apply.wire import Messages
 from service.domain.ids import uuid5
 from service.domain.model import Program
-from service.handling import CommandProcessor
-from service.messages import Messages
 from service.storage import history, programs
 from service.storage.migrations import default_directory, migrate
 from tests.integration.test_processor import TOPICS, command, outbox, process, record, results

@@ -16,10 +16,10 @@ import httpx
 import pytest
 
 from contracts.topics import Topics
+from devstack.children import free_port, wait_for_port
 from service.config import Settings
-from service.embedded import free_port, wait_for_port
-from service.entrypoints.app import Service
-from service.entrypoints.asyncapi import DOCUMENT, asset_paths
+from service.process.app import Service
+from service.process.asyncapi import DOCUMENT, asset_paths
 from tests.published.tools import CLI, ROOT, chromium
 
 PATHS = asset_paths()

@@ -20,8 +20,8 @@ import asyncpg
 import httpx
 import pytest
 
-from service.embedded import free_port
-from service.entrypoints.asyncapi import asset_paths
+from devstack.children import free_port
+from service.process.asyncapi import asset_paths
 from tests.published.tools import ROOT
 
 SOURCES = (
@@ -128,9 +128,9 @@ def test_the_wheel_carries_migrations_schemas_and_the_page(wheel: Path) -> None:
     assert {f"service/storage/sql/{name}" for name in MIGRATIONS} <= names
     assert "contracts/schemas/asyncapi.json" in names
     assert "contracts/schemas/command.schema.json" in names
-    renderer = "service/entrypoints/static/asyncapi-react-component/"
+    renderer = "service/process/static/asyncapi-react-component/"
     assert {renderer + "standalone.js", renderer + "default.min.css"} <= names
-    assert "service/kafka/pom.xml" in names  # `dev` fetches the same pinned Apache Kafka
+    assert "devstack/kafka/pom.xml" in names  # `dev` fetches the same pinned Apache Kafka
     assert not any(name.startswith(("tests/", "tooling/", "migrations/")) for name in names)
 
 

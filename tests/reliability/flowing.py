@@ -17,7 +17,7 @@ from aiokafka.errors import KafkaError
 
 from bench.process import ServiceProcess
 from service.config import Settings
-from service.kafka import partition_for
+from service.publish.kafka import partition_for
 from service.storage.database import create_pool
 from tests.reliability.harness import wait_until
 from tests.reliability.test_outages import assert_as_predicted

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from service.apache_kafka import ApacheKafka
-from service.embedded import free_port
+from devstack.apache_kafka import ApacheKafka
+from devstack.children import free_port
 from tests.conftest import RunFactory
 from tests.infrastructure import Infrastructure
 from tests.reliability.flowing import (
@@ -30,6 +30,7 @@ from tests.reliability.flowing import (
     stream,
 )
 from tests.reliability.harness import wait_until
+from tests.support.broker_faults import kill_node, start_node
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(420)]
 
@@ -86,9 +87,9 @@ async def test_leaders_killed_and_every_broker_stopped_while_commands_flow(
         ):
             node = await leader_of(cluster.bootstrap_servers, topic, 0)
             killed = time.perf_counter()
-            await asyncio.to_thread(cluster.kill_node, node)
+            await asyncio.to_thread(kill_node, cluster, node)
             await asyncio.sleep(2)
-            await asyncio.to_thread(cluster.start_node, node)
+            await asyncio.to_thread(start_node, cluster, node)
             timings[name] = longest_gap(reader, killed)
             assert service.alive(), run.output()
 
@@ -96,7 +97,7 @@ async def test_leaders_killed_and_every_broker_stopped_while_commands_flow(
         go.clear()  # a client holds its commands while no broker answers (and sends them after)
         stopped = time.perf_counter()
         for index in range(3):
-            await asyncio.to_thread(cluster.kill_node, index)
+            await asyncio.to_thread(kill_node, cluster, index)
         await service.wait_readiness(503, 20)
         await asyncio.sleep(OUTAGE_SECONDS - (time.perf_counter() - stopped))
         assert service.alive(), "the service runs through the outage"

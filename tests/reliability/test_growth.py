@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from service.config import Settings
-from service.entrypoints.app import Service
+from service.process.app import Service
 from tests.reliability.harness import scaled, wait_until
 from tests.support.kafka import CommandClient
 from tests.support.programs import build_program

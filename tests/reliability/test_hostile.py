@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from contracts.commands import MAX_COMMAND_BYTES
 from contracts.dlq import DeadLetterCode
 from service.config import Settings
-from service.entrypoints.app import Service
+from service.process.app import Service
 from tests.reliability.harness import scaled
 from tests.support.kafka import CommandClient
 from tests.support.programs import build_program, new_id

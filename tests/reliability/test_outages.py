@@ -16,7 +16,8 @@ import psutil
 import pytest
 
 from bench.process import ServiceProcess
-from service.embedded import EmbeddedPostgres, free_port
+from devstack.children import free_port
+from devstack.postgres import EmbeddedPostgres
 from service.storage.database import create_pool
 from service.storage.migrations import migrate
 from tests.conftest import RunFactory

@@ -1,5 +1,5 @@
 """The fast path killed between commit and publish: a batch committed, its outbox rows not yet
-sent (`PROGRAM_BUILDER_CRASH_AT=after_commit`). The next process must publish them (its relay
+sent (`tests.support.crash_points`, `after_commit`). The next process must publish them (its relay
 sweeps), answer the redelivered commands `duplicate`, and every key's records stay in commit
 order: each prescription's versions arrive increasing, the crashed batch's before any later."""
 
@@ -38,7 +38,7 @@ async def test_a_crash_between_commit_and_publish_loses_and_reorders_nothing(
         )
         assert first.terminate() == 0, run.output()
 
-        crashing = run.start(PROGRAM_BUILDER_CRASH_AT="after_commit")
+        crashing = run.start(crash_at="after_commit")
         edit = reader.command(
             "series.update",
             program,

@@ -41,7 +41,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from service.entrypoints.client import Document
+from service.clients.client import Document
 from service.storage.database import Connection
 from tests.infrastructure import Infrastructure
 from tests.support.programs import new_id

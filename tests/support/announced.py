@@ -3,7 +3,7 @@ each checked against the contract's event models before a test reads it."""
 
 from __future__ import annotations
 
-from service.entrypoints.client import Document
+from service.clients.client import Document
 from tests.support.kafka import CommandClient
 from tests.support.programs import assert_valid_events, assert_valid_program_events
 

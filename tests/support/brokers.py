@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from service.embedded import Broker, BrokerChoice, choose_broker, local_broker
+from devstack.stack import Broker, BrokerChoice, choose_broker, local_broker
 from tests.infrastructure import Infrastructure
 
 

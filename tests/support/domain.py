@@ -14,12 +14,12 @@ from pydantic_core import to_json
 
 from contracts.commands import Command
 from contracts.parsing import DeadLetter, Refused, parse_command
+from service.apply.wire import result_payload
+from service.clients.client import Document, new_command
 from service.domain.commands import Applied, Context, apply
 from service.domain.errors import Rejection
 from service.domain.history import Undo
 from service.domain.model import Program
-from service.entrypoints.client import Document, new_command
-from service.messages import result_payload
 from service.storage.inbox import InboxEntry
 from tests.support.programs import build_steps, new_program_ids
 

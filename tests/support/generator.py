@@ -31,10 +31,10 @@ from typing import Any
 from uuid import UUID
 
 from contracts.commands import COMMAND_TYPES
+from service.clients.client import Document
 from service.domain.derived import date_of, loads_of
 from service.domain.loads import resolution_of
 from service.domain.model import ExerciseGroup, Program, ProgramExercise, Session
-from service.entrypoints.client import Document
 from tests.support.domain import Programs, ids_of
 
 Body = dict[str, Any]

@@ -12,9 +12,9 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from service.clients.client import Document, ServiceClient, output_topics
 from service.config import Settings
-from service.entrypoints.client import Document, ServiceClient, output_topics
-from service.kafka import client_options
+from service.publish.kafka import client_options
 
 
 class CommandClient(ServiceClient):

@@ -4,6 +4,7 @@ tests/conftest.py makes them, and kills what still runs at the end)."""
 
 from __future__ import annotations
 
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -26,14 +27,17 @@ class ServiceRun:
         self.log = log
         self.processes: list[ServiceProcess] = []
 
-    def process(self, **env: str) -> ServiceProcess:
-        """A new process of this run (not started yet), with `env` on top of the run's."""
+    def process(self, *, crash_at: str | None = None, **env: str) -> ServiceProcess:
+        """A new process of this run (not started yet), with `env` on top of the run's; with
+        `crash_at`, one that kills itself at that point (`tests.support.crash_points`)."""
         process = ServiceProcess({**self.env, **env}, self.log)
+        if crash_at is not None:
+            process.program = (sys.executable, "-m", "tests.support.crash_points", crash_at)
         self.processes.append(process)
         return process
 
-    def start(self, **env: str) -> ServiceProcess:
-        process = self.process(**env)
+    def start(self, *, crash_at: str | None = None, **env: str) -> ServiceProcess:
+        process = self.process(crash_at=crash_at, **env)
         process.start()
         return process
 

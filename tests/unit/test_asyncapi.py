@@ -13,7 +13,7 @@ from contracts import generate
 from contracts.commands import COMMAND_TYPES
 from contracts.dlq import HEADER_CORRELATION_ID, HEADER_REPLY_TO
 from contracts.topics import Topics
-from service.entrypoints.asyncapi import DOCUMENT, render
+from service.process.asyncapi import DOCUMENT, render
 
 DOCUMENT_JSON: dict[str, Any] = json.loads(render())
 

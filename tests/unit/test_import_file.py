@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from service.entrypoints.import_file import (
+from service.clients.import_file import (
     COMMAND_ID_NAMESPACE,
     ImportCommand,
     Line,

@@ -17,7 +17,7 @@ from pydantic import TypeAdapter
 from contracts import generate
 from contracts.commands import Command
 from contracts.results import CommandResult
-from service.messages import event_payload, result_payload
+from service.apply.wire import event_payload, result_payload
 from service.storage.inbox import InboxEntry
 from tests.support.domain import Programs
 

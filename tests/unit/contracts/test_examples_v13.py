@@ -16,7 +16,7 @@ from pydantic import TypeAdapter
 
 from contracts import generate
 from contracts.commands import Command
-from service.messages import event_payload
+from service.apply.wire import event_payload
 from tests.support.domain import Programs
 
 EXAMPLES_FILE = Path(generate.__file__).parent / "examples.json"

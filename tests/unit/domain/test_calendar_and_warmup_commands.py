@@ -12,8 +12,8 @@ import pytest
 from pydantic import TypeAdapter
 
 from contracts.commands import Command
+from service.apply.wire import event_payload
 from service.domain.errors import InvariantViolated, NotFound
-from service.messages import event_payload
 from tests.support.domain import Programs
 
 COMMANDS: TypeAdapter[Any] = TypeAdapter(Command)

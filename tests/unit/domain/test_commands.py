@@ -12,10 +12,10 @@ import pytest
 from pydantic import TypeAdapter
 
 from contracts.commands import Command
+from service.apply.wire import event_payload
 from service.domain.commands import Applied, Context, apply
 from service.domain.errors import Conflict, InvariantViolated, NotFound, Rejection
 from service.domain.model import Program
-from service.messages import event_payload
 
 COMMANDS: TypeAdapter[Any] = TypeAdapter(Command)
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)

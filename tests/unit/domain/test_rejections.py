@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from service.entrypoints.client import Document
+from service.clients.client import Document
 from tests.support.domain import Programs
 from tests.support.programs import legacy_ids, legacy_program, new_id
 

@@ -27,13 +27,13 @@ from pydantic import TypeAdapter
 
 from contracts.commands import Command
 from contracts.events import GroupKind
+from service.apply.wire import event_payload
 from service.domain.commands import Applied, Context, apply
 from service.domain.derived import date_of, loads_of
 from service.domain.errors import Rejection
 from service.domain.history import Undo
 from service.domain.loads import resolution_of
 from service.domain.model import Program, Session
-from service.messages import event_payload
 from tests.support.domain import content
 from tests.support.programs import load_on_the_wire
 

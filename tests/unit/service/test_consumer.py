@@ -15,18 +15,18 @@ from aiokafka import ConsumerRecord
 from faststream.kafka import TestKafkaBroker
 from faststream.kafka.message import KafkaAckableMessage
 
+from service.apply.outcomes import Outcome
+from service.apply.wire import Record
 from service.config import Settings
-from service.entrypoints.consumer import (
+from service.consume.consumer import (
     ACK_GRACE_SECONDS,
     batches_of,
     build_broker,
     subscribe_commands,
 )
-from service.factory import InFlight
-from service.handling import Outcome
-from service.messages import Record
-from service.metrics import Metrics
-from service.pipeline import Pipeline
+from service.consume.pipeline import Pipeline
+from service.process.context import InFlight
+from service.process.metrics import Metrics
 from service.retry import Stopped
 
 
@@ -80,7 +80,7 @@ def acks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 async def deliver(processor: FakeProcessor, value: bytes, headers: dict[str, Any]) -> FakeProcess:
     settings = Settings(_env_file=None, topic_prefix="unit")
-    broker = build_broker(settings, Metrics())
+    broker = build_broker(settings, Metrics().registry)
     process = FakeProcess(processor)
     subscribe_commands(broker, settings, lambda: process)  # type: ignore[arg-type,return-value]
     async with TestKafkaBroker(broker) as test_broker:
@@ -140,11 +140,11 @@ def test_several_bootstrap_servers_reach_the_client_as_several_hosts() -> None:
     """FastStream wraps a string in a list, and aiokafka then reads `a:1,b:2` as one host that
     never resolves: a cluster's bootstrap list must arrive as a list."""
     from service.config import Settings
-    from service.entrypoints.consumer import build_broker
-    from service.metrics import Metrics
+    from service.consume.consumer import build_broker
+    from service.process.metrics import Metrics
 
     settings = Settings(kafka_bootstrap_servers="kafka-1:9092, kafka-2:9092,kafka-3:9092")
-    broker = build_broker(settings, Metrics())
+    broker = build_broker(settings, Metrics().registry)
     assert broker._connection_kwargs["bootstrap_servers"] == [
         "kafka-1:9092",
         "kafka-2:9092",

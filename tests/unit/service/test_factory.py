@@ -6,8 +6,8 @@ import asyncio
 from typing import Any
 
 from service.config import Settings
-from service.factory import Clients, ProcessContext
-from service.metrics import Metrics
+from service.process.context import Clients, ProcessContext
+from service.process.metrics import Metrics
 from service.tracing import Tracing
 
 

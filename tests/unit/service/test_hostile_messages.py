@@ -1,7 +1,7 @@
-"""Hostile headers at the service's edge (`service.messages`) and the bounded reply copies
-(`service.replies`), without a broker: a requester's reply-to is either a topic we may write or
-ignored, a dead letter's x-* headers are ours alone, a copy that never completes is dropped in
-time and never waited for."""
+"""Hostile headers at the service's edge (`service.apply.wire`) and the bounded reply copies
+(`service.publish.replies`), without a broker: a requester's reply-to is either a topic we may
+write or ignored, a dead letter's x-* headers are ours alone, a copy that never completes is
+dropped in time and never waited for."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 
 from contracts.dlq import HEADER_CORRELATION_ID, HEADER_REPLY_TO
 from contracts.topics import Topics
-from service.messages import Messages, Record
-from service.replies import ReplyCopies
+from service.apply.wire import Messages, Record
+from service.publish.replies import ReplyCopies
 from service.storage.inbox import InboxEntry
 from service.storage.outbox import OutgoingMessage
 from tests.unit.service.test_messages import NOW
@@ -166,7 +166,7 @@ async def test_copies_past_the_in_flight_bound_are_dropped_not_queued() -> None:
 async def test_the_reply_producer_forgets_the_topic_used_longest_ago(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("service.replies.TOPICS_KEPT", 2)
+    monkeypatch.setattr("service.publish.replies.TOPICS_KEPT", 2)
     producer = FakeProducer()
     replies = ReplyCopies(producer, timeout=1)  # type: ignore[arg-type]
     for topic in ("run-1", "run-2", "run-1", "run-3"):

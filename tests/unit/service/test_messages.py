@@ -1,4 +1,4 @@
-"""The wire format has one home: every kind of message `service.messages` writes is exactly what
+"""The wire format has one home: every kind of message `service.apply.wire` writes is exactly what
 the `contracts` models read and write back (so it matches the published schemas too)."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from contracts.exercises import Alternative, DoubleProgression, LoadStep, StepUn
 from contracts.groups import GroupFormat
 from contracts.results import CommandError, CommandResult, ErrorCode, ErrorDetail
 from contracts.topics import Topics
+from service.apply.wire import Messages, Record
 from service.domain.events import Cause, PrescriptionEvent, SessionEvent
 from service.domain.loads import ResolvedLoad
 from service.domain.model import (
@@ -26,7 +27,6 @@ from service.domain.model import (
     ProgramExercise,
     Session,
 )
-from service.messages import Messages, Record
 from service.storage.inbox import InboxEntry
 
 TOPICS = Topics("unit")

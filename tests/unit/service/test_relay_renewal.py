@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaConnectionError, OutOfOrderSequenceNumber
 
-from service.relay import OutboxRelay
+from service.publish.relay import OutboxRelay
 from service.storage.outbox import ClaimedMessage, OutgoingMessage
 
 
@@ -108,7 +108,7 @@ class SilentProducer(FakeProducer):
 async def test_a_producer_that_never_answers_is_replaced_after_a_bound(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import service.relay as relay_module
+    import service.publish.relay as relay_module
 
     monkeypatch.setattr(relay_module, "STUCK_SECONDS", 0.2)
     silent = SilentProducer()
@@ -129,7 +129,7 @@ async def test_a_producer_that_never_answers_is_replaced_after_a_bound(
 async def test_a_new_producer_that_cannot_start_leaves_the_rows_for_the_next_round(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import service.relay as relay_module
+    import service.publish.relay as relay_module
 
     monkeypatch.setattr(relay_module, "STUCK_SECONDS", 0.2)
 
@@ -168,7 +168,7 @@ async def test_a_producer_deaf_to_cancellation_is_replaced_after_the_bound_too(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The bound holds even when the client swallows the cancellation of the round it cut."""
-    import service.relay as relay_module
+    import service.publish.relay as relay_module
 
     monkeypatch.setattr(relay_module, "STUCK_SECONDS", 0.2)
     deaf = DeafProducer()

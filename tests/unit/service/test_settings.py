@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from bench.process import ServiceProcess
+from devstack.children import free_port
 from service.config import Settings
-from service.embedded import free_port
-from service.kafka import client_options, create_producer
+from service.publish.kafka import client_options, create_producer
 
 KAFKA_SECRET = "kafka-s3cr3t-Z9"
 DATABASE_SECRET = "db-s3cr3t-Q7"

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from service import apache_kafka
-from service.apache_kafka import ApacheKafka, KafkaJars, cluster_id, kafka_version
+from devstack import stack
+from devstack.apache_kafka import ApacheKafka, KafkaJars, cluster_id, kafka_version
+from devstack.stack import choose_broker
 from service.config import ConfigurationError
-from service.embedded import choose_broker
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -95,7 +95,7 @@ def test_the_broker_choice(
     wanted: str, reason: str | None, kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PB_BROKER", wanted)
-    monkeypatch.setattr(apache_kafka, "unavailable_reason", lambda: reason)
+    monkeypatch.setattr(stack, "unavailable_reason", lambda: reason)
     choice = choose_broker()
     assert choice.kind == kind
     if kind == "tansu" and wanted == "auto":
@@ -106,7 +106,7 @@ def test_asking_for_kafka_where_it_cannot_run_names_what_is_missing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("PB_BROKER", "kafka")
-    monkeypatch.setattr(apache_kafka, "unavailable_reason", lambda: "no Maven (mvn not on PATH)")
+    monkeypatch.setattr(stack, "unavailable_reason", lambda: "no Maven (mvn not on PATH)")
     with pytest.raises(ConfigurationError, match="PB_BROKER: kafka asked for, but no Maven"):
         choose_broker()
     monkeypatch.setenv("PB_BROKER", "redpanda")

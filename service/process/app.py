@@ -21,17 +21,17 @@ from faststream.specification import AsyncAPI
 from contracts.events import PrescriptionUpdated, ProgramUpdated, SessionUpdated
 from contracts.results import CommandResult
 from service.config import Settings
-from service.entrypoints import asyncapi as asyncapi_page
-from service.entrypoints import http
-from service.entrypoints.consumer import (
+from service.consume.consumer import (
     BATCH_GRACE_SECONDS,
     build_broker,
     close_connections,
     stopping_consumers,
     subscribe_commands,
 )
-from service.factory import ProcessContext
-from service.metrics import Metrics
+from service.process import asyncapi as asyncapi_page
+from service.process import http
+from service.process.context import ProcessContext
+from service.process.metrics import Metrics
 from service.tracing import Tracing, tracer_provider
 
 log = logging.getLogger("program_builder")
@@ -59,8 +59,8 @@ class Service:
         )
         tracer = self.provider.get_tracer("program_builder") if self.provider else None
         self.tracing = Tracing(tracer)
-        self.broker = build_broker(settings, self.metrics, self.provider)
-        self.subscribers = subscribe_commands(self.broker, settings, self._running_process)
+        self.broker = build_broker(settings, self.metrics.registry, self.provider)
+        self.subscribers = subscribe_commands(self.broker, settings, lambda: self.process)
         self._document_outputs()
         hooks: dict[str, Any] = {
             "on_startup": [self._start],
@@ -123,10 +123,6 @@ class Service:
         self.process = await ProcessContext.create(
             self.settings, self.metrics, self.tracing, self.stopping
         )
-
-    def _running_process(self) -> ProcessContext:
-        assert self.process is not None, "the consumer starts after the process context"
-        return self.process
 
     async def _started(self) -> None:
         self.consuming = True

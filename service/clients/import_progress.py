@@ -21,7 +21,7 @@ from rich.progress import (
 from rich.progress import Progress as RichProgress
 
 if TYPE_CHECKING:
-    from service.entrypoints.import_file import Tally
+    from service.clients.import_file import Tally
 
 PLAIN_INTERVAL_SECONDS = 5.0
 

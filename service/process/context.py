@@ -17,15 +17,15 @@ from dataclasses import dataclass, field
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from service import kafka
+from service.apply.processor import CommandProcessor
+from service.apply.wire import Messages
 from service.config import ConfigurationError, Settings
-from service.handling import CommandProcessor
-from service.kafka import check_login, create_producer, create_reply_producer, ensure_topics
-from service.messages import Messages
-from service.metrics import Metrics
-from service.pipeline import Overlap, Pipeline
-from service.relay import OutboxRelay, Retention
-from service.replies import ReplyCopies
+from service.consume.pipeline import Overlap, Pipeline
+from service.process.metrics import Metrics
+from service.publish import kafka
+from service.publish.kafka import check_login, create_producer, create_reply_producer, ensure_topics
+from service.publish.relay import OutboxRelay, Retention
+from service.publish.replies import ReplyCopies
 from service.retry import unless_stopped, until_available
 from service.storage.database import connection_refusal, create_pool, is_transient
 from service.storage.migrations import MigrationError, check_schema_current, schema_refusal

@@ -26,9 +26,8 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import InvalidProducerEpoch, OutOfOrderSequenceNumber, UnknownProducerId
 
-from service import failpoints
-from service.kafka import send_batched
-from service.replies import ReplyCopies
+from service.publish.kafka import send_batched
+from service.publish.replies import ReplyCopies
 from service.retry import Backoff, Stopped, unless_stopped
 from service.storage import inbox, outbox
 from service.storage.database import Connection, is_transient
@@ -113,7 +112,6 @@ class OutboxRelay:
             self.wake(committed_at)
         if not claim.messages:
             return
-        failpoints.reached("after_commit")
         published = 0
         try:
             # In rounds of `batch_size`, each acknowledged and marked before the next.

@@ -17,6 +17,13 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import IO, Any
 
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1
+"""Some lines were rejected or unreadable (the report lists them)."""
+EXIT_CANNOT_RUN = 2
+"""Nothing could be sent: the settings, the file or the broker."""
+EXIT_INTERRUPTED = 130
+
 COMMAND_ID_NAMESPACE = uuid.UUID("8f3c2b1a-6d4e-4f5a-9b7c-1e2d3c4b5a69")
 """commandId = uuid5(this, tenantId + ":" + programId): a rerun sends the same commandIds."""
 

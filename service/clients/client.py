@@ -22,7 +22,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts.topics import Topics
 from service.config import Settings
-from service.kafka import client_options
+from service.publish.kafka import client_options
 
 Document = dict[str, Any]
 Headers = Sequence[tuple[str, bytes]]

@@ -49,9 +49,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
 from contracts.dlq import HEADER_CORRELATION_ID, HEADER_REPLY_TO
-from service.config import ConfigurationError, Settings
-from service.entrypoints.client import partitions_of
-from service.entrypoints.import_file import (
+from service.clients.client import partitions_of
+from service.clients.import_file import (
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SOME_FAILED,
     ImportCommand,
     Line,
     Outcome,
@@ -65,15 +67,11 @@ from service.entrypoints.import_file import (
     outcome_of,
     read_line,
 )
-from service.entrypoints.import_progress import PLAIN_INTERVAL_SECONDS, Progress, progress_for
-from service.kafka import client_options, partition_for, start_producer
+from service.clients.import_progress import PLAIN_INTERVAL_SECONDS, Progress, progress_for
+from service.config import ConfigurationError, Settings
+from service.publish.kafka import client_options, partition_for, start_producer
 
 log = logging.getLogger("program_builder.import")
-
-EXIT_OK = 0
-EXIT_SOME_FAILED = 1
-EXIT_CANNOT_RUN = 2
-EXIT_INTERRUPTED = 130
 
 DEFAULT_IN_FLIGHT = 256
 STOP_GRACE_SECONDS = 30.0

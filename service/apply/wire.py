@@ -54,7 +54,7 @@ DEAD_LETTER_HEADERS = frozenset(
 
 def legal_topic_name(name: str) -> bool:
     """What Kafka accepts as a topic name (a legal one may still not be writable: see
-    `service.replies`)."""
+    `service.publish.replies`)."""
     return _TOPIC_NAME.fullmatch(name) is not None
 
 

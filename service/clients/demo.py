@@ -17,9 +17,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from service.clients.client import ServiceClient
+from service.clients.demo_story import story
 from service.config import Settings
-from service.entrypoints.client import ServiceClient
-from service.entrypoints.demo_story import story
 
 TENANT = "demo-coach"
 

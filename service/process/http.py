@@ -11,8 +11,8 @@ from faststream.asgi import AsgiResponse, get
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.factory import ProcessContext
-from service.metrics import Metrics
+from service.process.context import ProcessContext
+from service.process.metrics import Metrics
 from service.storage.outbox import backlog as outbox_backlog
 
 log = logging.getLogger("program_builder")

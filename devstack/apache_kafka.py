@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Self
 from xml.etree import ElementTree
 
-from service.embedded import _die_with_parent, _spawning, _stop, free_port
+from devstack.children import die_with_parent, free_port, spawning, stop_child
 
 MINIMUM_JAVA = 17
 _CHECKOUT_POM = Path(__file__).resolve().parents[1] / "tooling" / "kafka" / "pom.xml"
@@ -334,7 +334,7 @@ class KafkaNode:
 
     def stop(self, timeout: float = 30) -> None:
         """SIGTERM (a controlled shutdown), SIGKILL after `timeout`."""
-        _stop(self.process, signal.SIGTERM, timeout)
+        stop_child(self.process, signal.SIGTERM, timeout)
         self.process = None
 
     def kill(self) -> None:
@@ -355,14 +355,14 @@ class KafkaNode:
 
 def _spawn(command: list[str], output: Path) -> subprocess.Popen[bytes]:
     """`command` in its own session, dying with this process, its output appended to `output`;
-    a stop signal is delivered once the handle exists (`embedded._spawning`)."""
-    with _spawning(), open(output, "ab") as log:  # the child keeps its own copy
+    a stop signal is delivered once the handle exists (`children.spawning`)."""
+    with spawning(), open(output, "ab") as log:  # the child keeps its own copy
         return subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=log,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509
+            preexec_fn=die_with_parent,  # noqa: PLW1509
             start_new_session=True,
         )
 
@@ -582,20 +582,6 @@ class ApacheKafka:
             node.kill()
         if self._owns_root and not self.keep_data and self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
-
-    # --- faults, for the tests that take nodes away
-
-    def kill_node(self, index: int) -> None:
-        self.members[index].kill()
-
-    def stop_node(self, index: int) -> None:
-        self.members[index].stop()
-
-    def start_node(self, index: int, timeout: float = 60) -> None:
-        assert self.jars is not None, "start() the cluster first"
-        node = self.members[index]
-        node.start(self.jars)
-        self.wait_ready(timeout, [node])
 
     def pids(self) -> list[int]:
         """The process ids of the running nodes (the bench reads their CPU)."""

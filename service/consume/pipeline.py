@@ -27,8 +27,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 from uuid import UUID
 
-from service.handling import EVERYTHING, CommandProcessor, Outcome, Prepared
-from service.messages import Record
+from service.apply.outcomes import Outcome
+from service.apply.processor import CommandProcessor, Prepared
+from service.apply.unit_of_work import EVERYTHING
+from service.apply.wire import Record
 from service.retry import Stopped
 
 log = logging.getLogger("program_builder")

@@ -2,7 +2,7 @@
 
 The subscriber consumes `<prefix>.commands` in batches with manual acks: a batch's offsets are
 committed only after its transaction committed (what it wrote to the outbox is published
-meanwhile, see `handling`), so a crash in between redelivers it and the inbox answers
+meanwhile, see `publish.after_commit`), so a crash in between redelivers it and the inbox answers
 `duplicate`. The handler hands each batch to its consumer's `Pipeline` and returns once the
 batch is decided, so the next one is fetched and decided while this one writes and commits; the
 offsets committed are exactly the batch's own (the consumer's position is already past the next
@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from itertools import chain
 from types import MethodType
-from typing import Any
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
@@ -29,14 +29,13 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CollectorRegistry
 
+from service.apply.outcomes import Outcome
+from service.apply.wire import Record
 from service.config import Settings
-from service.factory import ProcessContext
-from service.handling import Outcome
-from service.kafka import security
-from service.messages import Record
-from service.metrics import Metrics
-from service.pipeline import Pipeline
+from service.consume.pipeline import Pipeline
+from service.publish.kafka import security
 from service.retry import Stopped, unless_stopped
 
 log = logging.getLogger("program_builder")
@@ -53,11 +52,42 @@ the broker answers); within `BATCH_GRACE_SECONDS`, so the handler ends before Fa
 it mid-commit."""
 
 
+class BatchMetrics(Protocol):
+    def stage(self, name: str, seconds: float) -> None:
+        """How long a command spent in a stage of its way (`queued`, `offset_commit`)."""
+
+    def observe_batch(self, outcomes: Sequence[Outcome], seconds: float) -> None:
+        """A batch's outcomes, `seconds` after it was submitted."""
+
+
+class Consuming(Protocol):
+    """What the handler needs of the running process (`service.process.context`)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def stopping(self) -> asyncio.Event: ...
+
+    @property
+    def metrics(self) -> BatchMetrics: ...
+
+    @property
+    def pipelines(self) -> dict[int, Pipeline]: ...
+
+    def pipeline(self, member: int) -> Pipeline:
+        """The pipeline of consumer `member`, made on its first batch."""
+
+
+Running = Callable[[], Consuming | None]
+"""The running process, or None before it has started (and after it has stopped)."""
+
+
 def build_broker(
-    settings: Settings, metrics: Metrics, provider: TracerProvider | None = None
+    settings: Settings, registry: CollectorRegistry, provider: TracerProvider | None = None
 ) -> KafkaBroker:
     middlewares: list[Any] = [
-        KafkaPrometheusMiddleware(registry=metrics.registry, app_name="program-builder")
+        KafkaPrometheusMiddleware(registry=registry, app_name="program-builder")
     ]
     if provider is not None:
         middlewares.append(KafkaTelemetryMiddleware(tracer_provider=provider))
@@ -82,22 +112,23 @@ def build_broker(
     )
 
 
-def subscribe_commands(
-    broker: KafkaBroker, settings: Settings, process: Callable[[], ProcessContext]
-) -> list[Any]:
+def subscribe_commands(broker: KafkaBroker, settings: Settings, running: Running) -> list[Any]:
     """`CONSUME_CONCURRENCY` members of the consumer group, each applying its own batches with
-    the running `process` (called per batch; it exists once the service has started)."""
+    the `running` process (called per batch; the consumers start after it)."""
     topics = settings.topics
 
     subscribers = []
     for member in range(settings.consume_concurrency):
 
         async def apply_commands(message: KafkaMessage, member: int = member) -> None:
-            await consume_commands(message, process(), member)
+            process = running()
+            if process is None:
+                raise RuntimeError("a batch arrived before the process context was created")
+            await consume_commands(message, process, member)
 
         subscriber = broker.subscriber(
             topics.commands,
-            listener=DrainOnRevoke(process, member, settings),
+            listener=DrainOnRevoke(running, member, settings),
             group_id=settings.consumer_group,
             batch=True,
             max_records=settings.consume_max_records,
@@ -131,16 +162,14 @@ class DrainOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
     rebalance timeout (equal to it): a database down holds the batches, not the group. Their
     events keep their order whatever happens: see `outbox` lanes."""
 
-    def __init__(self, process: Callable[[], ProcessContext], member: int, settings: Settings):
-        self.process = process
+    def __init__(self, running: Running, member: int, settings: Settings):
+        self.running = running
         self.member = member
         self.timeout = settings.kafka_session_timeout_ms / 2000
 
     def _pipeline(self) -> Pipeline | None:
-        try:
-            return self.process().pipelines.get(self.member)
-        except AssertionError:  # not started yet: nothing in flight
-            return None
+        process = self.running()
+        return None if process is None else process.pipelines.get(self.member)
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         pipeline = self._pipeline()
@@ -236,7 +265,7 @@ async def commit_offsets(message: KafkaMessage, raws: Sequence[ConsumerRecord[An
     await consumer.commit(offsets)
 
 
-async def consume_commands(message: KafkaMessage, process: ProcessContext, member: int = 0) -> None:
+async def consume_commands(message: KafkaMessage, process: Consuming, member: int = 0) -> None:
     """Apply a fetch of commands (the bodies are left as bytes: `contracts` parses them), in
     batches of at most `consume_max_batch_bytes` each, one after the other through the
     consumer's pipeline; each batch commits its own offsets once applied."""
@@ -276,7 +305,7 @@ def batches_of(
 
 
 def _completion(
-    message: KafkaMessage, raws: Sequence[ConsumerRecord[Any, Any]], process: ProcessContext
+    message: KafkaMessage, raws: Sequence[ConsumerRecord[Any, Any]], process: Consuming
 ) -> Callable[[list[Outcome]], Awaitable[None]]:
     """What follows a batch's commit: its offset commit, then its metrics and logs."""
     started = time.perf_counter()
@@ -309,7 +338,7 @@ def _completion(
     return complete
 
 
-def _report(process: ProcessContext, outcomes: list[Outcome], seconds: float) -> None:
+def _report(process: Consuming, outcomes: list[Outcome], seconds: float) -> None:
     process.metrics.observe_batch(outcomes, seconds)
     for outcome in outcomes:
         log.info(

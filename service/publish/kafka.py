@@ -186,7 +186,7 @@ def create_producer(settings: Settings) -> AIOKafkaProducer:
 
 
 def create_reply_producer(settings: Settings) -> AIOKafkaProducer:
-    """The producer of result copies for requesters' reply-to topics (see `service.replies`):
+    """The producer of result copies for requesters' reply-to topics (see `publish.replies`):
     apart from the relay's, so that the topics requesters name, which may be illegal, refused
     or slow to create, never enter the contract topics' metadata requests. Its requests end
     within the copies' own bound."""

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from service.handling import Outcome
+from service.apply.outcomes import Outcome
 
 STAGE_BUCKETS = (
     0.0005,

@@ -1,1 +1,0 @@
-"""Entry points: the FastStream application (Kafka + HTTP) and the command line."""
