@@ -22,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLING = ROOT / "tooling"
-TARGET = ROOT / "service" / "entrypoints" / "static" / "asyncapi-react-component"
+TARGET = ROOT / "service" / "process" / "static" / "asyncapi-react-component"
 FILES = {
     # what the page needs (and the licences that come with it): tarball path -> file name here
     "package/browser/standalone/index.js": "standalone.js",

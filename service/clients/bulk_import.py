@@ -5,7 +5,7 @@ run's own.
 CONTRACT.md § "Operating the service → Bulk import". Each line's commandId is derived from its
 tenant and program, so a rerun of the same file answers `duplicate` for what is already in and
 imports the rest. A `duplicate` carrying an `error` is a rejection from an earlier run: the line
-is sent once more under its content id (v1.3, `import_file.content_id_of`), which also holds the
+is sent once more under its content id (`import_file.content_id_of`), which also holds the
 line's bytes. A line fixed since is new under that id and imported; an unchanged one answers
 that id's first outcome, a rejection, and is never applied. How a line counts, once, by the
 result of its last attempt (`import_file.outcome_of`):
@@ -379,9 +379,9 @@ class Importer:
         return pending
 
     async def _send_under_content_id(self, command: ImportCommand) -> None:
-        """The line's second attempt (CONTRACT.md v1.3). It waits in the slot the line holds,
-        registered before it is sent, so its result cannot arrive unclaimed. A stop signal does
-        not hold it back: the line was sent, and its outcome is this command's."""
+        """The line's second attempt (CONTRACT.md, bulk import). It waits in the slot the line
+        holds, registered before it is sent, so its result cannot arrive unclaimed. A stop signal
+        does not hold it back: the line was sent, and its outcome is this command's."""
         again = command.again_under_content_id()
         self._pending.setdefault(again.command_id, deque()).append(Pending(again, time.monotonic()))
         self.sent_under_content_id += 1
@@ -404,10 +404,6 @@ def _take(lines: Iterator[Line], count: int) -> list[Line]:
         if len(batch) == count:
             break
     return batch
-
-
-def _replication(settings: Settings) -> int:
-    return settings.topic_replication_factor
 
 
 def _open_input(path: str) -> tuple[IO[bytes], int | None]:

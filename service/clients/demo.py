@@ -2,8 +2,8 @@
 
 Creates a 4-week program, builds a superset and a circuit, prescribes cluster sets and a
 rep-range progression, moves exercises, hands a copy of the block to an athlete with her maxes
-(v1.2: the relative loads resolved to the bar, and again after a new max), puts her block on
-her calendar with a top single at RPE 8 and its warm-ups (v1.3), imports a legacy program,
+(the relative loads resolved to the bar, and again after a new max), puts her block on
+her calendar with a top single at RPE 8 and its warm-ups, imports a legacy program,
 then prints every command's outcome and the latest state the events describe. Exits 1 if any
 step is not applied.
 """
@@ -42,7 +42,7 @@ def describe_set(item: dict[str, Any]) -> str:
         unit = {"percent1rm": " %1RM", "bodyweight": " BW", "kg": " kg", "lb": " lb"}
         text += f" @ {load['value']:g}{unit[load['unit']]}"
     resolved = item.get("resolvedLoad")
-    if resolved:  # v1.2: the weight on the bar for the program's athlete
+    if resolved:  # The weight on the bar for the program's athlete
         text += f" (= {resolved['value']:g} {resolved['unit']})"
     if item.get("rpe") is not None:
         text += f" RPE {item['rpe']:g}"
@@ -57,7 +57,7 @@ def describe_set(item: dict[str, Any]) -> str:
 
 
 def describe_warmups(warmups: list[dict[str, Any]]) -> str:
-    """(v1.3) `warm-up 5 @ 55, 3 @ 82.5 kg → ` before the series, or nothing."""
+    """`warm-up 5 @ 55, 3 @ 82.5 kg → ` before the series, or nothing."""
     if not warmups:
         return ""
     sets = ", ".join(f"{w['reps']} @ {w['load']['value']:g}" for w in warmups)
@@ -154,7 +154,7 @@ async def run_demo(settings: Settings, console: Console | None = None, timeout: 
 
 
 def _outcome(result: dict[str, Any]) -> str:
-    """A result in the steps table: its status, (v1.3) a sync's summary, an error in red."""
+    """A result in the steps table: its status, a sync's summary, an error in red."""
     if result["status"] != "applied":
         error = result["error"]
         return f"[red]{result['status']}: {error['code']} — {error['message']}"
@@ -165,7 +165,7 @@ def _outcome(result: dict[str, Any]) -> str:
 
 def _sync_summary(report: dict[str, Any]) -> str:
     """A sync's report in a few words, after its status: how many sessions in each state, and
-    whether it was a dry run (v1.3)."""
+    whether it was a dry run."""
     counts: dict[str, int] = {}
     for session in report["sessions"]:
         counts[session["state"]] = counts.get(session["state"], 0) + 1

@@ -246,7 +246,7 @@ STORY: list[tuple[str, str, str, dict[str, Any]]] = [
         COPY,
         {"sessionId": "@heavy", "week": 1, "date": "2027-01-16"},
     ),
-    # v1.3: the template changes; Sam's copy previews the sync, takes it, and undoes it.
+    # The template changes; Sam's copy previews the sync, takes it, and undoes it.
     (
         "the coach changes the block: the RDL's week 2 becomes 6-8 reps",
         "series.replace",

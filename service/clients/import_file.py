@@ -39,7 +39,7 @@ def command_id_of(tenant_id: str, program_id: str) -> uuid.UUID:
 
 
 def content_id_of(tenant_id: str, program_id: str, text: bytes) -> uuid.UUID:
-    """(v1.3) The second id of a line, `uuid5(namespace, tenantId:programId:sha256-hex(line))`,
+    """The second id of a line, `uuid5(namespace, tenantId:programId:sha256-hex(line))`,
     sent when its first id answers a rejection from an earlier run. The service remembers a
     commandId's first outcome for good, so the line's bytes are in this id: a line fixed since
     that run is a command the service has not seen (it is imported), an unchanged one is rejected

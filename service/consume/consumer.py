@@ -17,8 +17,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from itertools import chain
-from types import MethodType
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
@@ -35,6 +33,7 @@ from service.apply.outcomes import Outcome
 from service.apply.wire import Record
 from service.config import Settings
 from service.consume.pipeline import Pipeline
+from service.publish.client_internals import poll_without_sleeping
 from service.publish.kafka import security
 from service.retry import Stopped, unless_stopped
 
@@ -146,9 +145,7 @@ def subscribe_commands(broker: KafkaBroker, settings: Settings, running: Running
             include_in_schema=member == 0,  # one channel in the AsyncAPI document
         )
         subscriber(apply_commands)
-        # FastStream sleeps another batch timeout after an empty poll; the poll itself already
-        # waited that long for data, so the sleep only delays the next command.
-        subscriber.get_msg = MethodType(_poll_without_sleeping, subscriber)  # type: ignore[method-assign]
+        poll_without_sleeping(subscriber)
         subscribers.append(subscriber)
     return subscribers
 
@@ -190,17 +187,6 @@ class DrainOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
             pipeline.paused = False
 
 
-async def _poll_without_sleeping(
-    subscriber: Any, consumer: AIOKafkaConsumer
-) -> tuple[ConsumerRecord[Any, Any], ...]:
-    """One poll of up to `max_records`, returning as soon as records arrive (or empty after
-    `batch_timeout_ms`)."""
-    batches = await consumer.getmany(
-        timeout_ms=subscriber.batch_timeout_ms, max_records=subscriber.max_records
-    )
-    return tuple(chain.from_iterable(batches.values()))
-
-
 async def parse_keeping_records(
     records: tuple[ConsumerRecord[Any, Any], ...], original: Callable[..., Awaitable[Any]]
 ) -> Any:
@@ -231,14 +217,6 @@ def stopping_consumers(subscribers: list[Any], *, joining_only: bool) -> list[An
     assigned any partition yet: in a group join, with no batch that could be in flight)."""
     consumers = [s.consumer for s in subscribers if s.consumer is not None]
     return [c for c in consumers if not joining_only or not c.assignment()]
-
-
-async def close_connections(consumers: list[Any]) -> None:
-    """Close these consumers' connections. aiokafka lets a group join or rebalance in progress
-    finish before a consumer leaves: up to the session timeout, longer on a broker holding the
-    join. With its connections closed the join fails and the stop completes at once; the broker
-    drops the member when its session times out, as after a crash (no offset is lost)."""
-    await asyncio.gather(*(c._client.close() for c in consumers), return_exceptions=True)
 
 
 def record_of(raw: ConsumerRecord[Any, Any]) -> Record:

@@ -150,7 +150,7 @@ class _BatchInFlight:
             return True
         mine = await self._names
         if mine is None or not mine.isdisjoint(names) or EVERYTHING in mine or EVERYTHING in names:
-            return False  # (v1.3: a batch naming EVERYTHING overlaps neither neighbour)
+            return False  # (a batch naming EVERYTHING overlaps neither neighbour)
         return self.before is None or await self.before.independent_of(names)
 
     async def done(self) -> None:
@@ -171,8 +171,8 @@ class _BatchInFlight:
 MAX_IN_FLIGHT = 3
 """Batches a pipeline holds at once, each on a connection of its own: one committing (its claim
 waits for the publish of the batch before it), one writing, one being decided. With two, a
-batch was decided only once the one two before it had committed, and the bulk import ran at 120
-programs/s (182 ms from one commit to the next); with three, 146 programs/s (142 ms)."""
+batch is decided only once the one two before it has committed, and PostgreSQL waits for Python
+between commits (docs/performance.md, "The pipeline")."""
 
 
 class Pipeline:

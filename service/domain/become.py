@@ -1,4 +1,4 @@
-"""`become`: a program takes a whole new content (v1.3: `program.sync`, `program.revert`), and
+"""`become`: a program takes a whole new content (`program.sync`, `program.revert`), and
 its `Changes` record exactly what differs, so the command announces what changed and nothing
 else, as any command does.
 

@@ -1,5 +1,5 @@
 """What a `prescription.updated` derives from the program besides the series itself: each set's
-weight for the athlete (`resolvedLoad`, from a `percent1rm` load or, v1.3, from reps and effort),
+weight for the athlete (`resolvedLoad`, from a `percent1rm` load or from reps and effort),
 the warm-up sets (`warmupSets`) and the date of the session in the prescription's week
 (`scheduledDate`).
 

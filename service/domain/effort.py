@@ -4,7 +4,7 @@ CONTRACT.md § "Loads from effort (RPE and RIR)" states it.
 It completes `loads.resolve`: a set whose `load` is `percent1rm` resolves there, a set without a
 `load` may resolve here, so a caller tries `resolve(resolution, item.get("load"), exercise_id)`
 first and then `resolve_effort(resolution, item, exercise_id)`; the two never both answer.
-The arithmetic is the v1.2 one (28 significant digits, nearest plate, a tie going up, then
+The arithmetic is that of `loads` (28 significant digits, nearest plate, a tie going up, then
 0.01), with the chart's percentage in place of the training max and the load's percentage.
 """
 

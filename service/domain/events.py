@@ -42,8 +42,8 @@ class Cause:
 class PrescriptionEvent:
     """A prescription's state after the command; `placement` None means it was deleted.
 
-    `resolved` holds each set's load resolved for the program's athlete (v1.2), in order;
-    `warmups` its warm-up sets and `scheduled` the date of its session in its week (v1.3)."""
+    `resolved` holds each set's load resolved for the program's athlete, in order;
+    `warmups` its warm-up sets and `scheduled` the date of its session in its week."""
 
     cause: Cause
     prescription: Prescription

@@ -1,4 +1,4 @@
-"""A program's last versions (v1.3, `program.revert`), kept as what each command changed.
+"""A program's last versions (`program.revert`), kept as what each command changed.
 
 Each versioned command leaves an `Undo`: the program's own fields, every session it touched
 (whole: groups and exercises with it) and every prescription it changed, as they were at the

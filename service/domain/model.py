@@ -36,8 +36,8 @@ def normalized_athlete(athlete: Athlete) -> Athlete:
 
 @dataclass(frozen=True, slots=True)
 class ProgramExercise:
-    """A catalog exercise in a group; (v1.2) with the coach's notes, the swaps allowed in order
-    of preference and the progression rule for the athlete's app; (v1.3) with its warm-up."""
+    """A catalog exercise in a group; with the coach's notes, the swaps allowed in order
+    of preference and the progression rule for the athlete's app; with its warm-up."""
 
     id: UUID
     exercise_id: UUID
@@ -46,7 +46,7 @@ class ProgramExercise:
     alternatives: tuple[Alternative, ...] = ()
     progression: Progression | None = None
     warmup: Warmup | None = None
-    # v1.3: in a copy, the program exercise of the source it was copied from (None: none)
+    # In a copy, the program exercise of the source it was copied from (None: none)
     origin: UUID | None = None
 
 
@@ -104,7 +104,7 @@ class ExerciseGroup:
     id: UUID
     exercises: list[ProgramExercise]
     settings: GroupSettings = NO_SETTINGS
-    origin: UUID | None = None  # v1.3: in a copy, the source's group it was copied from
+    origin: UUID | None = None  # In a copy, the source's group it was copied from
 
     @property
     def kind(self) -> GroupKind:
@@ -116,12 +116,12 @@ class ExerciseGroup:
 
 @dataclass(slots=True)
 class Session:
-    """(v1.3) `day_offset` is the day of every week the session falls on (0..6, None: none);
+    """`day_offset` is the day of every week the session falls on (0..6, None: none);
     `rescheduled` maps a week to the date that week's session was moved to. The mapping is
     replaced, never changed in place: events keep the session they announce.
 
     In a copy, `origin` is the source's session it was copied from (None: added in the copy)
-    and `customised` says an operation of the copy named it since (v1.3, see `customise`)."""
+    and `customised` says an operation of the copy named it since (see `customise`)."""
 
     id: UUID
     name: str
@@ -202,11 +202,11 @@ class Program:
     sessions: list[Session] = field(default_factory=list)
     week_labels: dict[int, str] = field(default_factory=dict)
     source: ProgramSource | None = None
-    # v1.2: the athlete of an assigned program (maxes ordered by exerciseId); None: a template.
+    # The athlete of an assigned program (maxes ordered by exerciseId); None: a template.
     athlete: Athlete | None = None
-    # v1.3: the first day of week 0 on the athlete's calendar; None: not scheduled.
+    # The first day of week 0 on the athlete's calendar; None: not scheduled.
     start_date: date | None = None
-    # v1.3, a copy: the origins of the sessions it removed (a sync keeps them removed), and
+    # In a copy: the origins of the sessions it removed (a sync keeps them removed), and
     # whether its origins are known (False: a copy made before v1.3 that the migration could not
     # recover; it cannot be synced).
     removed_origins: frozenset[UUID] = frozenset()

@@ -1,4 +1,4 @@
-"""`program.sync` as a pure function (v1.3, CONTRACT.md § "Templates that stay in sync"): the
+"""`program.sync` as a pure function (CONTRACT.md § "Templates that stay in sync"): the
 copy as it would be after taking its source's current state, and the state of every session.
 
 `synced` decides and builds; it changes neither program. The command (`commands.templates`)

@@ -24,7 +24,6 @@ from service.config import Settings
 from service.consume.consumer import (
     BATCH_GRACE_SECONDS,
     build_broker,
-    close_connections,
     stopping_consumers,
     subscribe_commands,
 )
@@ -32,6 +31,7 @@ from service.process import asyncapi as asyncapi_page
 from service.process import http
 from service.process.context import ProcessContext
 from service.process.metrics import Metrics
+from service.publish.client_internals import close_connections
 from service.tracing import Tracing, tracer_provider
 
 log = logging.getLogger("program_builder")

@@ -23,6 +23,7 @@ from service.config import ConfigurationError, Settings
 from service.consume.pipeline import Overlap, Pipeline
 from service.process.metrics import Metrics
 from service.publish import kafka
+from service.publish.client_internals import abandon_pending_sends
 from service.publish.kafka import check_login, create_producer, create_reply_producer, ensure_topics
 from service.publish.relay import OutboxRelay, Retention
 from service.publish.replies import ReplyCopies
@@ -283,8 +284,7 @@ async def _stop_producer(producer: AIOKafkaProducer, timeout: float) -> None:
         log.warning(
             "the broker did not take the last messages within %.1f s; dropping them", timeout
         )
-        # aiokafka's stop waits for its sender; ended, the stop closes the connections.
-        producer._sender.sender_task.cancel()
+        abandon_pending_sends(producer)
     await stopping
 
 

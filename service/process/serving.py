@@ -148,8 +148,8 @@ async def _run_until_stopped(service: Service) -> None:
 GC_THRESHOLDS = (50_000, 20, 100)
 """The cyclic collector's thresholds while serving. A batch allocates hundreds of thousands of
 containers (parsed commands, aggregates, event payloads) that reference counting frees; at
-Python's default (700, 10, 10) the collector still walked them (and the whole heap, on its
-full collections) often enough to take about a third of an import's CPU."""
+Python's default (700, 10, 10) the collector still walks them (and the whole heap, on its
+full collections), a large share of an import's CPU (docs/performance.md, "The Python path")."""
 
 
 def command_run(settings: Settings) -> int:

@@ -34,7 +34,7 @@ class InboxEntry:
     program_version: int | None
     error: dict[str, Any] | None
     tenant_id: str | None = None  # who owns the commandId; None: the command named no valid one
-    sync: dict[str, Any] | None = None  # v1.3: the report of an applied program.sync, as sent
+    sync: dict[str, Any] | None = None  # The report of an applied program.sync, as sent
 
     def row(self) -> tuple[object, ...]:
         return (

@@ -1,4 +1,4 @@
-"""The data step of migration 0008 (v1.3): the origins of the copies made before v1.3.
+"""The data step of migration 0008: the origins of the copies made before v1.3.
 
 `program.copy` derived every id of a copy as uuid5(commandId, sourceId), and the inbox still
 knows the commandIds of the copies it has not pruned (the inbox row of a copy names its source

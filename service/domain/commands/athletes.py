@@ -1,4 +1,4 @@
-"""Commands on the athlete of a program (v1.2): assign, unassign, and set maxes.
+"""Commands on the athlete of a program: assign, unassign, and set maxes.
 
 Each changes what every relative load of the program resolves to, so each compares the resolved
 loads of every prescription before and after and announces those that changed (with the
@@ -18,7 +18,7 @@ from service.domain.model import Program, normalized_athlete
 
 def change_athlete(program: Program, athlete: Athlete | None, step: Step) -> None:
     """Give the program this athlete (None: a template) and announce every prescription whose
-    resolved loads or (v1.3) warm-up sets differ: a new plate increment moves warm-ups even where
+    resolved loads or warm-up sets differ: a new plate increment moves warm-ups even where
     no load is relative. Needs the whole program's prescriptions."""
     before, after = resolution_of(program.athlete), resolution_of(athlete)
     program.athlete = athlete

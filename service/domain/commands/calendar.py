@@ -1,4 +1,4 @@
-"""(v1.3) Commands that place a program on the athlete's calendar: its start date, the day of each
+"""Commands that place a program on the athlete's calendar: its start date, the day of each
 session, and one week's session moved to another date.
 
 Each announces the prescriptions whose `scheduledDate` it changed (and nothing else of theirs

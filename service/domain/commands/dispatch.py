@@ -27,7 +27,7 @@ class Applied:
     """`program` is what `changes` describe and what is written: the command's program, or the
     one it made (program.copy). `version` is the command's own program's version after it.
 
-    (v1.3) `undo` leads from the new version back to the one before (None: no new version of an
+    `undo` leads from the new version back to the one before (None: no new version of an
     existing program); `report` is what the result adds; `dry_run`: nothing is to be written
     or published but the result."""
 

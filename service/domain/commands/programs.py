@@ -145,7 +145,7 @@ def program_copy(program: Program, body: c.ProgramCopyBody, step: Step) -> None:
             members: list[ProgramExercise] = []
             for exercise in group.exercises:
                 copy_id = ids.copy_of(exercise.id)
-                # notes, alternatives, progression, warm-up; (v1.3) its origin
+                # notes, alternatives, progression, warm-up; its origin
                 members.append(replace(exercise, id=copy_id, origin=exercise.id))
                 copy.loaded.add(copy_id)
                 copy.prescriptions[copy_id] = {

@@ -30,7 +30,7 @@ def _no_history(program_id: UUID) -> Iterable[Undo]:
 @dataclass(frozen=True, slots=True)
 class Context:
     """What a command may know besides the program: the time, which ids are taken elsewhere,
-    (v1.3) the other programs it reads (a copy's source: `Reads.source`) and a program's
+    the other programs it reads (a copy's source: `Reads.source`) and a program's
     history (`Reads.history`)."""
 
     now: datetime
@@ -49,7 +49,7 @@ class Step:
     # A command that makes another program (program.copy) leaves it here: that program is then
     # what `changes` describe and what gets written, and the command's own program is unchanged.
     output: Program | None = None
-    # v1.3: what the result adds (program.sync's `sync`), and a command that only reports (a dry
+    # What the result adds (program.sync's `sync`), and a command that only reports (a dry
     # run): nothing of it is then written or announced, and the version stays.
     report: dict[str, Any] | None = None
     dry_run: bool = False
@@ -61,8 +61,8 @@ class Reads:
 
     exercises: frozenset[UUID] = frozenset()
     whole_program: bool = False
-    source: bool = False  # v1.3: also the whole program the copy was made from
-    history: bool = False  # v1.3: also the program's kept versions
+    source: bool = False  # Also the whole program the copy was made from
+    history: bool = False  # Also the program's kept versions
 
     def __or__(self, other: Reads) -> Reads:
         return Reads(
@@ -142,7 +142,7 @@ class Handler:
     creates_program: bool = False
     copies: bool = True
     versioned: bool = True
-    reads_others: bool = False  # v1.3: its reads may name another program or the history
+    reads_others: bool = False  # Its reads may name another program or the history
 
 
 _HANDLERS: dict[type, Handler] = {}
@@ -205,7 +205,7 @@ def reads_of(program: Program | None, command: object) -> Reads:
 
 
 def reads_others(command: object) -> bool:
-    """Whether `command` may read besides its own program (v1.3: a copy's source, the program's
+    """Whether `command` may read besides its own program (a copy's source, the program's
     history): asked before `reads_of`, which every command would otherwise pay for twice."""
     return handler_of(command).reads_others
 

@@ -129,7 +129,7 @@ def insert_session(program: Program, session: Session, at: int, changes: Changes
 
 
 def customise(program: Program, session_id: UUID, changes: Changes) -> None:
-    """(v1.3) An operation of the copy named this session or something in it: a session with an
+    """An operation of the copy named this session or something in it: a session with an
     origin is customised from now on (a sync then keeps it), and announced when it becomes so.
     Call once the operation can no longer be rejected. The session is replaced, not changed in
     place: a series edit applies to the program itself, whose earlier state is kept (history)."""
@@ -153,7 +153,7 @@ def move_reschedulings(
     program: Program, changes: Changes, moved: Callable[[Mapping[int, date]], dict[int, date]]
 ) -> None:
     """Each session's reschedulings after weeks moved or were dropped, as their labels were
-    (v1.3, `service.domain.calendar`); a session whose reschedulings change is announced."""
+    (`service.domain.calendar`); a session whose reschedulings change is announced."""
     for session in program.sessions:
         after = moved(session.rescheduled)
         if after != session.rescheduled:

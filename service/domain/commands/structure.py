@@ -50,7 +50,7 @@ def session_remove(program: Program, body: c.SessionRemoveBody, step: Step) -> N
     program.sessions.pop(at)
     for exercise in session.exercises():
         program.prescriptions.pop(exercise.id, None)
-    if session.origin is not None:  # v1.3: a sync keeps it removed
+    if session.origin is not None:  # A sync keeps it removed
         program.removed_origins = program.removed_origins | {session.origin}
 
 
@@ -297,7 +297,7 @@ def session_copy(program: Program, body: c.SessionCopyBody, step: Step) -> None:
         members: list[ProgramExercise] = []
         for exercise in group.exercises:
             copy_id = rules.new_id(program, context, ids.copy_of(exercise.id), "newSessionId")
-            # notes ... warmup too; a copied session is the copy's own (v1.3: no origin)
+            # notes ... warmup too; a copied session is the copy's own (no origin)
             members.append(replace(exercise, id=copy_id, origin=None))
             program.loaded.add(copy_id)
             program.prescriptions[copy_id] = {
@@ -311,7 +311,7 @@ def session_copy(program: Program, body: c.SessionCopyBody, step: Step) -> None:
                 group.settings,
             )
         )
-    # The day of the week comes along; the reschedulings stay with the source (v1.3).
+    # The day of the week comes along; the reschedulings stay with the source.
     copy = Session(
         body.new_session_id, body.name or source.name, groups, day_offset=source.day_offset
     )
@@ -322,7 +322,7 @@ def session_copy(program: Program, body: c.SessionCopyBody, step: Step) -> None:
 def exercise_update(program: Program, body: c.ExerciseUpdateBody, step: Step) -> None:
     """Changes the program exercise in place: its group, position and prescriptions stay. A new
     `exerciseId` changes every prescription's event (its exerciseId and resolved loads); a new
-    `warmup` (v1.3) those whose warm-up sets it changes."""
+    `warmup` those whose warm-up sets it changes."""
     at = program.locate(body.program_exercise_id)
     given = body.model_fields_set
     exercise = at.exercise

@@ -1,4 +1,4 @@
-"""(v1.3) Templates that stay in sync, and undo: `program.sync` and `program.revert`.
+"""Templates that stay in sync, and undo: `program.sync` and `program.revert`.
 
 Both compute the program they lead to as a value (`sync.synced`, `history.state_at`) and make the
 program that value with `become`, which records exactly what differs: the events are what
