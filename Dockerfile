@@ -5,7 +5,9 @@ WORKDIR /src
 COPY pyproject.toml setup.py constraints.txt README.md ./
 COPY contracts ./contracts
 COPY service ./service
+COPY devstack ./devstack
 COPY migrations ./migrations
+COPY tooling/kafka/pom.xml ./tooling/kafka/pom.xml
 RUN pip install --no-cache-dir --upgrade pip \
  && pip wheel --no-cache-dir --constraint constraints.txt --wheel-dir /wheels .
 
