@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from typing import Any, cast
 from uuid import UUID
 
@@ -33,14 +34,216 @@ from service.storage.database import execute_one as _execute
 
 PROGRESSION: TypeAdapter[Progression] = TypeAdapter(Progression)
 
-_LOCK_PROGRAMS = """
-SELECT id, tenant_id, name, weeks, version, week_labels, source_program_id,
-       source_program_version, athlete, start_date, removed_origins, origins_known
-FROM programs WHERE id = ANY($1::uuid[])
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    type: str  # as PostgreSQL names it
+
+    @property
+    def json(self) -> bool:
+        return self.type == "jsonb"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table as this module writes it, its columns in the order its row builder gives the
+    values. Its statements are rendered from it once, on first use (`print(PROGRAMS.bulk)`).
+
+    On a conflict with the key, an upsert updates every other column but the `kept` ones, and
+    sets `touch` too. The bulk insert takes one array per column, the jsonb ones as JSON text
+    cast back in its SELECT: asyncpg would take a list value for an array dimension."""
+
+    name: str
+    columns: tuple[Column, ...]
+    kept: tuple[str, ...] = ()
+    touch: str = ""
+    key: str = "id"
+
+    @classmethod
+    def of(cls, name: str, columns: str, kept: tuple[str, ...] = (), touch: str = "") -> Table:
+        """`columns` as in CREATE TABLE: `name type`, comma-separated."""
+        return cls(
+            name, tuple(Column(*column.split()) for column in columns.split(",")), kept, touch
+        )
+
+    @cached_property
+    def names(self) -> tuple[str, ...]:
+        return tuple(column.name for column in self.columns)
+
+    @cached_property
+    def json_columns(self) -> tuple[int, ...]:
+        return tuple(at for at, column in enumerate(self.columns) if column.json)
+
+    @cached_property
+    def select(self) -> str:
+        return f"{_wrapped('SELECT ', self.names, '       ')}\nFROM {self.name}"
+
+    @cached_property
+    def insert(self) -> str:
+        values = _wrapped("VALUES (", (f"${at}" for at in range(1, len(self.columns) + 1)), "", ")")
+        return f"{self._into}{values}\n"
+
+    @cached_property
+    def upsert(self) -> str:
+        updated = [f"{n} = EXCLUDED.{n}" for n in self.names if n not in (self.key, *self.kept)]
+        assignments = _wrapped("SET ", [*updated, self.touch] if self.touch else updated, "    ")
+        return f"{self.insert}ON CONFLICT ({self.key}) DO UPDATE\n{assignments}\n"
+
+    @cached_property
+    def bulk(self) -> str:
+        values = (f"{c.name}::jsonb" if c.json else c.name for c in self.columns)
+        arrays = (
+            f"${at}::{'text' if c.json else c.type}[]" for at, c in enumerate(self.columns, 1)
+        )
+        return (
+            f"{self._into}{_wrapped('SELECT ', values, '       ')}\n"
+            f"{_wrapped('FROM unnest(', arrays, ' ' * 12, ')')}\n"
+            f"{_wrapped('     AS row (', self.names, ' ' * 13, ')')}\n"
+        )
+
+    @cached_property
+    def _into(self) -> str:
+        return f"\nINSERT INTO {self.name}\n{_wrapped('    (', self.names, '     ', ')')}\n"
+
+
+def _wrapped(head: str, items: Iterable[str], indent: str, tail: str = "") -> str:
+    """`head`, the items comma-separated in lines of at most 97 characters (each further one
+    starting with `indent`), then `tail` (of one character at most)."""
+    text, line = "", head
+    for at, item in enumerate(items):
+        if at and len(line) + len(item) + 2 > 96:
+            text, line = f"{text}{line},\n", indent + item
+        else:
+            line += f", {item}" if at else item
+    return text + line + tail
+
+
+PROGRAMS = Table.of(
+    "programs",
+    "id uuid, tenant_id text, name text, weeks integer, version bigint, week_labels jsonb,"
+    " source_program_id uuid, source_program_version bigint, athlete jsonb, start_date date,"
+    " removed_origins jsonb, origins_known boolean",
+    # A program's tenant never changes, and `origins_known` only in migration 0008's recovery.
+    kept=("tenant_id", "origins_known"),
+    touch="updated_at = now()",
+)
+
+
+def _program_row(program: Program) -> tuple[object, ...]:
+    source = program.source
+    return (
+        program.id,
+        program.tenant_id,
+        program.name,
+        program.weeks,
+        program.version,
+        [{"week": w, "label": label} for w, label in sorted(program.week_labels.items())],
+        source.program_id if source else None,
+        source.program_version if source else None,
+        None if program.athlete is None else program.athlete.to_wire(),
+        program.start_date,
+        sorted(str(origin) for origin in program.removed_origins),
+        program.origins_known,
+    )
+
+
+SESSIONS = Table.of(
+    "sessions",
+    "id uuid, program_id uuid, name text, order_index integer, day_offset smallint,"
+    " rescheduled jsonb, origin_id uuid, customised boolean",
+)
+
+
+def _session_row(program_id: UUID, order_index: int, session: Session) -> tuple[object, ...]:
+    return (
+        session.id,
+        program_id,
+        session.name,
+        order_index,
+        session.day_offset,
+        [
+            {"week": week, "date": day.isoformat()}
+            for week, day in sorted(session.rescheduled.items())
+        ],
+        session.origin,
+        session.customised,
+    )
+
+
+GROUPS = Table.of(
+    "exercise_groups",
+    "id uuid, program_id uuid, session_id uuid, order_index integer, rounds integer,"
+    " rest_between_rounds_seconds integer, notes text, format text, time_cap_seconds integer,"
+    " interval_seconds integer, interval_rest_seconds integer, origin_id uuid",
+)
+
+
+def _group_row(
+    program_id: UUID, session_id: UUID, order_index: int, group: ExerciseGroup
+) -> tuple[object, ...]:
+    return (group.id, program_id, session_id, order_index, *group.settings.values(), group.origin)
+
+
+EXERCISES = Table.of(
+    "program_exercises",
+    "id uuid, program_id uuid, session_id uuid, group_id uuid, order_within_group integer,"
+    " exercise_id uuid, name text, notes text, alternatives jsonb, progression jsonb,"
+    " warmup jsonb, origin_id uuid",
+)
+
+
+def _exercise_row(
+    program_id: UUID, session_id: UUID, group_id: UUID, index: int, exercise: ProgramExercise
+) -> tuple[object, ...]:
+    return (
+        exercise.id,
+        program_id,
+        session_id,
+        group_id,
+        index,
+        exercise.exercise_id,
+        exercise.name,
+        exercise.notes,
+        [a.to_wire() for a in exercise.alternatives],
+        None if exercise.progression is None else exercise.progression.to_wire(),
+        None if exercise.warmup is None else exercise.warmup.to_wire(),
+        exercise.origin,
+    )
+
+
+PRESCRIPTIONS = Table.of(
+    "prescriptions",
+    "id uuid, program_id uuid, program_exercise_id uuid, week integer, version bigint,"
+    " series jsonb",
+)
+
+
+def _prescription_row(
+    program_id: UUID, exercise_id: UUID, week: int, prescription: Prescription
+) -> tuple[object, ...]:
+    return (
+        prescription.id,
+        program_id,
+        exercise_id,
+        week,
+        prescription.version,
+        list(prescription.series),
+    )
+
+
+TABLES = (PROGRAMS, SESSIONS, GROUPS, EXERCISES, PRESCRIPTIONS)
+
+BULK_ROWS = 8
+"""From this many rows on, new rows go in one `unnest` statement; fewer are executed row by row
+(the statement a single edit uses, already prepared)."""
+
+_LOCK_PROGRAMS = f"""
+{PROGRAMS.select} WHERE id = ANY($1::uuid[])
 ORDER BY id
 FOR UPDATE
 """
-# (v1.3) The source of each copy a sync names: locked with the batch's programs, in id order.
+# The source of each copy a sync names: locked with the batch's programs, in id order.
 _SOURCES = """
 SELECT DISTINCT source_program_id FROM programs
 WHERE id = ANY($1::uuid[]) AND source_program_id IS NOT NULL
@@ -65,14 +268,8 @@ SELECT 'e', id, group_id, order_within_group, name, exercise_id, NULL, NULL, not
        NULL, NULL, alternatives, progression, NULL, NULL, warmup, origin_id, NULL
 FROM program_exercises WHERE program_id = ANY($1::uuid[])
 """
-_PRESCRIPTIONS_OF_EXERCISES = """
-SELECT id, program_id, program_exercise_id, week, version, series
-FROM prescriptions WHERE program_exercise_id = ANY($1::uuid[])
-"""
-_PRESCRIPTIONS_OF_PROGRAMS = """
-SELECT id, program_id, program_exercise_id, week, version, series
-FROM prescriptions WHERE program_id = ANY($1::uuid[])
-"""
+_PRESCRIPTIONS_OF_EXERCISES = f"{PRESCRIPTIONS.select} WHERE program_exercise_id = ANY($1::uuid[])"
+_PRESCRIPTIONS_OF_PROGRAMS = f"{PRESCRIPTIONS.select} WHERE program_id = ANY($1::uuid[])"
 _TAKEN_IDS = """
 SELECT id FROM programs WHERE id = ANY($1::uuid[])
 UNION ALL SELECT id FROM deleted_programs WHERE id = ANY($1::uuid[])
@@ -81,147 +278,10 @@ UNION ALL SELECT id FROM exercise_groups WHERE id = ANY($1::uuid[])
 UNION ALL SELECT id FROM program_exercises WHERE id = ANY($1::uuid[])
 """
 
-_UPSERT_PROGRAM = """
-INSERT INTO programs
-    (id, tenant_id, name, weeks, version, week_labels, source_program_id, source_program_version,
-     athlete, start_date, removed_origins, origins_known)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-ON CONFLICT (id) DO UPDATE
-SET name = EXCLUDED.name, weeks = EXCLUDED.weeks, version = EXCLUDED.version,
-    week_labels = EXCLUDED.week_labels, athlete = EXCLUDED.athlete,
-    start_date = EXCLUDED.start_date, source_program_id = EXCLUDED.source_program_id,
-    source_program_version = EXCLUDED.source_program_version,
-    removed_origins = EXCLUDED.removed_origins, updated_at = now()
-"""
-# A program created by this transaction (create, import, copy): an id that another command
-# took meanwhile (a copy travels on another key, so another instance may) is then a conflict.
-_INSERT_PROGRAM = """
-INSERT INTO programs
-    (id, tenant_id, name, weeks, version, week_labels, source_program_id, source_program_version,
-     athlete, start_date, removed_origins, origins_known)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-"""
 _DELETE_PROGRAMS = "DELETE FROM programs WHERE id = ANY($1::uuid[])"
 _REMEMBER_DELETED = """
 INSERT INTO deleted_programs (id, tenant_id)
 SELECT * FROM unnest($1::uuid[], $2::text[])
-"""
-_UPSERT_SESSION = """
-INSERT INTO sessions
-    (id, program_id, name, order_index, day_offset, rescheduled, origin_id, customised)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-ON CONFLICT (id) DO UPDATE
-SET program_id = EXCLUDED.program_id, name = EXCLUDED.name, order_index = EXCLUDED.order_index,
-    day_offset = EXCLUDED.day_offset,
-    rescheduled = EXCLUDED.rescheduled, origin_id = EXCLUDED.origin_id,
-    customised = EXCLUDED.customised
-"""
-_UPSERT_GROUP = """
-INSERT INTO exercise_groups
-    (id, program_id, session_id, order_index, rounds, rest_between_rounds_seconds, notes,
-     format, time_cap_seconds, interval_seconds, interval_rest_seconds, origin_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-ON CONFLICT (id) DO UPDATE
-SET program_id = EXCLUDED.program_id, session_id = EXCLUDED.session_id,
-    order_index = EXCLUDED.order_index, rounds = EXCLUDED.rounds,
-    rest_between_rounds_seconds = EXCLUDED.rest_between_rounds_seconds,
-    notes = EXCLUDED.notes, format = EXCLUDED.format,
-    time_cap_seconds = EXCLUDED.time_cap_seconds, interval_seconds = EXCLUDED.interval_seconds,
-    interval_rest_seconds = EXCLUDED.interval_rest_seconds, origin_id = EXCLUDED.origin_id
-"""
-_UPSERT_EXERCISE = """
-INSERT INTO program_exercises
-    (id, program_id, session_id, group_id, order_within_group, exercise_id, name, notes,
-     alternatives, progression, warmup, origin_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-ON CONFLICT (id) DO UPDATE
-SET program_id = EXCLUDED.program_id, session_id = EXCLUDED.session_id,
-    group_id = EXCLUDED.group_id,
-    order_within_group = EXCLUDED.order_within_group, exercise_id = EXCLUDED.exercise_id,
-    name = EXCLUDED.name, notes = EXCLUDED.notes, alternatives = EXCLUDED.alternatives,
-    progression = EXCLUDED.progression, warmup = EXCLUDED.warmup, origin_id = EXCLUDED.origin_id
-"""
-# Rows of sessions, groups and exercises that were not loaded are inserted without ON CONFLICT:
-# an id that another program took meanwhile (another instance, or an earlier command of the same
-# batch) then fails the transaction with a unique violation instead of overwriting that row.
-_INSERT_SESSION = """
-INSERT INTO sessions
-    (id, program_id, name, order_index, day_offset, rescheduled, origin_id, customised)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-"""
-_INSERT_GROUP = """
-INSERT INTO exercise_groups
-    (id, program_id, session_id, order_index, rounds, rest_between_rounds_seconds, notes,
-     format, time_cap_seconds, interval_seconds, interval_rest_seconds, origin_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-"""
-_INSERT_EXERCISE = """
-INSERT INTO program_exercises
-    (id, program_id, session_id, group_id, order_within_group, exercise_id, name, notes,
-     alternatives, progression, warmup, origin_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-"""
-# The rows of many new entities at once (a batch of imports creates thousands): one statement per
-# table, the rows as one array per column, instead of one execution per row.
-# (jsonb columns travel as JSON text: asyncpg would take a list value for an array dimension)
-_INSERT_PROGRAMS = """
-INSERT INTO programs
-    (id, tenant_id, name, weeks, version, week_labels, source_program_id, source_program_version,
-     athlete, start_date, removed_origins, origins_known)
-SELECT id, tenant_id, name, weeks, version, week_labels::jsonb, source_id, source_version,
-       athlete::jsonb, start_date, removed_origins::jsonb, origins_known
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::integer[], $5::bigint[], $6::text[],
-            $7::uuid[], $8::bigint[], $9::text[], $10::date[], $11::text[], $12::boolean[])
-     AS row (id, tenant_id, name, weeks, version, week_labels, source_id, source_version, athlete,
-             start_date, removed_origins, origins_known)
-"""
-_PROGRAM_JSON_COLUMNS = (5, 8, 10)
-_INSERT_SESSIONS = """
-INSERT INTO sessions
-    (id, program_id, name, order_index, day_offset, rescheduled, origin_id, customised)
-SELECT id, program_id, name, order_index, day_offset, rescheduled::jsonb, origin_id, customised
-FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::integer[], $5::smallint[], $6::text[],
-            $7::uuid[], $8::boolean[])
-     AS row (id, program_id, name, order_index, day_offset, rescheduled, origin_id, customised)
-"""
-_SESSION_JSON_COLUMNS = (5,)
-_INSERT_GROUPS = """
-INSERT INTO exercise_groups
-    (id, program_id, session_id, order_index, rounds, rest_between_rounds_seconds, notes,
-     format, time_cap_seconds, interval_seconds, interval_rest_seconds, origin_id)
-SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::integer[], $5::integer[],
-                     $6::integer[], $7::text[], $8::text[], $9::integer[], $10::integer[],
-                     $11::integer[], $12::uuid[])
-"""
-_INSERT_EXERCISES = """
-INSERT INTO program_exercises
-    (id, program_id, session_id, group_id, order_within_group, exercise_id, name, notes,
-     alternatives, progression, warmup, origin_id)
-SELECT id, program_id, session_id, group_id, order_within_group, exercise_id, name, notes,
-       alternatives::jsonb, progression::jsonb, warmup::jsonb, origin_id
-FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::uuid[], $5::integer[], $6::uuid[],
-            $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::uuid[])
-     AS row (id, program_id, session_id, group_id, order_within_group, exercise_id, name, notes,
-             alternatives, progression, warmup, origin_id)
-"""
-_EXERCISE_JSON_COLUMNS = (8, 9, 10)
-_INSERT_PRESCRIPTIONS = """
-INSERT INTO prescriptions (id, program_id, program_exercise_id, week, version, series)
-SELECT id, program_id, program_exercise_id, week, version, series::jsonb
-FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::integer[], $5::bigint[], $6::text[])
-     AS row (id, program_id, program_exercise_id, week, version, series)
-"""
-_PRESCRIPTION_JSON_COLUMNS = (5,)
-BULK_ROWS = 8
-"""From this many rows on, new rows go in one `unnest` statement; fewer are executed row by row
-(the statement a single edit uses, already prepared)."""
-
-_UPSERT_PRESCRIPTION = """
-INSERT INTO prescriptions (id, program_id, program_exercise_id, week, version, series)
-VALUES ($1, $2, $3, $4, $5, $6)
-ON CONFLICT (id) DO UPDATE
-SET program_id = EXCLUDED.program_id, program_exercise_id = EXCLUDED.program_exercise_id,
-    week = EXCLUDED.week, version = EXCLUDED.version, series = EXCLUDED.series
 """
 _DELETE_PRESCRIPTIONS = "DELETE FROM prescriptions WHERE id = ANY($1::uuid[])"
 _DELETE_EXERCISES = "DELETE FROM program_exercises WHERE id = ANY($1::uuid[])"
@@ -336,24 +396,6 @@ def _assemble(programs: dict[UUID, Program], rows: Iterable[asyncpg.Record]) -> 
                 group.exercises = ordered(group.id)
 
 
-def _program_row(program: Program) -> tuple[object, ...]:
-    source = program.source
-    return (
-        program.id,
-        program.tenant_id,
-        program.name,
-        program.weeks,
-        program.version,
-        [{"week": w, "label": label} for w, label in sorted(program.week_labels.items())],
-        source.program_id if source else None,
-        source.program_version if source else None,
-        None if program.athlete is None else program.athlete.to_wire(),
-        program.start_date,
-        sorted(str(origin) for origin in program.removed_origins),
-        program.origins_known,
-    )
-
-
 def stored_ids(programs: dict[UUID, Program]) -> set[UUID]:
     """The ids of these (just loaded) programs and of their sessions, groups and exercises."""
     found: set[UUID] = set(programs)
@@ -443,7 +485,7 @@ class PendingWrites:
     deleted_exercises: set[UUID] = field(default_factory=set)
     prescriptions: dict[tuple[UUID, int], UUID] = field(default_factory=dict)  # -> program
     deleted_prescriptions: set[UUID] = field(default_factory=set)
-    undos: list[tuple[UUID, Undo]] = field(default_factory=list)  # (v1.3) the kept versions
+    undos: list[tuple[UUID, Undo]] = field(default_factory=list)  # the kept versions
 
     def add(self, program: Program, changes: Changes, undo: Undo | None = None) -> None:
         self.programs[program.id] = program
@@ -460,17 +502,18 @@ class PendingWrites:
 
     def plan(self) -> list[Write]:
         """The statements that write these changes, in order, their rows built now: running
-        them is only I/O (see `handling`: a batch builds them while the one before it commits).
-        Deletions come before the prescription upserts: a week re-created gets a new id and the
-        same (exercise, week)."""
+        them is only I/O (see `apply.processor`: a batch builds them while the one before it
+        commits). Deletions come before the prescription upserts: a week re-created gets a new
+        id and the same (exercise, week)."""
         if not self.programs:
             return []
+        live = [p for p in self.programs.values() if not p.deleted]
         sessions, groups, exercises = self._structure_rows()
         return [
-            *self._program_writes(),
-            *_upserted(_SESSION_STATEMENTS, sessions, self.stored),
-            *_upserted(_GROUP_STATEMENTS, groups, self.stored),
-            *_upserted(_EXERCISE_STATEMENTS, exercises, self.stored),
+            *_upserted(PROGRAMS, [_program_row(p) for p in live], self.stored),
+            *_upserted(SESSIONS, sessions, self.stored),
+            *_upserted(GROUPS, groups, self.stored),
+            *_upserted(EXERCISES, exercises, self.stored),
             *self._deletions(_ids(sessions), _ids(groups), _ids(exercises)),
             *self._prescription_writes(),
             *history.writing(
@@ -480,16 +523,6 @@ class PendingWrites:
             ),
             *self._program_deletions(),
         ]
-
-    def _program_writes(self) -> list[Write]:
-        """The rows of the live programs: upserted when stored, inserted when new."""
-        live = [p for p in self.programs.values() if not p.deleted]
-        writes: list[Write] = []
-        known = [_program_row(p) for p in live if p.id in self.stored]
-        if known:
-            writes.append(_many(_UPSERT_PROGRAM, known))
-        new = [_program_row(p) for p in live if p.id not in self.stored]
-        return writes + _insert(_INSERT_PROGRAM, _INSERT_PROGRAMS, new, _PROGRAM_JSON_COLUMNS)
 
     def _deletions(
         self, sessions: set[UUID], groups: set[UUID], exercises: set[UUID]
@@ -516,19 +549,11 @@ class PendingWrites:
             prescription = self.programs[program_id].prescriptions.get(exercise_id, {}).get(week)
             if prescription is None:
                 continue
-            row = (
-                prescription.id,
-                program_id,
-                exercise_id,
-                week,
-                prescription.version,
-                list(prescription.series),
-            )
+            row = _prescription_row(program_id, exercise_id, week, prescription)
             (known if exercise_id in self.stored else new).append(row)
-        writes: list[Write] = [_many(_UPSERT_PRESCRIPTION, known)] if known else []
-        return writes + _insert(
-            _UPSERT_PRESCRIPTION, _INSERT_PRESCRIPTIONS, new, _PRESCRIPTION_JSON_COLUMNS
-        )
+        writes: list[Write] = [_many(PRESCRIPTIONS.upsert, known)] if known else []
+        # Few new rows go through the upsert too: the statement every series edit has prepared.
+        return writes + _insert(PRESCRIPTIONS, new, PRESCRIPTIONS.upsert)
 
     def _program_deletions(self) -> list[Write]:
         """Deleted programs: everything of theirs goes with them (ON DELETE CASCADE); their ids
@@ -553,72 +578,14 @@ class PendingWrites:
             for order_index, session in enumerate(program.sessions):
                 if session.id not in wanted:
                     continue
-                sessions.append(
-                    (
-                        session.id,
-                        program.id,
-                        session.name,
-                        order_index,
-                        session.day_offset,
-                        [
-                            {"week": week, "date": day.isoformat()}
-                            for week, day in sorted(session.rescheduled.items())
-                        ],
-                        session.origin,
-                        session.customised,
-                    )
-                )
+                sessions.append(_session_row(program.id, order_index, session))
                 for group_index, group in enumerate(session.groups):
-                    groups.append(
-                        (
-                            group.id,
-                            program.id,
-                            session.id,
-                            group_index,
-                            *group.settings.values(),
-                            group.origin,
-                        )
-                    )
+                    groups.append(_group_row(program.id, session.id, group_index, group))
                     for index, exercise in enumerate(group.exercises):
                         exercises.append(
-                            (
-                                exercise.id,
-                                program.id,
-                                session.id,
-                                group.id,
-                                index,
-                                exercise.exercise_id,
-                                exercise.name,
-                                exercise.notes,
-                                [a.to_wire() for a in exercise.alternatives],
-                                None
-                                if exercise.progression is None
-                                else exercise.progression.to_wire(),
-                                None if exercise.warmup is None else exercise.warmup.to_wire(),
-                                exercise.origin,
-                            )
+                            _exercise_row(program.id, session.id, group.id, index, exercise)
                         )
         return sessions, groups, exercises
-
-
-@dataclass(frozen=True, slots=True)
-class _Statements:
-    """How rows of one table are written: one stored row (`upsert`), one new row (`insert`),
-    many new rows (`bulk`, its jsonb columns at `json_columns` sent as JSON text)."""
-
-    upsert: str
-    insert: str
-    bulk: str
-    json_columns: tuple[int, ...] = ()
-
-
-_SESSION_STATEMENTS = _Statements(
-    _UPSERT_SESSION, _INSERT_SESSION, _INSERT_SESSIONS, _SESSION_JSON_COLUMNS
-)
-_GROUP_STATEMENTS = _Statements(_UPSERT_GROUP, _INSERT_GROUP, _INSERT_GROUPS)
-_EXERCISE_STATEMENTS = _Statements(
-    _UPSERT_EXERCISE, _INSERT_EXERCISE, _INSERT_EXERCISES, _EXERCISE_JSON_COLUMNS
-)
 
 
 def _ids(rows: list[tuple[object, ...]]) -> set[UUID]:
@@ -626,33 +593,31 @@ def _ids(rows: list[tuple[object, ...]]) -> set[UUID]:
     return {cast(UUID, row[0]) for row in rows}
 
 
-def _upserted(
-    statements: _Statements, rows: list[tuple[object, ...]], stored: set[UUID]
-) -> list[Write]:
-    """`rows` (id first) written: upserted when stored, inserted (in bulk when many) when new."""
+def _upserted(table: Table, rows: list[tuple[object, ...]], stored: set[UUID]) -> list[Write]:
+    """`rows` (id first) written: upserted when stored, inserted (in bulk when many) when new.
+
+    A new row is inserted without ON CONFLICT: an id that another program took meanwhile
+    (another instance, an earlier command of the same batch, or, for a program created here, a
+    copy that travelled on another key) then fails the transaction with a unique violation
+    instead of overwriting that row."""
     writes: list[Write] = []
     known = [row for row in rows if row[0] in stored]
     if known:
-        writes.append(_many(statements.upsert, known))
-    new = [row for row in rows if row[0] not in stored]
-    return writes + _insert(statements.insert, statements.bulk, new, statements.json_columns)
+        writes.append(_many(table.upsert, known))
+    return writes + _insert(table, [row for row in rows if row[0] not in stored])
 
 
-def _insert(
-    one: str,
-    bulk: str,
-    rows: list[tuple[object, ...]],
-    json_columns: tuple[int, ...],
-) -> list[Write]:
-    """New rows: in one `unnest` statement (`bulk`, one array per column, the jsonb ones at
-    `json_columns` as JSON text, null kept) from `BULK_ROWS` on, else row by row with `one`."""
+def _insert(table: Table, rows: list[tuple[object, ...]], one: str = "") -> list[Write]:
+    """New rows: from `BULK_ROWS` on in one `unnest` statement (`table.bulk`, one array per
+    column, the jsonb ones as JSON text, null kept), else row by row with `one` (by default
+    `table.insert`)."""
     if len(rows) >= BULK_ROWS:
         columns: list[list[object]] = [list(column) for column in zip(*rows, strict=True)]
-        for at in json_columns:
+        for at in table.json_columns:
             columns[at] = [
                 None if value is None else dumps(value).decode() for value in columns[at]
             ]
-        return [_execute(bulk, *columns)]
+        return [_execute(table.bulk, *columns)]
     if rows:
-        return [_many(one, rows)]
+        return [_many(one or table.insert, rows)]
     return []
