@@ -8,12 +8,12 @@ reason that is the data's (a constraint), each record is redone in a transaction
 one bad command cannot hold back the others; transient failures (connection, deadlock) are
 retried unchanged.
 
-There is one way to apply a batch, in two halves: `prepare` (wait for the caller's turn to
-decide, open the transaction, read, decide, start sending the writes) and `commit_prepared`
-(finish the writes, wait for the caller's turn to commit, claim the lanes, commit).
-`consume.pipeline` uses them to decide one batch while the one before it commits; `process` is
-the same two halves with nothing before, plus the retries. What may overlap, and in which order
-batches commit, is the pipeline's; this module only says what a batch names (`Prepared.names`).
+There is one way to apply a batch, in steps the caller takes in order: `receive` (parse the
+records: what they name), `prepare` (open the transaction, read, decide, start sending the
+writes), `finish_writes`, `commit_prepared` (claim the lanes, commit). `consume.pipeline` takes
+them one by one, waiting between them for the batch before when the two name the same; `process`
+takes them with nothing before, and adds the retries. What may overlap, and in which order
+batches commit, is the pipeline's: nothing here calls back into it.
 """
 
 from __future__ import annotations
@@ -45,16 +45,19 @@ YIELD_SECONDS = 0.002
 """Deciding a batch gives the event loop a turn at least this often (between two commands): an
 import takes milliseconds to decide, an edit a tenth of one, and a turn costs a poll."""
 
-Ready = Callable[[frozenset[UUID]], Awaitable[None]]
-"""Until the batch may be decided, given what it names (the batch before it may name the same)."""
-Turn = Callable[[], Awaitable[None]]
-"""Until the batch may commit (the batch before it committed)."""
 Decide = Callable[[Connection], Awaitable[Decided]]
 """Reads and decides inside the transaction it is given; returns what to write."""
 
 
-async def _at_once(*_: object) -> None:
-    """The turn of a batch with nothing before it."""
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A batch's records parsed, the time they are decided at, and what they name (programs,
+    commandIds, ids they create): what the pipeline compares with the batch before."""
+
+    records: Sequence[Record]
+    parsed: list[ParseOutcome]
+    now: datetime
+    names: frozenset[UUID]
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,22 +110,32 @@ class CommandProcessor:
         raises; cancelling the wait leaves the publish running."""
         await self.after_commit.settle()
 
-    async def prepare(self, records: Sequence[Record], ready: Ready = _at_once) -> Prepared:
-        """The first half of applying `records`: await `ready` with what they name (the caller's
-        turn to wait for an earlier batch that names the same), then open a transaction on a
-        connection of its own, read and decide them, and start sending their writes."""
-        now = self.clock()
+    def receive(self, records: Sequence[Record]) -> Received:
+        """The records parsed (no I/O): what they name, before anything is read."""
         parsed = [parse_command(record.value) for record in records]
-        await ready(names_claimed(parsed))
-        return await self._begin(partial(self._decide, records=records, parsed=parsed, now=now))
+        return Received(records, parsed, self.clock(), names_claimed(parsed))
 
-    async def commit_prepared(self, prepared: Prepared, turn: Turn = _at_once) -> list[Outcome]:
-        """The second half: finish the writes, await `turn` (the commit of the batch before),
-        claim the lanes, commit. Any failure rolls the transaction back and is raised."""
+    async def prepare(self, batch: Received) -> Prepared:
+        """Open a transaction on a connection of its own, read and decide the batch in it, and
+        start sending its writes."""
+        decide = partial(self._decide, records=batch.records, parsed=batch.parsed, now=batch.now)
+        return await self._begin(decide)
+
+    async def finish_writes(self, prepared: Prepared) -> None:
+        """Until the batch's writes are sent; a failure rolls the transaction back and is
+        raised."""
+        try:
+            await prepared.writing
+        except BaseException:
+            await self.roll_back(prepared)
+            raise
+
+    async def commit_prepared(self, prepared: Prepared) -> list[Outcome]:
+        """Finish the writes, claim the lanes, commit. Any failure rolls the transaction back
+        and is raised."""
         connection = prepared.connection
         try:
             await prepared.writing
-            await turn()
             claim = await self.after_commit.claim(connection, prepared.written.messages)
             await prepared.transaction.commit()
         except BaseException:
@@ -162,7 +175,7 @@ class CommandProcessor:
         return outcomes
 
     async def _apply(self, records: Sequence[Record]) -> list[Outcome]:
-        return await self.commit_prepared(await self.prepare(records))
+        return await self.commit_prepared(await self.prepare(self.receive(records)))
 
     async def _redo_alone(self, record: Record, error: Exception) -> list[Outcome]:
         """A record that failed alone: transient errors are raised (to be retried), any other

@@ -14,8 +14,9 @@ At most `MAX_IN_FLIGHT` batches are in flight: one committing, the next ones wri
 being decided.
 
 `Overlap` is how one batch is applied against the one before it; `Pipeline` keeps the batches in
-flight and completes them in order. Neither knows SQL: the halves of a batch's unit of work
-(`CommandProcessor.prepare`, `commit_prepared`, and `process` for a batch applied in turn) do.
+flight and completes them in order. Neither knows SQL: `Overlap` takes the steps of
+`CommandProcessor` (`receive`, `prepare`, `finish_writes`, `commit_prepared`, and `process` for a
+batch applied in turn) one after the other, and waits between them for the batch before.
 """
 
 from __future__ import annotations
@@ -92,18 +93,13 @@ class Overlap:
         and commit once `before` is done. Any failure of this first attempt rolls it back and
         falls back to `process` once `before` is done: its retries, and a record at a time for a
         failure that is the data's."""
-
-        async def ready(names: frozenset[UUID]) -> None:
-            if before is not None and not await before.independent_of(names):
-                await in_turn_after(before)
-
-        async def turn() -> None:
-            if before is not None:
-                await before.done()
-
+        processor = self.processor
         prepared: Prepared | None = None
         try:
-            prepared = await self.processor.prepare(records, ready)
+            batch = processor.receive(records)
+            if before is not None and not await before.independent_of(batch.names):
+                await in_turn_after(before)
+            prepared = await processor.prepare(batch)
         except Stopped:
             raise  # the batch it depends on was given up: so is this one
         except Exception as error:
@@ -112,11 +108,26 @@ class Overlap:
             decided(None if prepared is None else prepared.names)
         if prepared is not None:
             try:
-                return await self.processor.commit_prepared(prepared, turn)
+                await processor.finish_writes(prepared)
+                if before is not None:
+                    await _until_done(before, processor, prepared)
+                return await processor.commit_prepared(prepared)
             except Exception as error:
                 log.info("batch of %d failed to commit (%r): applied again", len(records), error)
         await in_turn_after(before)
         return await self.processor.process(records, stopping)
+
+
+async def _until_done(
+    before: BatchInFlight, processor: CommandProcessor, prepared: Prepared
+) -> None:
+    """Until the batch before has committed (or given up); cancelled meanwhile, the prepared
+    transaction is rolled back before the cancellation goes on."""
+    try:
+        await before.done()
+    except BaseException:
+        await processor.roll_back(prepared)
+        raise
 
 
 class Tracker(Protocol):

@@ -370,7 +370,7 @@ async def test_rolled_back_transaction_publishes_nothing(
         "programId": new_id(),
         "name": "A",
     }
-    prepared = await processor.prepare([_record(settings, command, 0)])
+    prepared = await processor.prepare(processor.receive([_record(settings, command, 0)]))
     await prepared.writing
     # The result and the program event, visible inside the transaction only.
     assert await prepared.connection.fetchval("SELECT count(*) FROM outbox") == 2
