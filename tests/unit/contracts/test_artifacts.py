@@ -68,7 +68,7 @@ def test_command_example_parses_and_round_trips(name: str) -> None:
 
 
 def without_output_only(document: Any) -> Any:
-    """(v1.3) The document without what a `program.import` snapshot accepts and ignores."""
+    """The document without what a `program.import` snapshot accepts and ignores."""
     if isinstance(document, dict):
         return {
             k: without_output_only(v) for k, v in document.items() if k not in OUTPUT_ONLY_FIELDS

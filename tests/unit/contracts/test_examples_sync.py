@@ -1,4 +1,4 @@
-"""The `program.sync` and `program.revert` examples of `contracts/examples.json` (v1.3) are what
+"""The `program.sync` and `program.revert` examples of `contracts/examples.json` are what
 the domain computes: a template of two sessions copied for an athlete, the athlete's second
 session customised, the template's first session changed, a dry run that previews it, the sync
 from week 1, and an undo of it. `python -m tests.unit.contracts.test_examples_sync` rewrites

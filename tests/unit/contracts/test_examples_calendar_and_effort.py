@@ -1,7 +1,8 @@
-"""The v1.3 examples of `contracts/examples.json` are what the domain computes: the coach's story
-of an athlete's squat day (a start date, a weekday, one week moved, a top set prescribed by RPE
-with its warm-ups) applied command by command, and the events it publishes compared with the
-examples field for field. `python -m tests.unit.contracts.test_examples_v13` rewrites them."""
+"""The calendar and effort examples of `contracts/examples.json` are what the domain computes:
+the coach's story of an athlete's squat day (a start date, a weekday, one week moved, a top set
+prescribed by RPE with its warm-ups) applied command by command, and the events it publishes
+compared with the examples field for field.
+`python -m tests.unit.contracts.test_examples_calendar_and_effort` rewrites them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The v1.3 rules a command alone breaks (dates, days, warm-ups, output-only fields): each a
+"""The rules of dates, days, warm-ups and output-only fields that a command alone breaks: each a
 `validation_failed` naming the field's path and saying what to send instead."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""The v1.2 limits (athlete, maxes, exercise.update, `of`): each both sides of its bound, and the
-field path `validation_failed` names when the command alone breaks it."""
+"""The limits of the athlete, maxes, exercise.update and `of`: each both sides of its bound, and
+the field path `validation_failed` names when the command alone breaks it."""
 
 from __future__ import annotations
 
