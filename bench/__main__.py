@@ -24,13 +24,13 @@ from typing import Any
 from bench.floor import broker_growth, broker_hop, floor_of, pgbench
 from bench.loads import bulk_import, closed_loop, instances, open_loop, soak
 from bench.meters import CpuMeter, SampledService, postmaster_pid, py_spy
-from bench.process import service_env
 from bench.report import RESULTS, evaluate, plot, table
 from bench.templates import KeptVersions, templates
 from bench.workload import MIXES, Driver, seed
 from contracts.topics import Topics
 from devstack.children import free_port
 from devstack.stack import EmbeddedStack, choose_broker
+from tests.support.process import service_env
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -17,9 +17,9 @@ import psutil
 from tqdm import tqdm
 
 from bench.meters import CpuMeter, SampledService, percentiles, scrape_stages, stage_summary
-from bench.process import SCRIPT
 from bench.report import RESULTS
 from bench.workload import MIXES, Driver, Program, legacy_file
+from tests.support.process import SCRIPT
 
 
 async def closed_loop(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.process import ServiceProcess
+from tests.support.process import ServiceProcess
 
 Histograms = dict[str, tuple[float, float, list[tuple[float, float]]]]
 

@@ -15,9 +15,9 @@ from typing import Any
 from tqdm import tqdm
 
 from bench.floor import CONSUMER, POLL, PRODUCER
-from bench.legacy import import_line, prescriptions_of
 from contracts.topics import Topics
 from service.clients.client import ServiceClient
+from tests.support.legacy_programs import import_line, prescriptions_of
 
 
 @dataclass

@@ -8,7 +8,6 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -17,25 +16,21 @@ from service.config import Settings
 from service.process.app import Service
 from service.storage.database import create_pool
 from service.storage.migrations import migrate
-from tests.infrastructure import (
+from tests.support.databases import database_url_for, scratch_database
+from tests.support.infrastructure import (
     Infrastructure,
     describe_kafka,
     provide_kafka,
     provide_postgres,
 )
 from tests.support.kafka import CommandClient
-from tests.support.runs import ServiceRun
+from tests.support.runs import RunFactory, ServiceRun
 
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 
 
 def pytest_report_header() -> str:
     return f"broker: {describe_kafka()}"
-
-
-def database_url_for(url: str, database: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{database}"))
 
 
 @pytest.fixture(scope="session")
@@ -77,23 +72,6 @@ async def template_database(postgres_server: tuple[str, str]) -> AsyncIterator[s
         finally:
             await connection.close()
         yield name
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
-@contextlib.asynccontextmanager
-async def scratch_database(
-    server_url: str, prefix: str, template: str | None = None
-) -> AsyncIterator[str]:
-    """A database of its own on the test server (a copy of `template`, else empty), dropped
-    afterwards: its URL."""
-    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server_url)
-    try:
-        copy = f' TEMPLATE "{template}"' if template else ""
-        await admin.execute(f'CREATE DATABASE "{name}"{copy}')
-        yield database_url_for(server_url, name)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
@@ -169,9 +147,6 @@ async def service(settings: Settings) -> AsyncIterator[Service]:
 async def client(service: Service, settings: Settings) -> AsyncIterator[CommandClient]:
     async with CommandClient(settings) as command_client:
         yield command_client
-
-
-RunFactory = Callable[..., ServiceRun]
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from devstack.tansu import EmbeddedBroker
 from service.config import Settings
 from service.process.app import Service
-from tests.infrastructure import Infrastructure
+from tests.support.infrastructure import Infrastructure
 from tests.support.kafka import CommandClient
 from tests.support.programs import build_program, new_id
 

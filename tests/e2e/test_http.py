@@ -14,7 +14,7 @@ import uvicorn
 from devstack.children import free_port
 from service.config import Settings
 from service.process.app import Service
-from tests.infrastructure import Infrastructure
+from tests.support.infrastructure import Infrastructure
 from tests.support.kafka import CommandClient
 
 

@@ -21,14 +21,14 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from bench.legacy import import_line, legacy_program, prescriptions_of, write_lines
-from bench.process import SCRIPT, ServiceProcess, service_env
 from devstack.children import free_port
 from service.clients.bulk_import import import_file
 from service.clients.import_file import command_id_of
 from service.config import Settings
 from service.process.app import Service
 from tests.support.kafka import CommandClient
+from tests.support.legacy_programs import import_line, legacy_program, prescriptions_of, write_lines
+from tests.support.process import SCRIPT, ServiceProcess, service_env
 
 pytestmark = pytest.mark.timeout(240)
 

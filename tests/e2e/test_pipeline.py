@@ -28,9 +28,9 @@ from service.publish.kafka import create_producer, ensure_topics
 from service.publish.relay import OutboxRelay
 from service.storage import outbox
 from service.storage.outbox import OutgoingMessage
-from tests.infrastructure import Infrastructure
 from tests.support.brokers import own_broker
 from tests.support.generator import CommandGenerator
+from tests.support.infrastructure import Infrastructure
 from tests.support.kafka import CommandClient
 from tests.support.programs import (
     as_stored,

@@ -15,7 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import IllegalStateError
 from aiokafka.structs import OffsetAndMetadata
 
-from tests.infrastructure import Infrastructure
+from tests.support.infrastructure import Infrastructure
 
 pytestmark = pytest.mark.timeout(120)
 

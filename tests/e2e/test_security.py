@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from bench.process import ServiceProcess, service_env
 from devstack.apache_kafka import ApacheKafka
 from devstack.children import free_port
 from service.config import Settings
-from tests.infrastructure import Infrastructure
 from tests.support.certificates import Certificates, make_certificates
+from tests.support.infrastructure import Infrastructure
 from tests.support.kafka import CommandClient
+from tests.support.process import ServiceProcess, service_env
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -25,14 +25,14 @@ import psutil
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from bench.process import Exit, ServiceProcess, service_env
 from contracts.topics import Topics
 from devstack.children import free_port
 from service.clients.client import partitions_of
 from service.storage import migrations
-from tests.infrastructure import Infrastructure
 from tests.support.brokers import own_broker
+from tests.support.infrastructure import Infrastructure
 from tests.support.kafka import produce
+from tests.support.process import Exit, ServiceProcess, service_env
 from tests.support.proxy import TcpProxy
 from tests.support.refusing_broker import RefusingBroker
 

@@ -14,12 +14,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from bench.process import SCRIPT, ServiceProcess, service_env
 from devstack.children import free_port
 from devstack.tansu import EmbeddedBroker
 from service.config import Settings
 from service.process.app import Service
 from tests.support.kafka import CommandClient
+from tests.support.process import SCRIPT, ServiceProcess, service_env
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.published.tools import SCHEMAS, run_node
+from tests.support.tooling import SCHEMAS, run_node
 
 ACCEPTED_NOTICES = {
     # An "information": 3.1.0 exists. The document stays 3.0.0 on purpose: the version the

@@ -20,7 +20,7 @@ from devstack.children import free_port, wait_for_port
 from service.config import Settings
 from service.process.app import Service
 from service.process.asyncapi import DOCUMENT, asset_paths
-from tests.published.tools import CLI, ROOT, chromium
+from tests.support.tooling import CLI, ROOT, chromium
 
 PATHS = asset_paths()
 

@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from contracts.json_schemas import ARTIFACTS
-from tests.published.tools import EXAMPLES, SCHEMAS, run_node
+from tests.support.tooling import EXAMPLES, SCHEMAS, run_node
 
 EXAMPLE_DATA: dict[str, dict[str, Any]] = json.loads(EXAMPLES.read_text())
 EVENT_SCHEMAS = {

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from tests.published.tools import TOOLING
+from tests.support.tooling import TOOLING
 
 PACKAGE = json.loads((TOOLING / "package.json").read_text())
 LOCK_TEXT = (TOOLING / "package-lock.json").read_text()

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.published.tools import ROOT, SCHEMAS, TOOLING, node
+from tests.support.tooling import ROOT, SCHEMAS, TOOLING, node
 
 COMMITTED = ROOT / "contracts" / "typescript"
 

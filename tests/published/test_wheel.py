@@ -22,7 +22,7 @@ import pytest
 
 from devstack.children import free_port
 from service.process.asyncapi import asset_paths
-from tests.published.tools import ROOT
+from tests.support.tooling import ROOT
 
 SOURCES = (
     "pyproject.toml",

@@ -19,9 +19,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from devstack.apache_kafka import ApacheKafka
 from devstack.children import free_port
-from tests.conftest import RunFactory
-from tests.infrastructure import Infrastructure
-from tests.reliability.flowing import (
+from tests.support.broker_faults import kill_node, start_node
+from tests.support.flow import (
     ResultTimes,
     assert_consistent,
     longest_silence,
@@ -29,8 +28,9 @@ from tests.reliability.flowing import (
     started_with_reader,
     stream,
 )
-from tests.reliability.harness import wait_until
-from tests.support.broker_faults import kill_node, start_node
+from tests.support.infrastructure import Infrastructure
+from tests.support.runs import RunFactory
+from tests.support.waiting import wait_until
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(420)]
 

@@ -18,11 +18,12 @@ import pytest
 
 from contracts.topics import Topics
 from service.storage.database import create_pool
-from tests.conftest import scratch_database
-from tests.infrastructure import Infrastructure
-from tests.reliability.harness import database_state, scaled, wait_until
+from tests.support.databases import database_state, scratch_database
 from tests.support.generator import CommandGenerator, assert_everything_drawn
+from tests.support.infrastructure import Infrastructure
 from tests.support.runs import ServiceRun
+from tests.support.scale import scaled
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.reliability
 

@@ -13,9 +13,10 @@ import pytest
 
 from service.config import Settings
 from service.process.app import Service
-from tests.reliability.harness import scaled, wait_until
 from tests.support.kafka import CommandClient
 from tests.support.programs import build_program
+from tests.support.scale import scaled
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.reliability
 

@@ -21,9 +21,9 @@ from contracts.commands import MAX_COMMAND_BYTES
 from contracts.dlq import DeadLetterCode
 from service.config import Settings
 from service.process.app import Service
-from tests.reliability.harness import scaled
 from tests.support.kafka import CommandClient
 from tests.support.programs import build_program, new_id
+from tests.support.scale import scaled
 from tests.unit.contracts.test_artifacts import EXAMPLES
 
 pytestmark = pytest.mark.reliability

@@ -15,18 +15,19 @@ import asyncpg
 import psutil
 import pytest
 
-from bench.process import ServiceProcess
 from devstack.children import free_port
 from devstack.postgres import EmbeddedPostgres
-from service.storage.database import create_pool
 from service.storage.migrations import migrate
-from tests.conftest import RunFactory
-from tests.infrastructure import Infrastructure
-from tests.reliability.harness import scaled, wait_until
 from tests.support.brokers import own_broker
+from tests.support.flow import assert_as_predicted
 from tests.support.generator import CommandGenerator, assert_everything_drawn
+from tests.support.infrastructure import Infrastructure
 from tests.support.kafka import CommandClient
+from tests.support.process import ServiceProcess
 from tests.support.proxy import TcpProxy
+from tests.support.runs import RunFactory
+from tests.support.scale import scaled
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.reliability
 
@@ -37,27 +38,6 @@ async def cpu_percent(process: ServiceProcess, seconds: float = 2.0) -> float:
     handle.cpu_percent(None)
     await asyncio.sleep(seconds)
     return float(handle.cpu_percent(None))
-
-
-async def assert_as_predicted(
-    builder: CommandGenerator, reader: CommandClient, database_url: str
-) -> None:
-    """Every command answered once, as the domain core decided; programs at the versions the
-    domain core reached; the events all relayed."""
-    for command_id, expected in builder.expected.items():
-        assert reader.outcomes_of(command_id) and {
-            status for status, _, _ in reader.outcomes_of(command_id)
-        } == {expected}, (command_id, reader.result_copies[command_id])
-    pool = await create_pool(database_url, 2, 30)
-    try:
-        versions = dict(await pool.fetch("SELECT id, version FROM programs"))
-        assert versions == {
-            program_id: program.version for program_id, program in builder.model.programs.items()
-        }
-        assert await pool.fetchval("SELECT count(*) FROM inbox") == len(builder.expected)
-        await reader.wait_consumed(pool, 60, all_sent=True)
-    finally:
-        await pool.close()
 
 
 async def test_database_restart_mid_stream(service_run: RunFactory, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import uuid
 import asyncpg
 import pytest
 
-from tests.conftest import RunFactory
+from tests.support.runs import RunFactory
 
 pytestmark = pytest.mark.reliability
 

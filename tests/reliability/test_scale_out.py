@@ -18,8 +18,7 @@ import time
 
 import pytest
 
-from tests.conftest import RunFactory
-from tests.reliability.flowing import (
+from tests.support.flow import (
     assert_consistent,
     longest_silence,
     p99_latency,
@@ -27,7 +26,8 @@ from tests.reliability.flowing import (
     started_with_reader,
     stream,
 )
-from tests.reliability.harness import scaled
+from tests.support.runs import RunFactory
+from tests.support.scale import scaled
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(300)]
 

@@ -43,7 +43,7 @@ import pytest
 
 from service.clients.client import Document
 from service.storage.database import Connection
-from tests.infrastructure import Infrastructure
+from tests.support.infrastructure import Infrastructure
 from tests.support.programs import new_id
 from tests.support.runs import ServiceRun
 

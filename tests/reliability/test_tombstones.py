@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from contracts.topics import Topics
-from tests.conftest import RunFactory
+from tests.support.runs import RunFactory
 
 pytestmark = pytest.mark.reliability
 

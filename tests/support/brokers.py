@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from devstack.stack import Broker, BrokerChoice, choose_broker, local_broker
-from tests.infrastructure import Infrastructure
+from tests.support.infrastructure import Infrastructure
 
 
 def own_broker(

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import sys
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.process import ServiceProcess, service_env
 from contracts.topics import Topics
 from service.config import Settings
 from tests.support.kafka import CommandClient
+from tests.support.process import ServiceProcess, service_env
 
 
 class ServiceRun:
@@ -54,3 +55,8 @@ class ServiceRun:
         for process in self.processes:
             if process.alive():
                 process.kill()
+
+
+RunFactory = Callable[..., ServiceRun]
+"""What the `service_run` fixture gives: `service_run(name, bootstrap=…, database_url=…, log=…,
+**env)` makes a `ServiceRun`."""

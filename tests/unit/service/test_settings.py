@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.process import ServiceProcess
 from devstack.children import free_port
 from service.config import Settings
 from service.publish.kafka import client_options, create_producer
+from tests.support.process import ServiceProcess
 
 KAFKA_SECRET = "kafka-s3cr3t-Z9"
 DATABASE_SECRET = "db-s3cr3t-Q7"

@@ -1,6 +1,7 @@
-"""What the tests that change the group or break the broker while commands flow share: a mixed
-stream of several tenants with its predicted outcomes, an open-loop sender, a reader that notes
-when each commands partition got its results, and the checks that must hold afterwards."""
+"""Commands flowing while a test changes the group or breaks the broker: a mixed stream of
+several tenants with its predicted outcomes, an open-loop sender, a reader that notes when each
+commands partition got its results, and the checks that must hold afterwards (each command
+answered as predicted, the database and the published events consistent)."""
 
 from __future__ import annotations
 
@@ -15,16 +16,15 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 
-from bench.process import ServiceProcess
 from service.config import Settings
 from service.publish.kafka import partition_for
 from service.storage.database import create_pool
-from tests.reliability.harness import wait_until
-from tests.reliability.test_outages import assert_as_predicted
 from tests.support.generator import CommandGenerator, assert_everything_drawn
 from tests.support.kafka import CommandClient
+from tests.support.process import ServiceProcess
 from tests.support.programs import assert_events_reconstruct_database
 from tests.support.runs import ServiceRun
+from tests.support.waiting import NotYet, wait_until
 
 
 class Predicted:
@@ -149,6 +149,27 @@ def assert_versions_go_back_only_as_replays(client: CommandClient) -> int:
     return replays
 
 
+async def assert_as_predicted(
+    builder: CommandGenerator, reader: CommandClient, database_url: str
+) -> None:
+    """Every command answered once, as the domain core decided; programs at the versions the
+    domain core reached; the events all relayed."""
+    for command_id, expected in builder.expected.items():
+        assert reader.outcomes_of(command_id) and {
+            status for status, _, _ in reader.outcomes_of(command_id)
+        } == {expected}, (command_id, reader.result_copies[command_id])
+    pool = await create_pool(database_url, 2, 30)
+    try:
+        versions = dict(await pool.fetch("SELECT id, version FROM programs"))
+        assert versions == {
+            program_id: program.version for program_id, program in builder.model.programs.items()
+        }
+        assert await pool.fetchval("SELECT count(*) FROM inbox") == len(builder.expected)
+        await reader.wait_consumed(pool, 60, all_sent=True)
+    finally:
+        await pool.close()
+
+
 async def started_with_reader(run: ServiceRun) -> tuple[ServiceProcess, ResultTimes]:
     """The run's first process, ready, and a reader of everything its topics carry."""
     process = run.start()
@@ -170,7 +191,7 @@ async def assert_consistent(predicted: Predicted, reader: ResultTimes, database_
     published; versions going back per key only as replays (their count is returned)."""
     try:
         await wait_until(lambda: set(predicted.expected) <= reader.results.keys(), 180, "results")
-    except AssertionError:
+    except NotYet:
         missing = set(predicted.expected) - reader.results.keys()
         pool = await create_pool(database_url, 1, 30)
         try:

@@ -1,38 +1,44 @@
-"""What the reliability tests share: their size, a deadline wait, and snapshots of the database
-to compare runs (the command stream is `tests.support.generator`'s)."""
+"""Databases of the tests: one of a test's own on the session's PostgreSQL (a copy of a migrated
+template, or empty), and a database's contents as values two runs can be compared by."""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
-import os
+import uuid
+from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-SCALE = float(os.environ.get("RELIABILITY_SCALE", "1"))
-"""Multiplies the size of the long runs: `RELIABILITY_SCALE=10 make test` for a night run."""
+
+def database_url_for(url: str, database: str) -> str:
+    """`url` with its database changed to `database`."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
 
 
-def scaled(count: int) -> int:
-    return max(1, int(count * SCALE))
-
-
-# --- waiting and comparing
-
-
-async def wait_until(predicate: Any, timeout: float, what: str) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.1)
-
-
-# --- the database, comparable across runs
+@contextlib.asynccontextmanager
+async def scratch_database(
+    server_url: str, prefix: str, template: str | None = None
+) -> AsyncIterator[str]:
+    """A database of its own on the test server (a copy of `template`, else empty), dropped
+    afterwards: its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server_url)
+    try:
+        copy = f' TEMPLATE "{template}"' if template else ""
+        await admin.execute(f'CREATE DATABASE "{name}"{copy}')
+        yield database_url_for(server_url, name)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
 
 
 async def database_state(pool: asyncpg.Pool) -> dict[str, Any]:
+    """The programs' tables, the inbox and the kept versions, row by row in a fixed order (the
+    outbox left out): two runs that reached the same state compare equal."""
     return {
         "programs": [
             tuple(r)
