@@ -2,11 +2,14 @@
 SASL_PLAINTEXT listener (SCRAM-SHA-512, its user written at format time) and an SSL listener
 (a CA and certificate made for the run). Commands in, results and events out over each; a wrong
 password ends the start with one line naming the settings, and the password appears in no log,
-no `repr` and no metric."""
+no `repr` and no metric, nor while the service retries a broker and a database that never
+answer."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -27,6 +30,8 @@ pytestmark = pytest.mark.timeout(240)
 USER = "program-builder"
 PASSWORD = "scram-Pa55-" + uuid.uuid4().hex[:8]
 WRONG_PASSWORD = "not-the-Pa55-" + uuid.uuid4().hex[:8]
+KAFKA_SECRET = "kafka-s3cr3t-Z9"
+DATABASE_SECRET = "db-s3cr3t-Q7"
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +157,33 @@ async def test_a_wrong_password_ends_the_start_with_one_line(
     assert "KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD" in line, output
     assert WRONG_PASSWORD not in output and PASSWORD not in output
     print(f"wrong SCRAM password: status {ended.status} in {ended.seconds:.1f} s: {line}")
+
+
+async def test_secrets_never_reach_the_logs(tmp_path: Path) -> None:
+    """`program-builder run` against a broker and a database that never answer: it logs its
+    retries, never the passwords (no broker of this module's needed)."""
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+        "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "KAFKA_SASL_MECHANISM": "PLAIN",
+        "KAFKA_SASL_USERNAME": "program-builder",
+        "KAFKA_SASL_PASSWORD": KAFKA_SECRET,
+        "DATABASE_URL": f"postgresql://app:{DATABASE_SECRET}@127.0.0.1:{free_port()}/x",
+        "HTTP_PORT": "0",
+        "LOG_LEVEL": "DEBUG",
+    }
+    process = ServiceProcess(env, tmp_path / "run.log")
+    process.start()
+    try:
+        await process.wait_for("not available", 60)  # it did try, and said so
+        assert (await process.stop(signal.SIGTERM)).status == 0
+    finally:
+        if process.alive():
+            process.kill()
+    text = process.output()
+    assert KAFKA_SECRET not in text
+    assert DATABASE_SECRET not in text
 
 
 def _get(url: str) -> str:
