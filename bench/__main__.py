@@ -270,7 +270,7 @@ def main() -> None:
         type=int,
         default=0,
         metavar="N",
-        help="(v1.3) after the open loops: N program.copy of a 6-session, 8-week template, N"
+        help="after the open loops: N program.copy of a 6-session, 8-week template, N"
         " program.sync of the copies after it changed, N program.revert of them (service CPU per"
         " command, ratios to the copy), and the kept versions' size (program_history); 0 skips it",
     )

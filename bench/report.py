@@ -102,7 +102,7 @@ TEMPLATE_TARGETS = {
     "sync_vs_copy": ("program.sync", 3.0),
     "revert_vs_copy": ("program.revert", 3.0),
 }
-"""(v1.3) A sync, and a revert, of a 6-session, 8-week copy: at most 3 times the service CPU of
+"""A sync, and a revert, of a 6-session, 8-week copy: at most 3 times the service CPU of
 the program.copy that made it."""
 
 
@@ -125,7 +125,7 @@ def templates_table(report: dict[str, Any]) -> list[str]:
     t = report["templates"]
     shape = t["template"]
     lines = [
-        f"templates (v1.3): a template of {shape['sessions']} sessions, {shape['exercises']}"
+        f"templates: a template of {shape['sessions']} sessions, {shape['exercises']}"
         f" exercises, {shape['weeks']} weeks ({shape['prescriptions']} prescriptions),"
         f" {t['copies']} copies; service CPU counted until what a round sent is published",
         f"  (cpu ms/cmd as for the closed loops; net: less the idle service's"

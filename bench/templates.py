@@ -1,4 +1,4 @@
-"""(v1.3, `--templates N`) What templates that stay in sync and undo cost, and what the kept
+"""(`--templates N`) What templates that stay in sync and undo cost, and what the kept
 versions weigh.
 
 A template of 6 sessions x 4-5 exercises x 8 weeks is seeded through commands (a main lift in

@@ -1,4 +1,4 @@
-"""From template to athlete (CONTRACT.md v1.2) through the real broker and PostgreSQL: a
+"""From template to athlete (CONTRACT.md) through the real broker and PostgreSQL: a
 template handed to an athlete with one program.copy, loads resolved on the bar, a new max
 re-resolving exactly the prescriptions it touches, an exercise swapped in place, unassign, the
 stored-state rejections, the new commands in a batch, and an assigned import."""
@@ -169,7 +169,7 @@ async def test_a_template_handed_to_an_athlete_resolves_and_re_resolves(
             "failuresBeforeDeload": 3,
             "deloadPercent": 10,
         },
-        "warmup": None,  # v1.3: null when unset
+        "warmup": None,  # null when unset
     }
     assert session["groups"][0]["exercises"][0]["programExerciseId"] == squat_copy
 

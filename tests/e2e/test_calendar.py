@@ -1,4 +1,4 @@
-"""The athlete's calendar, loads from effort and warm-ups (CONTRACT.md v1.3) through the real
+"""The athlete's calendar, loads from effort and warm-ups (CONTRACT.md) through the real
 broker and PostgreSQL: a squat day placed on the calendar, a top set at RPE 8 resolved from the
 athlete's max with its warm-ups, one week moved, the new operations in a batch, the rejections
 of each layer, and the events that rebuild the database."""

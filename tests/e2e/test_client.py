@@ -1,5 +1,5 @@
 """The package's Kafka client (`service.clients.client`) as another team would use it: a null
-value (a tombstone, coming with contract v1.1) on any topic it follows stops no reader and makes
+value (a tombstone, as program.delete publishes) on any topic it follows stops no reader and makes
 a compacting view forget the key; a client following from the end sees only what comes after it
 started; looking for a topic that does not exist does not create it."""
 

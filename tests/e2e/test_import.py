@@ -2,7 +2,7 @@
 the installed console script in a subprocess (no terminal: plain progress lines), the service in
 this process. A mixed file, its rerun, an interrupted run and its completion, the exit codes and
 the lines that say why a run could not start; in process, a command re-sent after its result
-did not come. (v1.3) A line rejected by a run and fixed in the file is imported by the next, an
+did not come. A line rejected by a run and fixed in the file is imported by the next, an
 unchanged one is reported again and never applied."""
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ def rejected_and_fixed(rng: random.Random) -> tuple[dict, dict]:
 
 
 def content_id(tenant: str, program_id: str, line: bytes) -> str:
-    """The second id of a line, from CONTRACT.md's words (v1.3), not from the tool's code."""
+    """The second id of a line, from CONTRACT.md's words, not from the tool's code."""
     digest = hashlib.sha256(line).hexdigest()
     namespace = uuid.UUID("8f3c2b1a-6d4e-4f5a-9b7c-1e2d3c4b5a69")
     return str(uuid.uuid5(namespace, f"{tenant}:{program_id}:{digest}"))

@@ -1,4 +1,4 @@
-"""Templates that stay in sync, and undo (CONTRACT.md v1.3) through the real broker and
+"""Templates that stay in sync, and undo (CONTRACT.md) through the real broker and
 PostgreSQL: a coach's four-week template handed to three athletes by program.copy, the athletes'
 copies changed on their own (a session customised, a session removed, an exercise of a session
 the template later drops), the template changed (a later week's series, a new session, a

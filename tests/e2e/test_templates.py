@@ -1,4 +1,4 @@
-"""Programs as templates and their end, timed circuits and unilateral sets (CONTRACT.md v1.1)
+"""Programs as templates and their end, timed circuits and unilateral sets (CONTRACT.md)
 through the real broker and PostgreSQL: program.copy, program.delete with tombstones after every
 deletion, group formats, perSide, and tenant isolation of the new commands."""
 

@@ -1,4 +1,4 @@
-"""Weeks and progression (CONTRACT.md v1.1) through the real broker and PostgreSQL: week labels,
+"""Weeks and progression (CONTRACT.md) through the real broker and PostgreSQL: week labels,
 week.copy, week.insert, week.remove and series.progress, each applied and with each of its
 rejections, the events they cause, and a coach's whole block built from week 0."""
 

@@ -1,4 +1,4 @@
-"""A commandId belongs to the tenant that used it first (CONTRACT.md, Results, v1.2), on real
+"""A commandId belongs to the tenant that used it first (CONTRACT.md, Results), on real
 PostgreSQL through the service layer: in one batch and across batches, for applied and rejected
 first outcomes, and for a first command that carried no valid tenantId."""
 

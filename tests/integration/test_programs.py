@@ -69,12 +69,12 @@ def shape(program: Program) -> Any:
         program.week_labels,
         program.source,
         program.athlete,
-        program.start_date,  # v1.3
+        program.start_date,
         [
             (
                 session.id,
                 session.name,
-                session.day_offset,  # v1.3
+                session.day_offset,
                 session.rescheduled,
                 [
                     (
@@ -255,7 +255,7 @@ async def test_taken_ids_sees_every_kind_of_entity(connection: asyncpg.Connectio
 
 
 async def test_the_athlete_and_exercise_fields_round_trip(connection: asyncpg.Connection) -> None:
-    """v1.2: the athlete (maxes, training max, rounding, unit), an exercise's notes,
+    """The athlete (maxes, training max, rounding, unit), an exercise's notes,
     alternatives and progression, a swapped exerciseId and an `of` load are stored as applied."""
     day, squat, bench = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     squat_id, bench_id, front_id = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
@@ -329,7 +329,7 @@ async def test_the_athlete_and_exercise_fields_round_trip(connection: asyncpg.Co
 
 
 async def test_the_calendar_and_warmups_round_trip(connection: asyncpg.Connection) -> None:
-    """v1.3: a start date, a session's day and reschedulings, an exercise's warm-up, stored as
+    """A start date, a session's day and reschedulings, an exercise's warm-up, stored as
     applied, changed and cleared, in the single-row and the bulk (`unnest`) statements."""
     days = [uuid.uuid4() for _ in range(9)]  # nine sessions: the bulk insert path of a copy
     squat, copy_id = uuid.uuid4(), uuid.uuid4()

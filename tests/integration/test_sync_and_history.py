@@ -1,4 +1,4 @@
-"""(v1.3) `program.sync` and `program.revert` on real PostgreSQL through `CommandProcessor`: what
+"""`program.sync` and `program.revert` on real PostgreSQL through `CommandProcessor`: what
 the database holds after each equals what the domain computes in memory, a dry run writes
 nothing but its result, a duplicate carries the same sync report, the kept versions are written
 and pruned, and migration 0008 recovers the origins of copies made before it."""

@@ -132,7 +132,7 @@ def test_set_rules_in_the_schemas() -> None:
     assert errors("prescription-updated.schema.json", published), "a published set omits nulls"
 
 
-# --- v1.2: results and events are open, commands closed
+# --- results and events are open, commands closed
 
 
 def _objects(node: Any) -> list[dict[str, Any]]:

@@ -104,7 +104,7 @@ Stream = tuple[list[tuple[bytes, bytes]], set[str]]
 def stream() -> Stream:
     generator = CommandGenerator(seed=20261125, programs=scaled(200), tenant_id="tenant-r")
     messages = generator.messages(scaled(20_000))
-    assert_everything_drawn([generator])  # every command type and v1.3 field
+    assert_everything_drawn([generator])  # every command type and feature
     return messages, set(generator.expected)
 
 

@@ -51,7 +51,7 @@ async def test_database_restart_mid_stream(service_run: RunFactory, tmp_path: Pa
         await connection.close()
         builder = CommandGenerator(seed=11, programs=30, tenant_id="tenant-r")
         messages = builder.messages(scaled(3000))
-        assert_everything_drawn([builder])  # every command type and v1.3 field
+        assert_everything_drawn([builder])  # every command type and feature
         process = run.start()
         await process.wait_readiness(204, 60)
         reader = run.client()

@@ -1,5 +1,5 @@
 """An athlete's resolution (maxes, training max, plate increments) for the tests of loads resolved
-from it: percent of 1RM (v1.2) and effort (v1.3)."""
+from it: percent of 1RM and effort."""
 
 from __future__ import annotations
 

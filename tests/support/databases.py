@@ -87,7 +87,7 @@ async def database_state(pool: asyncpg.Pool) -> dict[str, Any]:
                 " ORDER BY command_id"
             )
         ],
-        # v1.3: each program's kept versions, exactly once each
+        # each program's kept versions, exactly once each
         "history": [
             tuple(r)
             for r in await pool.fetch(

@@ -38,7 +38,7 @@ def ids_of(program: Program) -> set[UUID]:
 
 
 def content(program: Program) -> Any:
-    """(v1.3) What `program.revert` brings back: everything but the athlete and the versions
+    """What `program.revert` brings back: everything but the athlete and the versions
     (of the program and of its prescriptions). A deep copy: the program goes on changing."""
     return copy.deepcopy(
         (

@@ -43,7 +43,7 @@ def stream(tenants: int, programs: int, count: int) -> tuple[list[Any], Predicte
         for n in range(tenants)
     ]
     per_tenant = [g.messages(count // tenants) for g in generators]
-    assert_everything_drawn(generators)  # every command type and v1.3 field, all tenants
+    assert_everything_drawn(generators)  # every command type and feature, over all tenants
     mixed = [m for row in zip_longest(*per_tenant) for m in row if m is not None]
     return mixed, Predicted(generators)
 

@@ -1,4 +1,4 @@
-"""One seeded generator of commands of every type (v1 to v1.3) over a set of programs.
+"""One seeded generator of commands of every type the contract has, over a set of programs.
 
 Commands are chosen from the state the domain core predicts (`tests.support.domain.Programs`),
 so most apply; some are refused on purpose (an unknown id, an id in use, a position past the
@@ -8,13 +8,13 @@ depend on each other, so the predictions hold whatever order the partitions inte
 Raw streams (`messages`) add duplicates (a commandId sent again) and unreadable messages.
 
 A `program.copy` makes a program that later commands edit, sync with its source
-(`program.sync`, dry or real) and revert like any other (v1.3): a copy's commands travel on its
+(`program.sync`, dry or real) and revert like any other: a copy's commands travel on its
 family's key (`key_of`: its first source's id), so that a sync reads its source in the order the
 commands were made, whatever the partitions. `program.revert` goes back to any kept version. A
 `program.delete` retires its program id for good, so the generator takes a fresh one in its
 place. Exercises come from a small catalog, so maxes, `of` loads and alternatives meet them.
 
-(v1.3) Programs are put on the calendar and sessions moved (some into a week the program does
+Programs are put on the calendar and sessions moved (some into a week the program does
 not have: `invariant_violated`, predicted), exercises get warm-ups and lose them, and some sets
 are prescribed by effort alone, so that assigned programs resolve loads from RPE or RIR.
 `assert_everything_drawn` is the check the long runs make that all of it was applied.
@@ -45,7 +45,7 @@ UNREADABLE = (b"{not json", b"[1, 2]", b'{"type": "program.update"}')
 FIRST_DAY = date(2026, 11, 2)
 """The generator's calendar: start dates and rescheduled dates fall in the two years from here."""
 
-V13_FEATURES = frozenset(
+FEATURES = frozenset(
     {
         "session.add dayOffset",
         "exercise.add warmup",
@@ -81,7 +81,8 @@ V13_FEATURES = frozenset(
         "revert over a sync",
     }
 )
-"""The v1.3 fields and values a long run draws besides the command types (`features_of`)."""
+"""The fields and values a long run must draw besides the command types (`features_of`): the
+calendar, warm-ups, loads from effort, syncs and reverts."""
 
 
 class CommandGenerator:
@@ -127,7 +128,7 @@ class CommandGenerator:
             (8, self._series_update),
             (6, self._series_remove),
             (6, self._series_move),
-            # v1.1
+            # weeks, formats, copies and deletion
             (2, self._week_copy),
             (1, self._week_insert),
             (1, self._week_remove),
@@ -136,12 +137,12 @@ class CommandGenerator:
             (1, self._group_format),
             (1, self._program_copy),
             (0.3, self._program_delete),
-            # v1.2
+            # athletes and exercises
             (2, self._program_assign),
             (1, self._program_unassign),
             (3, self._maxes_set),
             (4, self._exercise_update),
-            # v1.3
+            # the calendar, syncs and reverts
             (2, self._program_schedule),
             (3, self._session_update),
             (3, self._session_reschedule),
@@ -226,7 +227,7 @@ class CommandGenerator:
         return {c["type"] for c in self.applied()}
 
     def applied_features(self) -> set[str]:
-        """The v1.3 fields (`V13_FEATURES`) of the commands applied and of what the programs
+        """The features (`FEATURES`) of the commands applied and of what the programs
         hold now."""
         drawn = {feature for command in self.applied() for feature in features_of(command)}
         drawn |= {f"sync {state}" for state in self.sync_states}
@@ -235,7 +236,7 @@ class CommandGenerator:
         return drawn | self.derived_features()
 
     def derived_features(self) -> set[str]:
-        """What the programs' events carry now that only v1.3 derives: a load resolved from
+        """What the programs' events derive besides a percent-of-1RM load: a load resolved from
         effort, warm-up sets, a scheduled date (from the calendar and from a rescheduling)."""
         found: set[str] = set()
         for program in self.model.programs.values():
@@ -342,7 +343,7 @@ class CommandGenerator:
 
     def _sets(self, count: int) -> list[Body]:
         """Sets with now and then a relative load (of the exercise's own max or of another),
-        or (v1.3) no load but an effort: an RPE or an RIR, sometimes off the chart."""
+        or no load but an effort: an RPE or an RIR, sometimes off the chart."""
         sets: list[Body] = []
         for _ in range(count):
             one: Body = {"reps": self.rng.randint(1, 12)}
@@ -510,7 +511,7 @@ class CommandGenerator:
             },
             {"type": "exercise.move", "programExerciseId": exercise, "toNewGroupAt": 0},
         ][: self.rng.randint(1, 3)]
-        if self.rng.random() < 0.5:  # v1.1 and v1.2 operations too
+        if self.rng.random() < 0.5:  # weeks, athletes and exercises too
             edits += self.rng.sample(
                 [
                     {"type": "program.assign", "athlete": self._athlete()},
@@ -536,7 +537,7 @@ class CommandGenerator:
                 ],
                 self.rng.randint(1, 3),
             )
-        if self.rng.random() < 0.5:  # v1.3 operations
+        if self.rng.random() < 0.5:  # the calendar and warm-ups
             session = str(at[0].id)
             edits += self.rng.sample(
                 [
@@ -600,7 +601,7 @@ class CommandGenerator:
         moves = {"from": self.rng.randint(0, 2), "to": self.rng.randint(0, 2)}
         return self._series("series.move", program, at, **moves)
 
-    # --- v1.1
+    # --- weeks, formats, copies, syncs, reverts and deletion
 
     def _week_copy(self, program: Program, at: Exercise) -> Body | None:
         if program.weeks < 2:
@@ -700,7 +701,7 @@ class CommandGenerator:
     def _program_delete(self, program: Program, at: Exercise) -> Body:
         return {"type": "program.delete"}
 
-    # --- v1.2
+    # --- athletes and exercises
 
     def _program_assign(self, program: Program, at: Exercise) -> Body:
         return {"type": "program.assign", "athlete": self._athlete()}
@@ -731,14 +732,14 @@ class CommandGenerator:
         elif roll < 0.55:
             body |= self._exercise_fields(str(exercise.exercise_id))
         elif roll < 0.8:
-            body["warmup"] = self._warmup()  # v1.3
+            body["warmup"] = self._warmup()
         elif roll < 0.9:
             body["warmup"] = None
         else:
             body |= {"notes": None, "alternatives": None, "progression": None, "warmup": None}
         return body
 
-    # --- v1.3
+    # --- the calendar
 
     def _program_schedule(self, program: Program, at: Exercise) -> Body:
         start = None if self.rng.random() < 0.25 else self._date()
@@ -790,7 +791,7 @@ class CommandGenerator:
             choices.append(lambda: body.update(athlete={"athleteId": ""}))
         if "maxes" in body:
             choices.append(lambda: body.update(maxes=[]))
-        # v1.3: a day that does not exist, a date past the calendar's end, a day of week 8, a
+        # A day that does not exist, a date past the calendar's end, a day of week 8, a
         # warm-up that goes down.
         if "startDate" in body:
             choices.append(lambda: body.update(startDate="2027-02-29"))
@@ -818,7 +819,7 @@ CREATES: dict[str, tuple[str, ...]] = {
 
 
 def features_of(command: Body) -> Iterator[str]:
-    """The v1.3 fields a command (or a batch operation) gives, named as in `V13_FEATURES`:
+    """The features a command (or a batch operation) gives, named as in `FEATURES`:
     `"<type> <field>"`, `"<type> <field>=null"` when it clears, `"batch <type>"` per operation."""
     kind = command["type"]
     if kind == "batch":
@@ -839,12 +840,12 @@ def features_of(command: Body) -> Iterator[str]:
                 if any(exercise.get("warmup") for exercise in group["exercises"]):
                     yield "program.import warmup"
         return
-    for field in _V13_FIELDS.get(kind, ()):
+    for field in _FEATURE_FIELDS.get(kind, ()):
         if field in command:
             yield f"{kind} {field}" + ("=null" if command[field] is None else "")
 
 
-_V13_FIELDS: dict[str, tuple[str, ...]] = {
+_FEATURE_FIELDS: dict[str, tuple[str, ...]] = {
     "program.sync": ("dryRun", "fromWeek", "override"),
     "program.schedule": ("startDate",),
     "session.add": ("dayOffset",),
@@ -857,11 +858,11 @@ _V13_FIELDS: dict[str, tuple[str, ...]] = {
 
 def assert_everything_drawn(generators: Iterable[CommandGenerator]) -> None:
     """The streams of `generators` together applied every command type of the contract and
-    every v1.3 field and derived value (`V13_FEATURES`): a long run is only as good as what it
+    every feature (`FEATURES`: fields and derived values): a long run is only as good as what it
     drew."""
     generators = list(generators)
     types = set().union(*(g.applied_types() for g in generators))
     assert types == COMMAND_TYPES, f"command types never applied: {sorted(COMMAND_TYPES - types)}"
     features = set().union(*(g.applied_features() for g in generators))
-    missing = V13_FEATURES - features
-    assert not missing, f"v1.3 fields never applied: {sorted(missing)}"
+    missing = FEATURES - features
+    assert not missing, f"features never applied: {sorted(missing)}"

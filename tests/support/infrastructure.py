@@ -1,4 +1,4 @@
-"""Where the tests' real broker and PostgreSQL come from, in the order ENVIRONMENT.md gives:
+"""Where the tests' real broker and PostgreSQL come from, the first of these that the machine has:
 
 1. `KAFKA_BOOTSTRAP_SERVERS` / `DATABASE_URL` set: use them (docker compose, a real cluster);
 2. a Docker engine answers: testcontainers (`apache/kafka` in KRaft mode, `postgres`);

@@ -191,7 +191,7 @@ async def _assert_matches(client: CommandClient, database: Any) -> None:
            JOIN programs pr ON pr.id = p.program_id"""
     )
     kinds = {1: "standalone", 2: "superset"}
-    # v1.2 and v1.3: what each event derives from the program as stored.
+    # What each event derives from the program as stored.
     for r in rows:
         event = latest.get(str(r["id"]))
         if event is None:
@@ -250,7 +250,7 @@ async def _assert_matches(client: CommandClient, database: Any) -> None:
         }
         for key, event in sessions.items()
     }
-    # v1.3: each session's day of the week and reschedulings, as stored.
+    # Each session's day of the week and reschedulings, as stored.
     assert {
         str(r["id"]): {"dayOffset": r["day_offset"], "rescheduled": r["rescheduled"]}
         for r in await database.fetch("SELECT id, day_offset, rescheduled FROM sessions")
@@ -258,7 +258,7 @@ async def _assert_matches(client: CommandClient, database: Any) -> None:
         key: {"dayOffset": event["dayOffset"], "rescheduled": event["rescheduled"]}
         for key, event in sessions.items()
     }
-    # v1.2 (and the v1.3 warm-up): what the coach attached to each exercise, as stored.
+    # What the coach attached to each exercise (its warm-up too), as stored.
     exercise_rows = await database.fetch(
         """SELECT id, exercise_id, name, notes, alternatives, progression, warmup
            FROM program_exercises"""
@@ -326,7 +326,7 @@ async def database_programs(pool: asyncpg.Pool | asyncpg.Connection) -> dict[str
 
 def derived_fields(event: dict[str, Any]) -> dict[str, Any]:
     """What a `prescription.updated` derives from its program besides the series: each set's
-    `resolvedLoad` (v1.2, v1.3 from effort), `warmupSets` and `scheduledDate` (v1.3)."""
+    `resolvedLoad` (from a percent of 1RM or from effort), `warmupSets` and `scheduledDate`."""
     return {
         "resolvedLoad": [item["resolvedLoad"] for item in event["series"]],
         "warmupSets": event["warmupSets"],
@@ -400,6 +400,6 @@ async def database_sessions(pool: asyncpg.Pool | asyncpg.Connection) -> dict[str
 
 
 def as_stored(series: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A published series as the database holds it: without the (v1.2, output-only)
+    """A published series as the database holds it: without the (output-only)
     `resolvedLoad` of each set."""
     return [{k: v for k, v in item.items() if k != "resolvedLoad"} for item in series]

@@ -1,5 +1,5 @@
 """A Kafka-protocol listener that refuses every SASL login, as a broker with the wrong credentials
-configured would (the embedded Tansu cannot run SASL here: ENVIRONMENT.md)."""
+configured would (the embedded Tansu cannot enforce SASL)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The bulk import's lines, without a broker: bounded reading, what is unreadable, the commands
-built, a line's content id (v1.3), what each result makes of its line, the tally's summary."""
+built, a line's content id, what each result makes of its line, the tally's summary."""
 
 from __future__ import annotations
 
@@ -102,7 +102,7 @@ def test_the_summary() -> None:
     assert tally.failed == 4
 
 
-# --- (v1.3) the content id: a line sent again after its first id answered a rejection
+# --- the content id: a line sent again after its first id answered a rejection
 
 LINE = (
     b'{"tenantId": "t1", "programId": "00000000-0000-4000-8000-000000000001", '

@@ -1,6 +1,7 @@
-"""The v1.3 commands in the domain, and what each announces: `program.schedule`,
-`session.update`, `session.reschedule`, `dayOffset`, warm-ups and effort-based loads, judged on
-the events' wire form (the latest event of an entity is its current state)."""
+"""The calendar, warm-up and effort commands in the domain, and what each announces:
+`program.schedule`, `session.update`, `session.reschedule`, `dayOffset`, warm-ups and
+effort-based loads, judged on the events' wire form (the latest event of an entity is its
+current state)."""
 
 from __future__ import annotations
 

@@ -237,7 +237,7 @@ def test_the_value_carries_exactly_two_places() -> None:
         "own kg load",
         "own lb load",
         "own bodyweight load",
-        "own percent1rm load (resolved by the v1.2 rule instead)",
+        "own percent1rm load (resolved from the max instead)",
     ],
 )
 def test_is_null_off_the_chart_or_with_a_load(

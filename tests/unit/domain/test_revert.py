@@ -1,4 +1,4 @@
-"""`program.revert` (v1.3) through the domain alone: back to each earlier version over a history
+"""`program.revert` through the domain alone: back to each earlier version over a history
 that holds every command type (syncs and reverts included), back to version 1, the 100-version
 reach, an id another program holds now, prescription versions, and the kept versions' undos."""
 
@@ -150,8 +150,9 @@ def test_versions_of_what_a_revert_changes_and_brings_back() -> None:
     assert events[(squat, 1)].prescription.version == changed_at + 1  # current + 1
     back = events[(UUID(ids["pull"]), 2)].prescription
     # Deleted with version + 1, so brought back with version + 2: a key's version only grows
-    # (CONTRACT.md § Events; the v1.3 text says "its version at toVersion + 1", which would
-    # repeat the version of its deleted event: the one deviation, see the issue's note).
+    # (CONTRACT.md § Events; its `program.revert` text says "its version at toVersion + 1",
+    # which would repeat the version of its deleted event: the one place the service departs
+    # from the text).
     assert (back.id, back.version) == (removed.id, removed.version + 2)
     assert {(e.session.id, e.deleted) for e in applied.events if isinstance(e, SessionEvent)} == {
         (UUID(ids["c"]), False)

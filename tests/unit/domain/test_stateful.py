@@ -1,6 +1,6 @@
 """Model-based test: random sequences of every command through the domain core.
 
-(v1.3) One time in four the program is a copy of a template that the run changes too, and
+One time in four the program is a copy of a template that the run changes too, and
 syncs the copy with it (dry or real, from any week, overriding any sessions); reverts go back
 to any kept version. After each revert the program's content is exactly what it was at that
 version.
@@ -8,7 +8,7 @@ version.
 After each step: orders are contiguous, no group is empty, every exercise has a week-0
 prescription, limits hold, a rejected command changed nothing, and folding the events (latest
 per key, as a consumer of the compacted topics would) reproduces the program exactly, including
-what the events derive from it (v1.2 and v1.3: resolved loads, warm-up sets, dates).
+what the events derive from it (resolved loads, warm-up sets, dates).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ set_strategy = st.fixed_dictionaries(
         ),
     },
 )
-# v1.3: sets prescribed by effort alone, on the chart (reps 1..12, rpe 6.5..10 or rir 0..3) or
+# Sets prescribed by effort alone, on the chart (reps 1..12, rpe 6.5..10 or rir 0..3) or
 # just off it; a `warmup` set is skipped when looking for the warm-ups' reference.
 effort_set_strategy = st.fixed_dictionaries(
     {"reps": st.integers(1, 13)},
@@ -145,7 +145,7 @@ class ProgramMachine(RuleBasedStateMachine):
         self.program_event: dict[str, Any] | None = None
         self.applied = self.rejected = 0
         self.applied_kinds: set[str] = set()
-        # v1.3: the template the program may be a copy of, the program's undos, and its content
+        # The template the program may be a copy of, the program's undos, and its content
         # at each version (what a revert must bring back).
         self.template: Program | None = None
         self.history: dict[int, Undo] = {}
@@ -265,7 +265,7 @@ class ProgramMachine(RuleBasedStateMachine):
 
     @initialize(data=st.data(), how=st.sampled_from(["create", "import", "import", "copy"]))
     def create(self, data: st.DataObject | None = None, how: str = "create") -> None:
-        """An empty program, or (v1.3 fields and all) an imported one with exercises on the
+        """An empty program, or (calendar, warm-ups and all) an imported one with exercises on the
         calendar and an athlete: the rules then work on prescriptions from the first step; or
         a copy of such a program, its template (the sync rules then have work). Called bare, as
         the guard below does: an empty program."""
@@ -652,7 +652,7 @@ class ProgramMachine(RuleBasedStateMachine):
     def republish(self) -> None:
         self.send("program.republish")
 
-    # --- v1.3 rules: the calendar, warm-ups (above: also exercise.add, exercise.update)
+    # --- the calendar, warm-ups (above: also exercise.add, exercise.update)
 
     @rule(data=st.data(), warmup=st.none() | warmup_strategy)
     def exercise_warmup(self, data: st.DataObject, warmup: dict[str, Any] | None) -> None:
@@ -735,7 +735,7 @@ class ProgramMachine(RuleBasedStateMachine):
                 operations.append({"type": kind, "athlete": data.draw(athlete_strategy)})
         self.send("batch", operations=operations)
 
-    # --- v1.3: the template changes, syncs and reverts
+    # --- the template changes, syncs and reverts
 
     @rule(data=st.data(), kind=st.sampled_from(["series", "add", "remove", "exercise", "rename"]))
     def template_changes(self, data: st.DataObject, kind: str) -> None:
@@ -905,7 +905,7 @@ class ProgramMachine(RuleBasedStateMachine):
         """The contract's promise (CONTRACT.md § "Warm-up sets", end): the latest event of each
         key is its current state, derived fields included, whichever command changed what
         they derive from. Per live prescription: each set's `resolvedLoad` (a `percent1rm`
-        load or, v1.3, reps and effort), its `warmupSets` and its `scheduledDate`; per live
+        load, or reps and effort), its `warmupSets` and its `scheduledDate`; per live
         session: its `dayOffset`, `rescheduled` and each exercise's `warmup`; the program's
         `startDate`."""
         program = self.program
@@ -1030,8 +1030,8 @@ def test_the_machine_mostly_applies_commands() -> None:
 
 @pytest.mark.filterwarnings("ignore::hypothesis.errors.NonInteractiveExampleWarning")
 def test_the_machine_syncs_and_reverts_a_copy() -> None:
-    """Guard against a vacuous run of the v1.3 rules: on a copy, syncs (real and previews) and
-    reverts apply, each revert checked against the content of its version."""
+    """Guard against a vacuous run of the sync and revert rules: on a copy, syncs (real and
+    previews) and reverts apply, each revert checked against the content of its version."""
     import random
 
     rng = random.Random(11)

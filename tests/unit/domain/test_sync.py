@@ -1,4 +1,4 @@
-"""`program.sync` (v1.3) through the domain alone: origins and customised marks, each of the five
+"""`program.sync` through the domain alone: origins and customised marks, each of the five
 states, `override`, `fromWeek`, new sessions' place and ids, weeks and labels, dry runs, the
 rejections in the contract's order, and events that are exactly what changed."""
 

@@ -131,7 +131,7 @@ async def test_a_stop_waits_for_every_batch_in_flight() -> None:
 
 
 async def test_a_batch_that_syncs_or_reverts_overlaps_neither_neighbour() -> None:
-    """(v1.3) A sync locks its copy's source and a revert brings ids back that no command names:
+    """A sync locks its copy's source and a revert brings ids back that no command names:
     a batch holding one names `EVERYTHING`, so it waits for the batch before it and the batch
     after it waits for it."""
     import json

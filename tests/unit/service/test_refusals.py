@@ -1,8 +1,8 @@
 """A start that cannot succeed names the setting to change: which broker and database errors
 are the settings' fault (waiting will not help) and what the one line says, never a secret.
 
-The embedded broker cannot run SASL here (ENVIRONMENT.md), so the broker's refusal is proven
-against a listener that speaks just enough of the protocol to refuse a login."""
+The embedded Tansu broker cannot enforce SASL, so the broker's refusal is proven here against a
+listener that speaks just enough of the protocol to refuse a login."""
 
 from __future__ import annotations
 
