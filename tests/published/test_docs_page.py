@@ -64,7 +64,7 @@ async def test_the_service_and_the_docs_command_serve_the_same_page(docs_command
         assert served[name].content == alone[name].content, name
         assert served[name].headers["content-type"] == alone[name].headers["content-type"]
     assert served["document"].content == DOCUMENT.read_bytes()
-    renderer = ROOT / "service" / "entrypoints" / "static" / "asyncapi-react-component"
+    renderer = ROOT / "service" / "process" / "static" / "asyncapi-react-component"
     assert served["js"].content == (renderer / "standalone.js").read_bytes()
 
 
